@@ -1,0 +1,97 @@
+//! What every subcommand needs: the resolved profile, connections opened on
+//! first use, and how to print.
+
+use serde::Serialize;
+use tokio::sync::OnceCell;
+
+use crate::actor::{Actor, Origin};
+use crate::config::{ConfigFile, Overrides, Resolved, config_path};
+use crate::error::Result;
+use crate::redis_conn::Redis;
+use crate::store::Store;
+
+pub struct Ctx {
+    /// `--json` was given.
+    pub json: bool,
+    /// Command-line and environment overrides of the profile.
+    overrides: Overrides,
+    /// The profile, read on first use (some commands need none).
+    resolved: OnceCell<Resolved>,
+    redis: OnceCell<Redis>,
+    store: OnceCell<Store>,
+}
+
+impl Ctx {
+    pub fn new(cli: &super::Cli) -> Ctx {
+        Ctx {
+            json: cli.json,
+            overrides: Overrides {
+                profile: cli.profile.clone(),
+                redis_urls: cli.redis_url.clone(),
+                database_url: cli.database_url.clone(),
+            },
+            resolved: OnceCell::new(),
+            redis: OnceCell::new(),
+            store: OnceCell::new(),
+        }
+    }
+
+    /// The profile with overrides applied.
+    pub async fn resolved(&self) -> Result<&Resolved> {
+        self.resolved
+            .get_or_try_init(|| async {
+                let file = ConfigFile::load(&config_path()?)?;
+                Resolved::resolve(&file, &self.overrides)
+            })
+            .await
+    }
+
+    /// The database URL alone (commands that need no Redis).
+    pub async fn database_url(&self) -> Result<String> {
+        if let Some(u) = &self.overrides.database_url {
+            return Ok(u.clone());
+        }
+        let file = ConfigFile::load(&config_path()?)?;
+        let mut ov = self.overrides.clone();
+        if ov.redis_urls.is_none() {
+            // Only the database is needed: don't insist on a Redis URL.
+            ov.redis_urls = Some("redis://unused".into());
+        }
+        Ok(Resolved::resolve(&file, &ov)?.database_url)
+    }
+
+    pub async fn redis(&self) -> Result<&Redis> {
+        self.redis
+            .get_or_try_init(|| async { Redis::connect(&self.resolved().await?.redis).await })
+            .await
+    }
+
+    pub async fn store(&self) -> Result<&Store> {
+        self.store
+            .get_or_try_init(|| async { Store::connect(&self.database_url().await?).await })
+            .await
+    }
+
+    /// The admin running this command.
+    pub async fn actor(&self) -> Result<Actor> {
+        let store = self.store().await?;
+        let profile = self
+            .resolved()
+            .await
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|_| "(command line)".into());
+        Ok(Actor::new(store.identity(), profile, Origin::Cli))
+    }
+
+    /// Prints `value` as JSON, or `human` otherwise.
+    pub fn print<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
+        if self.json {
+            match serde_json::to_string_pretty(value) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+            }
+        } else {
+            println!("{}", human());
+        }
+    }
+}

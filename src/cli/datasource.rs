@@ -1,0 +1,92 @@
+//! `cachedeck datasource add|edit|list|remove`
+
+use super::{Ctx, DatasourceCmd};
+use crate::config::parse_duration;
+use crate::error::Result;
+use crate::source::Source;
+use crate::store::{Datasource, DatasourceInput};
+
+fn secs(text: &str) -> Result<i64> {
+    Ok(parse_duration(text)?.as_secs() as i64)
+}
+
+/// Checks the query on its source before anything is stored.
+async fn validate(ctx: &Ctx, input: &DatasourceInput) -> Result<()> {
+    let url = match &input.source_url {
+        Some(u) => u.clone(),
+        None => ctx.database_url().await?,
+    };
+    let source = Source::open(&url).await?;
+    let checked = source.validate(input.id, &input.sql).await;
+    source.close().await;
+    checked.map(|_| ())
+}
+
+fn line(d: &Datasource) -> String {
+    format!(
+        "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  {}{}",
+        d.id,
+        d.name,
+        humantime::format_duration(std::time::Duration::from_secs(d.stale_after_secs as u64)).to_string(),
+        humantime::format_duration(std::time::Duration::from_secs(d.ttl_secs as u64)).to_string(),
+        if d.enabled { "" } else { "(disabled) " },
+        d.source_url.as_deref().map(crate::redis_conn::redact_url).unwrap_or_default()
+    )
+}
+
+pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
+    let store = ctx.store().await?;
+    match cmd {
+        DatasourceCmd::Add(a) => {
+            let defaults = ctx.resolved().await.map(|r| r.defaults.clone()).unwrap_or_default();
+            let input = DatasourceInput {
+                id: a.id,
+                name: a.name,
+                source_url: a.source_url,
+                sql: a.sql,
+                stale_after_secs: secs(a.stale_after.as_deref().unwrap_or(&defaults.stale_after))?,
+                ttl_secs: secs(a.ttl.as_deref().unwrap_or(&defaults.ttl))?,
+                enabled: !a.disabled,
+            };
+            validate(ctx, &input).await?;
+            let d = store.add_datasource(&input).await?;
+            ctx.print(&d, || format!("added {}", line(&d)));
+        }
+        DatasourceCmd::Edit(a) => {
+            let cur = store.datasource(a.id).await?;
+            let input = DatasourceInput {
+                id: cur.id,
+                name: a.name.unwrap_or(cur.name),
+                source_url: a.source_url.or(cur.source_url),
+                sql: a.sql.unwrap_or(cur.sql),
+                stale_after_secs: match a.stale_after {
+                    Some(s) => secs(&s)?,
+                    None => cur.stale_after_secs,
+                },
+                ttl_secs: match a.ttl {
+                    Some(s) => secs(&s)?,
+                    None => cur.ttl_secs,
+                },
+                enabled: a.enabled.unwrap_or(cur.enabled),
+            };
+            validate(ctx, &input).await?;
+            let d = store.update_datasource(&input).await?;
+            ctx.print(&d, || format!("updated {}", line(&d)));
+        }
+        DatasourceCmd::List => {
+            let all = store.datasources().await?;
+            ctx.print(&all, || {
+                if all.is_empty() {
+                    "no datasources (add one with `cachedeck datasource add` or `cachedeck demo-data`)".into()
+                } else {
+                    all.iter().map(line).collect::<Vec<_>>().join("\n")
+                }
+            });
+        }
+        DatasourceCmd::Remove { id } => {
+            store.remove_datasource(id).await?;
+            ctx.print(&serde_json::json!({"removed": id}), || format!("removed datasource #{id}"));
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,118 @@
+//! Typed errors of the core. Each variant says what failed and what to check, in
+//! one line, so the GUI, the CLI and the agent can show it as it is.
+
+use crate::keys::DsId;
+
+/// Result alias for the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("cannot reach Redis at {url}: {reason} (check that redis-server runs there and the URL, password and TLS settings)")]
+    RedisConnect { url: String, reason: String },
+
+    #[error("Redis refused {what}: {reason} (check the ACL of the profile's Redis user)")]
+    RedisPermission { what: String, reason: String },
+
+    #[error("Redis: {context}: {source}")]
+    Redis {
+        context: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    #[error("cannot open the database {url}: {reason} (check that the server runs, and the URL and password)")]
+    DbConnect { url: String, reason: String },
+
+    #[error("database: {context}: {source}")]
+    Db {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("the store schema is missing or out of date and this user may not create it: {0} (ask an admin to run `cachedeck migrate`)")]
+    MigrationsNeeded(String),
+
+    #[error("the source query of datasource {ds} is missing the column `{column}` (it must return measure, practice_uid, provider_uid, frequency)")]
+    MissingColumn { ds: DsId, column: String },
+
+    #[error("the source query of datasource {ds} failed: {reason}")]
+    SourceQuery { ds: DsId, reason: String },
+
+    #[error("datasource {0} does not exist (see `cachedeck datasource list`)")]
+    NoSuchDatasource(DsId),
+
+    #[error("datasource {ds} is already being warmed by job {holder}")]
+    AlreadyWarming { ds: DsId, holder: String },
+
+    #[error("job {0} does not exist or has ended")]
+    NoSuchJob(String),
+
+    #[error("the swap of datasource {ds} was aborted: {reason}; the live cache is unchanged")]
+    SwapAborted { ds: DsId, reason: String },
+
+    #[error("cancelled")]
+    Cancelled,
+
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+
+    #[error("rate limited: {what}; allowed again in {retry_after_secs} s")]
+    RateLimited { what: String, retry_after_secs: u64 },
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a Redis error with what we were doing, turning NOPERM and
+    /// connection failures into their own variants.
+    pub fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
+        let context = context.into();
+        if source.code() == Some("NOPERM") {
+            return Error::RedisPermission {
+                what: context,
+                reason: source.to_string(),
+            };
+        }
+        Error::Redis { context, source }
+    }
+
+    /// Wraps a database error with what we were doing.
+    pub fn db(context: impl Into<String>, source: sqlx::Error) -> Self {
+        Error::Db {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps an IO error with what we were doing.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// The process exit code of DESIGN.md's CLI contract.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::AlreadyWarming { .. } => 3,
+            Error::PermissionDenied(_) | Error::RedisPermission { .. } => 4,
+            Error::RateLimited { .. } => 5,
+            Error::Invalid(_) | Error::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}

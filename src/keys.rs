@@ -1,0 +1,553 @@
+//! The one place that formats or parses Redis key names (DESIGN.md, "Redis keys").
+//!
+//! Every key of datasource `N` carries the Redis Cluster hash tag `{ds:N}`, so a
+//! datasource's live entries, shadow generation, indexes, meta, lock and stats all
+//! sit in one slot and the swap can be a single script.
+//!
+//! Components (measure, practice, provider, frequency) are escaped: plain values
+//! stay as they are, while `:` `{` `}` `*` `?` `[` `]` `\` `%`, space, control
+//! characters and every non-ASCII byte become `%XX` (upper-case hex of each UTF-8
+//! byte). A SQL NULL is the token `%N`, which escaping can never produce because an
+//! escape is always `%` followed by two hex digits.
+
+use std::fmt::Write as _;
+
+/// Datasource id as stored in the registry.
+pub type DsId = i64;
+
+/// The token that stands for a NULL component.
+pub const NULL_TOKEN: &str = "%N";
+
+/// Escapes one key component so it cannot forge a separator, a hash tag or a
+/// SCAN glob. `None` (SQL NULL) becomes [`NULL_TOKEN`].
+pub fn escape(value: Option<&str>) -> String {
+    let Some(value) = value else {
+        return NULL_TOKEN.to_string();
+    };
+    let mut out = String::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        if needs_escape(b) {
+            let _ = write!(out, "%{b:02X}");
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+fn needs_escape(b: u8) -> bool {
+    matches!(
+        b,
+        b':' | b'{' | b'}' | b'*' | b'?' | b'[' | b']' | b'\\' | b'%' | b' '
+    ) || b < 0x20
+        || b >= 0x7f
+}
+
+/// Reverses [`escape`]. Returns `None` for text that escaping cannot produce.
+pub fn unescape(text: &str) -> Option<Option<String>> {
+    if text == NULL_TOKEN {
+        return Some(None);
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            if !hex.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)) {
+                return None;
+            }
+            let v = u8::from_str_radix(hex, 16).ok()?;
+            if !needs_escape(v) {
+                return None;
+            }
+            out.push(v);
+            i += 3;
+        } else if needs_escape(b) {
+            return None;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().map(Some)
+}
+
+/// The group key of one cache entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupKey {
+    pub measure: String,
+    pub practice: String,
+    /// `None` when the source row's provider_uid is NULL.
+    pub provider: Option<String>,
+    pub frequency: String,
+}
+
+/// Which generation a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gen {
+    Live,
+    Shadow,
+}
+
+fn tag(ds: DsId) -> String {
+    format!("{{ds:{ds}}}")
+}
+
+/// `cache:{ds:N}:` or `cache:shadow:{ds:N}:`: the prefix of every entry key.
+pub fn entry_prefix(ds: DsId, generation: Gen) -> String {
+    match generation {
+        Gen::Live => format!("cache:{}:", tag(ds)),
+        Gen::Shadow => format!("cache:shadow:{}:", tag(ds)),
+    }
+}
+
+/// `idx:{ds:N}:` or `idx:shadow:{ds:N}:`: the prefix of every index key.
+pub fn index_prefix(ds: DsId, generation: Gen) -> String {
+    match generation {
+        Gen::Live => format!("idx:{}:", tag(ds)),
+        Gen::Shadow => format!("idx:shadow:{}:", tag(ds)),
+    }
+}
+
+/// One cache entry: `cache:{ds:N}:m:<m>:p:<p>:prov:<prov>:freq:<f>`.
+pub fn entry(ds: DsId, generation: Gen, g: &GroupKey) -> String {
+    format!(
+        "{}m:{}:p:{}:prov:{}:freq:{}",
+        entry_prefix(ds, generation),
+        escape(Some(&g.measure)),
+        escape(Some(&g.practice)),
+        escape(g.provider.as_deref()),
+        escape(Some(&g.frequency))
+    )
+}
+
+/// The set of every entry key of a generation.
+pub fn master_index(ds: DsId, generation: Gen) -> String {
+    format!("{}master", index_prefix(ds, generation))
+}
+
+/// The set naming every secondary index of a generation.
+pub fn index_list(ds: DsId, generation: Gen) -> String {
+    format!("{}indexes", index_prefix(ds, generation))
+}
+
+/// A secondary index over the entries of one datasource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SecondaryIndex {
+    MeasureFreq {
+        measure: String,
+        frequency: String,
+    },
+    Practice {
+        measure: String,
+        practice: String,
+        frequency: String,
+    },
+    Provider {
+        measure: String,
+        provider: Option<String>,
+        frequency: String,
+    },
+}
+
+impl SecondaryIndex {
+    /// The three secondary indexes an entry belongs to.
+    pub fn for_group(g: &GroupKey) -> [SecondaryIndex; 3] {
+        [
+            SecondaryIndex::MeasureFreq {
+                measure: g.measure.clone(),
+                frequency: g.frequency.clone(),
+            },
+            SecondaryIndex::Practice {
+                measure: g.measure.clone(),
+                practice: g.practice.clone(),
+                frequency: g.frequency.clone(),
+            },
+            SecondaryIndex::Provider {
+                measure: g.measure.clone(),
+                provider: g.provider.clone(),
+                frequency: g.frequency.clone(),
+            },
+        ]
+    }
+
+    /// The key name of this index.
+    pub fn key(&self, ds: DsId, generation: Gen) -> String {
+        let p = index_prefix(ds, generation);
+        match self {
+            SecondaryIndex::MeasureFreq { measure, frequency } => format!(
+                "{p}m:{}:freq:{}",
+                escape(Some(measure)),
+                escape(Some(frequency))
+            ),
+            SecondaryIndex::Practice {
+                measure,
+                practice,
+                frequency,
+            } => format!(
+                "{p}m:{}:p:{}:freq:{}",
+                escape(Some(measure)),
+                escape(Some(practice)),
+                escape(Some(frequency))
+            ),
+            SecondaryIndex::Provider {
+                measure,
+                provider,
+                frequency,
+            } => format!(
+                "{p}m:{}:prov:{}:freq:{}",
+                escape(Some(measure)),
+                escape(provider.as_deref()),
+                escape(Some(frequency))
+            ),
+        }
+    }
+}
+
+/// `cache:meta:{ds:N}:last_warm`: ISO-8601 time of the last completed swap.
+pub fn last_warm(ds: DsId) -> String {
+    format!("cache:meta:{}:last_warm", tag(ds))
+}
+
+/// `cache:meta:{ds:N}`: the meta hash written by the swap.
+pub fn meta(ds: DsId) -> String {
+    format!("cache:meta:{}", tag(ds))
+}
+
+/// `cache:meta:{ds:N}:epoch`: incremented by every invalidation, never deleted.
+pub fn epoch(ds: DsId) -> String {
+    format!("cache:meta:{}:epoch", tag(ds))
+}
+
+/// `lock:shadow:warm:{ds:N}`: the warm lease; its value is the holder's job id.
+pub fn warm_lock(ds: DsId) -> String {
+    format!("lock:shadow:warm:{}", tag(ds))
+}
+
+/// A minute or hour bucket of reader statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    Minute(i64),
+    Hour(i64),
+}
+
+/// `cachedeck:stats:{ds:N}:m:<unix-minute>` / `…:h:<unix-hour>`.
+pub fn stats_bucket(ds: DsId, bucket: Bucket) -> String {
+    match bucket {
+        Bucket::Minute(m) => format!("cachedeck:stats:{}:m:{m}", tag(ds)),
+        Bucket::Hour(h) => format!("cachedeck:stats:{}:h:{h}", tag(ds)),
+    }
+}
+
+/// `cachedeck:stats:{ds:N}:since_warm`: counters since the last swap.
+pub fn stats_since_warm(ds: DsId) -> String {
+    format!("cachedeck:stats:{}:since_warm", tag(ds))
+}
+
+/// `cachedeck:trend:{ds:N}`: bounded samples of memory and entries.
+pub fn trend(ds: DsId) -> String {
+    format!("cachedeck:trend:{}", tag(ds))
+}
+
+/// Jobs, queue and slots share the `{jobs}` hash tag so the claim script can
+/// touch all of them in one Redis Cluster slot.
+pub fn job(job_id: &str) -> String {
+    format!("cachedeck:{{jobs}}:job:{}", escape(Some(job_id)))
+}
+
+/// Prefix of [`job`] keys, handed to scripts that derive job keys from ids.
+pub fn job_prefix() -> &'static str {
+    "cachedeck:{jobs}:job:"
+}
+
+/// Set of jobs that are queued or running (not yet ended).
+pub fn jobs_live() -> &'static str {
+    "cachedeck:{jobs}:live"
+}
+
+/// The one global warm queue: sorted set of job ids scored by enqueue time.
+pub fn jobs_queue() -> &'static str {
+    "cachedeck:{jobs}:queue"
+}
+
+/// Running jobs with their slot lease deadline (the global concurrency limit).
+pub fn jobs_slots() -> &'static str {
+    "cachedeck:{jobs}:slots"
+}
+
+/// `cachedeck:ratelimit:<action>:<identity>`: sliding-window sorted set.
+pub fn rate_limit(action: &str, identity: &str) -> String {
+    format!(
+        "cachedeck:ratelimit:{}:{}",
+        escape(Some(action)),
+        escape(Some(identity))
+    )
+}
+
+/// Scheduler leader lease.
+pub fn leader() -> &'static str {
+    "cachedeck:leader"
+}
+
+/// Once-per-tick claim of a schedule.
+pub fn tick(schedule_id: i64, unix_minute: i64) -> String {
+    format!("cachedeck:tick:{schedule_id}:{unix_minute}")
+}
+
+/// A key name parsed back into what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParsedKey {
+    Entry {
+        ds: DsId,
+        generation: Gen,
+        group: GroupKey,
+    },
+    Master {
+        ds: DsId,
+        generation: Gen,
+    },
+    IndexList {
+        ds: DsId,
+        generation: Gen,
+    },
+    Secondary {
+        ds: DsId,
+        generation: Gen,
+        index: SecondaryIndex,
+    },
+    Meta {
+        ds: DsId,
+    },
+    LastWarm {
+        ds: DsId,
+    },
+    Epoch {
+        ds: DsId,
+    },
+    Lock {
+        ds: DsId,
+    },
+    Stats {
+        ds: DsId,
+    },
+    Trend {
+        ds: DsId,
+    },
+}
+
+impl ParsedKey {
+    /// The datasource a key belongs to.
+    pub fn datasource(&self) -> DsId {
+        match self {
+            ParsedKey::Entry { ds, .. }
+            | ParsedKey::Master { ds, .. }
+            | ParsedKey::IndexList { ds, .. }
+            | ParsedKey::Secondary { ds, .. }
+            | ParsedKey::Meta { ds }
+            | ParsedKey::LastWarm { ds }
+            | ParsedKey::Epoch { ds }
+            | ParsedKey::Lock { ds }
+            | ParsedKey::Stats { ds }
+            | ParsedKey::Trend { ds } => *ds,
+        }
+    }
+}
+
+/// Splits `{ds:N}rest` into `(N, rest)`.
+fn take_tag(s: &str) -> Option<(DsId, &str)> {
+    let s = s.strip_prefix("{ds:")?;
+    let end = s.find('}')?;
+    let id: DsId = s[..end].parse().ok()?;
+    Some((id, &s[end + 1..]))
+}
+
+/// Parses `name1:v1:name2:v2…` against the expected field names.
+fn fields<'a>(rest: &'a str, names: &[&str]) -> Option<Vec<&'a str>> {
+    let parts: Vec<&str> = rest.split(':').collect();
+    if parts.len() != names.len() * 2 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(names.len());
+    for (pair, name) in parts.chunks(2).zip(names) {
+        if pair[0] != *name {
+            return None;
+        }
+        values.push(pair[1]);
+    }
+    Some(values)
+}
+
+fn value(text: &str) -> Option<String> {
+    unescape(text)?
+}
+
+/// Parses a key name produced by this module. Anything else gives `None`.
+pub fn parse(key: &str) -> Option<ParsedKey> {
+    if let Some(rest) = key.strip_prefix("cache:meta:") {
+        let (ds, rest) = take_tag(rest)?;
+        return match rest {
+            "" => Some(ParsedKey::Meta { ds }),
+            ":last_warm" => Some(ParsedKey::LastWarm { ds }),
+            ":epoch" => Some(ParsedKey::Epoch { ds }),
+            _ => None,
+        };
+    }
+    if let Some(rest) = key.strip_prefix("lock:shadow:warm:") {
+        let (ds, rest) = take_tag(rest)?;
+        return rest.is_empty().then_some(ParsedKey::Lock { ds });
+    }
+    if let Some(rest) = key.strip_prefix("cachedeck:stats:") {
+        let (ds, _) = take_tag(rest)?;
+        return Some(ParsedKey::Stats { ds });
+    }
+    if let Some(rest) = key.strip_prefix("cachedeck:trend:") {
+        let (ds, rest) = take_tag(rest)?;
+        return rest.is_empty().then_some(ParsedKey::Trend { ds });
+    }
+    if let Some(rest) = key.strip_prefix("cache:") {
+        let (generation, rest) = match rest.strip_prefix("shadow:") {
+            Some(r) => (Gen::Shadow, r),
+            None => (Gen::Live, rest),
+        };
+        let (ds, rest) = take_tag(rest)?;
+        let rest = rest.strip_prefix(':')?;
+        let v = fields(rest, &["m", "p", "prov", "freq"])?;
+        let group = GroupKey {
+            measure: value(v[0])?,
+            practice: value(v[1])?,
+            provider: unescape(v[2])?,
+            frequency: value(v[3])?,
+        };
+        return Some(ParsedKey::Entry {
+            ds,
+            generation,
+            group,
+        });
+    }
+    if let Some(rest) = key.strip_prefix("idx:") {
+        let (generation, rest) = match rest.strip_prefix("shadow:") {
+            Some(r) => (Gen::Shadow, r),
+            None => (Gen::Live, rest),
+        };
+        let (ds, rest) = take_tag(rest)?;
+        let rest = rest.strip_prefix(':')?;
+        match rest {
+            "master" => return Some(ParsedKey::Master { ds, generation }),
+            "indexes" => return Some(ParsedKey::IndexList { ds, generation }),
+            _ => {}
+        }
+        let index = if let Some(v) = fields(rest, &["m", "freq"]) {
+            SecondaryIndex::MeasureFreq {
+                measure: value(v[0])?,
+                frequency: value(v[1])?,
+            }
+        } else if let Some(v) = fields(rest, &["m", "p", "freq"]) {
+            SecondaryIndex::Practice {
+                measure: value(v[0])?,
+                practice: value(v[1])?,
+                frequency: value(v[2])?,
+            }
+        } else {
+            let v = fields(rest, &["m", "prov", "freq"])?;
+            SecondaryIndex::Provider {
+                measure: value(v[0])?,
+                provider: unescape(v[1])?,
+                frequency: value(v[2])?,
+            }
+        };
+        return Some(ParsedKey::Secondary {
+            ds,
+            generation,
+            index,
+        });
+    }
+    None
+}
+
+/// Escapes raw key bytes for display: printable ASCII stays, everything else is
+/// `\xNN`. `keyHex` in JSON carries the exact bytes.
+pub fn display_bytes(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => {
+            let mut out = String::with_capacity(key.len());
+            for &b in key {
+                if (0x20..0x7f).contains(&b) && b != b'\\' {
+                    out.push(b as char);
+                } else {
+                    let _ = write!(out, "\\x{b:02x}");
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(m: &str, p: &str, prov: Option<&str>, f: &str) -> GroupKey {
+        GroupKey {
+            measure: m.into(),
+            practice: p.into(),
+            provider: prov.map(Into::into),
+            frequency: f.into(),
+        }
+    }
+
+    #[test]
+    fn seed_keys_are_unchanged() {
+        let k = entry(1, Gen::Live, &g("Charges", "114", Some("5"), "Monthly"));
+        assert_eq!(k, "cache:{ds:1}:m:Charges:p:114:prov:5:freq:Monthly");
+        let s = entry(1, Gen::Shadow, &g("Charges", "114", Some("5"), "Monthly"));
+        assert_eq!(s, "cache:shadow:{ds:1}:m:Charges:p:114:prov:5:freq:Monthly");
+        assert_eq!(master_index(1, Gen::Shadow), "idx:shadow:{ds:1}:master");
+        let i = SecondaryIndex::MeasureFreq {
+            measure: "Charges".into(),
+            frequency: "Monthly".into(),
+        };
+        assert_eq!(i.key(1, Gen::Live), "idx:{ds:1}:m:Charges:freq:Monthly");
+        assert_eq!(last_warm(1), "cache:meta:{ds:1}:last_warm");
+    }
+
+    #[test]
+    fn hostile_values_are_escaped() {
+        assert_eq!(escape(Some("a:b")), "a%3Ab");
+        assert_eq!(escape(Some("*")), "%2A");
+        assert_eq!(escape(Some("100%")), "100%25");
+        assert_eq!(escape(Some("é")), "%C3%A9");
+        assert_eq!(escape(None), "%N");
+        assert_ne!(escape(Some("%N")), escape(None));
+    }
+
+    #[test]
+    fn null_provider_round_trips() {
+        let group = g("Visits", "7", None, "Weekly");
+        let k = entry(3, Gen::Live, &group);
+        assert_eq!(
+            parse(&k),
+            Some(ParsedKey::Entry {
+                ds: 3,
+                generation: Gen::Live,
+                group
+            })
+        );
+    }
+
+    #[test]
+    fn foreign_keys_do_not_parse() {
+        assert_eq!(parse("session:abc"), None);
+        assert_eq!(parse("cache:{ds:x}:m:a:p:b:prov:c:freq:d"), None);
+        assert_eq!(parse("cache:{ds:1}:m:a:b:p:b:prov:c:freq:d"), None);
+        assert_eq!(parse("cache:{ds:1}:m:%zz:p:b:prov:c:freq:d"), None);
+    }
+
+    #[test]
+    fn binary_keys_display_escaped() {
+        assert_eq!(display_bytes(b"plain:key"), "plain:key");
+        assert_eq!(display_bytes(b"a\xff\x00b"), "a\\xff\\x00b");
+    }
+}

@@ -1,0 +1,16 @@
+//! cachedeck's core: key schema, connections, sources, warming, metrics,
+//! jobs, store and reports. No UI code lives here (the `gui` feature adds
+//! `ui`, which depends on this, never the other way round).
+
+pub mod actor;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod redis_conn;
+pub mod source;
+pub mod store;
+
+pub use error::{Error, Result};
+pub mod cli;
+#[cfg(feature = "gui")]
+pub mod ui;

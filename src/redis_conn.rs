@@ -1,0 +1,380 @@
+//! One Redis handle for the whole core, standalone or cluster.
+//!
+//! A profile names one URL (standalone unless the server reports
+//! `cluster_enabled:1`) or several (cluster seed nodes). Commands that address
+//! keys go through [`Redis`] and are routed by the driver; commands that must
+//! visit every node (SCAN, INFO, DBSIZE) use [`Redis::masters`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisFuture,
+    TlsCertificates, Value,
+};
+use tokio::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// How to reach Redis: what a profile (or `--redis-url`) says.
+#[derive(Debug, Clone, Default)]
+pub struct RedisTarget {
+    /// `redis://` or `rediss://` URLs; several mean cluster seed nodes.
+    pub urls: Vec<String>,
+    /// ACL user, when not in the URL.
+    pub username: Option<String>,
+    /// Password resolved from the keyring or an environment variable.
+    pub password: Option<String>,
+    /// PEM file of a private CA for `rediss://`.
+    pub tls_ca_file: Option<std::path::PathBuf>,
+}
+
+/// Standalone or cluster, as the server reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Topology {
+    Standalone,
+    Cluster,
+}
+
+/// The routed connection: reconnecting manager for standalone, cluster
+/// connection for cluster.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A cheap-to-clone handle on one Redis deployment.
+#[derive(Clone)]
+pub struct Redis {
+    /// Routed connection every key command goes through.
+    conn: Conn,
+    /// What the server said it is.
+    topology: Topology,
+    /// Connection details of the first URL, reused (with another address) to
+    /// reach each cluster node directly.
+    base_info: ConnectionInfo,
+    /// Private CA, also needed for direct node connections.
+    certs: Option<TlsCertificates>,
+    /// Direct connections to master nodes, opened on first use.
+    node_conns: Arc<Mutex<HashMap<String, MultiplexedConnection>>>,
+    /// URL shown to people: never carries the password.
+    label: String,
+}
+
+/// A direct connection to one master node.
+pub struct NodeConn {
+    /// `host:port` of the node.
+    pub addr: String,
+    /// Connection to that node only.
+    pub conn: MultiplexedConnection,
+}
+
+/// Long enough for a swap script over hundreds of thousands of keys.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Strips the password from a URL for display.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
+    Error::RedisConnect {
+        url: redact_url(url),
+        reason: e.to_string(),
+    }
+}
+
+fn load_certs(target: &RedisTarget) -> Result<Option<TlsCertificates>> {
+    let Some(path) = &target.tls_ca_file else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| Error::io(format!("reading the TLS CA file {}", path.display()), e))?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
+fn connection_info(url: &str, target: &RedisTarget) -> Result<ConnectionInfo> {
+    let mut info = url.into_connection_info().map_err(|e| connect_err(url, e))?;
+    let mut settings = info.redis_settings().clone();
+    if let Some(user) = &target.username {
+        settings = settings.set_username(user);
+    }
+    if let Some(pw) = &target.password {
+        settings = settings.set_password(pw);
+    }
+    info = info.set_redis_settings(settings);
+    Ok(info)
+}
+
+fn client_for(info: ConnectionInfo, certs: &Option<TlsCertificates>) -> redis::RedisResult<Client> {
+    match certs {
+        Some(c) => Client::build_with_tls(info, c.clone()),
+        None => Client::open(info),
+    }
+}
+
+fn async_config() -> redis::AsyncConnectionConfig {
+    redis::AsyncConnectionConfig::new()
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+}
+
+impl Redis {
+    /// Connects, detecting standalone or cluster from the server.
+    pub async fn connect(target: &RedisTarget) -> Result<Redis> {
+        let first = target
+            .urls
+            .first()
+            .ok_or_else(|| Error::Config("no Redis URL configured".into()))?;
+        let certs = load_certs(target)?;
+        let base_info = connection_info(first, target)?;
+        let label = target
+            .urls
+            .iter()
+            .map(|u| redact_url(u))
+            .collect::<Vec<_>>()
+            .join(",");
+
+        // Ask the first node what it is.
+        let probe_client = client_for(base_info.clone(), &certs).map_err(|e| connect_err(first, e))?;
+        let mut probe = probe_client
+            .get_multiplexed_async_connection_with_config(&async_config())
+            .await
+            .map_err(|e| connect_err(first, e))?;
+        let info: String = redis::cmd("INFO")
+            .arg("cluster")
+            .query_async(&mut probe)
+            .await
+            .map_err(|e| Error::redis(format!("INFO cluster on {}", redact_url(first)), e))?;
+        let clustered = info.lines().any(|l| l.trim() == "cluster_enabled:1");
+
+        let (conn, topology) = if clustered || target.urls.len() > 1 {
+            let infos = target
+                .urls
+                .iter()
+                .map(|u| connection_info(u, target))
+                .collect::<Result<Vec<_>>>()?;
+            let mut builder = ClusterClientBuilder::new(infos)
+                .response_timeout(RESPONSE_TIMEOUT)
+                .connection_timeout(CONNECT_TIMEOUT);
+            if let Some(c) = &certs {
+                builder = builder.certs(c.clone());
+            }
+            let client = builder.build().map_err(|e| connect_err(first, e))?;
+            let conn = client
+                .get_async_connection()
+                .await
+                .map_err(|e| connect_err(&label, e))?;
+            (Conn::Cluster(conn), Topology::Cluster)
+        } else {
+            let config = ConnectionManagerConfig::new()
+                .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                .set_number_of_retries(2);
+            let conn = probe_client
+                .get_connection_manager_with_config(config)
+                .await
+                .map_err(|e| connect_err(first, e))?;
+            (Conn::Single(conn), Topology::Standalone)
+        };
+        Ok(Redis {
+            conn,
+            topology,
+            base_info,
+            certs,
+            node_conns: Arc::new(Mutex::new(HashMap::new())),
+            label,
+        })
+    }
+
+    /// Standalone or cluster.
+    pub fn topology(&self) -> Topology {
+        self.topology
+    }
+
+    /// The URL(s) without password, for messages and the status bar.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// A connection that routes key commands (clone it freely).
+    pub fn conn(&self) -> impl ConnectionLike + Clone + Send + Sync + 'static {
+        self.conn.clone()
+    }
+
+    /// Runs one command, mapping errors with `context`.
+    pub async fn query<T: redis::FromRedisValue>(&self, context: &str, cmd: &Cmd) -> Result<T> {
+        let mut c = self.conn.clone();
+        cmd.query_async(&mut c)
+            .await
+            .map_err(|e| Error::redis(context, e))
+    }
+
+    /// Runs a pipeline, mapping errors with `context`.
+    pub async fn pipe<T: redis::FromRedisValue>(&self, context: &str, pipe: &Pipeline) -> Result<T> {
+        let mut c = self.conn.clone();
+        pipe.query_async(&mut c)
+            .await
+            .map_err(|e| Error::redis(context, e))
+    }
+
+    /// Server time in milliseconds since the epoch (`TIME`), so that several
+    /// machines agree on leases, ticks and ages.
+    pub async fn time_ms(&self) -> Result<i64> {
+        let (secs, micros): (i64, i64) = self.query("TIME", &redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// Direct connections to every master: one for standalone, each master
+    /// of a cluster.
+    pub async fn masters(&self) -> Result<Vec<NodeConn>> {
+        let addrs = match self.topology {
+            Topology::Standalone => vec![addr_of(self.base_info.addr())],
+            Topology::Cluster => {
+                let nodes: String = self
+                    .query("CLUSTER NODES", &redis::cmd("CLUSTER").arg("NODES"))
+                    .await?;
+                parse_masters(&nodes)
+            }
+        };
+        let mut out = Vec::with_capacity(addrs.len());
+        let mut cache = self.node_conns.lock().await;
+        for addr in addrs {
+            if let Some(c) = cache.get(&addr) {
+                out.push(NodeConn {
+                    addr,
+                    conn: c.clone(),
+                });
+                continue;
+            }
+            let info = self.base_info.clone().set_addr(with_addr(self.base_info.addr(), &addr));
+            let client = client_for(info, &self.certs).map_err(|e| connect_err(&addr, e))?;
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&async_config())
+                .await
+                .map_err(|e| connect_err(&addr, e))?;
+            cache.insert(addr.clone(), conn.clone());
+            out.push(NodeConn { addr, conn });
+        }
+        Ok(out)
+    }
+}
+
+fn addr_of(addr: &ConnectionAddr) -> String {
+    match addr {
+        ConnectionAddr::Tcp(h, p) => format!("{h}:{p}"),
+        ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
+        ConnectionAddr::Unix(p) => p.display().to_string(),
+        _ => "unknown".to_string(),
+    }
+}
+
+fn with_addr(base: &ConnectionAddr, hostport: &str) -> ConnectionAddr {
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse().unwrap_or(6379)),
+        None => (hostport.to_string(), 6379),
+    };
+    match base {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host,
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host, port),
+    }
+}
+
+/// Master addresses from `CLUSTER NODES` (healthy masters only).
+fn parse_masters(nodes: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in nodes.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 {
+            continue;
+        }
+        let flags = f[2];
+        if !flags.split(',').any(|x| x == "master") || flags.contains("fail") {
+            continue;
+        }
+        // ip:port@cport[,hostname]
+        let addr = f[1].split('@').next().unwrap_or("");
+        if !addr.is_empty() && !addr.starts_with(':') {
+            out.push(addr.to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masters_are_read_from_cluster_nodes() {
+        let text = "a 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460\n\
+                    b 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922\n\
+                    c 127.0.0.1:7004@17004 slave a 0 0 1 connected\n\
+                    d 127.0.0.1:7003@17003 master,fail - 0 0 3 connected\n";
+        assert_eq!(parse_masters(text), vec!["127.0.0.1:7001", "127.0.0.1:7002"]);
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://admin:secret@host:6379"),
+            "redis://admin:***@host:6379"
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The durable app state: datasources, schedules, warm history, audit log and
+//! permission grants. Postgres (schema `cachedeck`) for a shared deployment, a
+//! SQLite file for a local or demo profile; the same tables and queries on both.
+
+mod datasources;
+mod history;
+
+pub use datasources::{Datasource, DatasourceInput};
+pub use history::JobRecord;
+
+use std::str::FromStr;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+
+use crate::error::{Error, Result};
+
+static PG_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// The pool of one store backend.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    Pg(PgPool),
+    Lite(SqlitePool),
+}
+
+/// Runs the same statement on whichever backend the store has.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Pg($pool) => $body,
+            $crate::store::Pool::Lite($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A connected, migrated store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Connection pool (Postgres or SQLite).
+    pub(crate) pool: Pool,
+    /// The database user (Postgres) or OS user@host (SQLite): the admin identity.
+    identity: String,
+    /// URL without password, for messages.
+    label: String,
+}
+
+/// Milliseconds since the Unix epoch, from this machine's clock (store rows only;
+/// anything several machines must agree on uses Redis TIME).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// `user@host` of this process.
+pub fn os_identity() -> String {
+    let host = whoami::fallible::hostname().unwrap_or_else(|_| "localhost".into());
+    format!("{}@{}", whoami::username(), host)
+}
+
+fn connect_err(label: &str, e: impl std::fmt::Display) -> Error {
+    Error::DbConnect {
+        url: label.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Connects and brings the schema up to date where this user may.
+    pub async fn connect(url: &str) -> Result<Store> {
+        let label = crate::redis_conn::redact_url(url);
+        if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| connect_err(&label, e))?
+                .create_if_missing(true)
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+                .await
+                .map_err(|e| connect_err(&label, e))?;
+            SQLITE_MIGRATIONS
+                .run(&pool)
+                .await
+                .map_err(|e| Error::MigrationsNeeded(e.to_string()))?;
+            return Ok(Store {
+                pool: Pool::Lite(pool),
+                identity: os_identity(),
+                label,
+            });
+        }
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| connect_err(&label, e))?
+            .options([("search_path", "cachedeck")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(6)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_with(opts)
+            .await
+            .map_err(|e| connect_err(&label, e))?;
+        let identity: String = sqlx::query_scalar("SELECT current_user::text")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| Error::db("reading current_user", e))?;
+        let store = Store {
+            pool: Pool::Pg(pool),
+            identity,
+            label,
+        };
+        store.migrate(false).await?;
+        Ok(store)
+    }
+
+    /// Creates or upgrades the schema. With `explicit` (the `migrate`
+    /// subcommand) a refusal is an error; on connect, a user who may not
+    /// migrate is fine as long as the schema is already current.
+    pub async fn migrate(&self, explicit: bool) -> Result<()> {
+        let Pool::Pg(pool) = &self.pool else {
+            return Ok(());
+        };
+        if !explicit && self.pg_schema_current(pool).await {
+            return Ok(());
+        }
+        let result = async {
+            sqlx::query("CREATE SCHEMA IF NOT EXISTS cachedeck")
+                .execute(pool)
+                .await?;
+            PG_MIGRATIONS.run(pool).await.map_err(sqlx::Error::from)
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let denied = e
+                    .as_database_error()
+                    .and_then(|d| d.code())
+                    .is_some_and(|c| c == "42501");
+                if denied || matches!(e, sqlx::Error::Migrate(_)) {
+                    Err(Error::MigrationsNeeded(format!("{} on {}", e, self.label)))
+                } else {
+                    Err(Error::db("creating the cachedeck schema", e))
+                }
+            }
+        }
+    }
+
+    async fn pg_schema_current(&self, pool: &PgPool) -> bool {
+        let applied: std::result::Result<Vec<i64>, _> =
+            sqlx::query_scalar("SELECT version FROM cachedeck._sqlx_migrations WHERE success")
+                .fetch_all(pool)
+                .await;
+        match applied {
+            Ok(v) => PG_MIGRATIONS.iter().all(|m| v.contains(&m.version)),
+            Err(_) => false,
+        }
+    }
+
+    /// The admin identity: database user, or OS user@host for SQLite.
+    pub fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    /// URL without password.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// True for a local SQLite store.
+    pub fn is_local(&self) -> bool {
+        matches!(self.pool, Pool::Lite(_))
+    }
+}
