@@ -206,6 +206,25 @@ impl SecondaryIndex {
     }
 }
 
+/// The shadow entry key of a live entry key (index members name live keys).
+pub fn shadow_of_entry(ds: DsId, live_key: &str) -> Option<String> {
+    let rest = live_key.strip_prefix(&entry_prefix(ds, Gen::Live))?;
+    Some(format!("{}{rest}", entry_prefix(ds, Gen::Shadow)))
+}
+
+/// The shadow name of a live secondary index key.
+pub fn shadow_of_index(ds: DsId, live_key: &str) -> Option<String> {
+    let rest = live_key.strip_prefix(&index_prefix(ds, Gen::Live))?;
+    Some(format!("{}{rest}", index_prefix(ds, Gen::Shadow)))
+}
+
+/// Where a full invalidation moves the master index and the index list
+/// before deleting their members in batches, so readers see a cold cache at
+/// once. `what` is `master` or `indexes`.
+pub fn trash(ds: DsId, epoch: i64, what: &str) -> String {
+    format!("idx:{}:trash:{epoch}:{what}", tag(ds))
+}
+
 /// `cache:meta:{ds:N}:last_warm`: ISO-8601 time of the last completed swap.
 pub fn last_warm(ds: DsId) -> String {
     format!("cache:meta:{}:last_warm", tag(ds))

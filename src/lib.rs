@@ -3,9 +3,12 @@
 //! `ui`, which depends on this, never the other way round).
 
 pub mod actor;
+pub mod cache;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod keys;
+pub mod redis_admin;
 pub mod redis_conn;
 pub mod source;
 pub mod store;

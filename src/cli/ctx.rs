@@ -83,6 +83,26 @@ impl Ctx {
         Ok(Actor::new(store.identity(), profile, Origin::Cli))
     }
 
+    /// Everything warm jobs need, for this command's actor.
+    pub async fn job_context(&self, origin: Origin) -> Result<crate::jobs::JobContext> {
+        let resolved = self.resolved().await?;
+        let mut actor = self.actor().await?;
+        actor.origin = origin;
+        let d = &resolved.defaults;
+        Ok(crate::jobs::JobContext {
+            redis: self.redis().await?.clone(),
+            store: self.store().await?.clone(),
+            actor,
+            default_source_url: self.database_url().await?,
+            options: crate::cache::warm::WarmOptions {
+                memory_pause_percent: d.memory_pause_percent,
+                ..Default::default()
+            },
+            skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,
+            concurrency: d.concurrency,
+        })
+    }
+
     /// Prints `value` as JSON, or `human` otherwise.
     pub fn print<T: Serialize>(&self, value: &T, human: impl FnOnce() -> String) {
         if self.json {

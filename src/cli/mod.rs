@@ -2,10 +2,18 @@
 //! subcommand. Output is human text, or JSON with `--json`; errors are one
 //! line on stderr and the exit codes of DESIGN.md.
 
+mod cache_ops;
 mod ctx;
 mod datasource;
 mod demo_data;
+mod inspect;
+mod jobs_cmd;
+mod keys;
 mod migrate;
+mod purge;
+mod redis_info;
+mod ttl;
+mod warm;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -42,6 +50,30 @@ pub enum Command {
     Datasource(DatasourceCmd),
     /// Create a realistic demo analytics table and register a datasource for it.
     DemoData(DemoDataArgs),
+    /// Warm datasources (shadow warm + atomic swap); waits until the jobs end.
+    Warm(WarmArgs),
+    /// Active and recent warm jobs.
+    Status,
+    /// Pause a running warm job (it keeps its lock and stops reading).
+    Pause { job_id: String },
+    /// Resume a paused warm job.
+    Resume { job_id: String },
+    /// Cancel a warm job (its shadow keys are removed; the live cache is untouched).
+    Cancel { job_id: String },
+    /// Read cached rows the way the application does (one generation per query).
+    Query(QueryArgs),
+    /// Delete a datasource's cache, or the entries matching a selection.
+    Invalidate(InvalidateArgs),
+    /// Browse keys with SCAN (every master; never KEYS).
+    Keys(KeysArgs),
+    /// Show a key's type, TTL, encoding, memory, meaning and a page of its value.
+    Inspect(InspectArgs),
+    /// Delete every key matching a pattern (UNLINK in batches).
+    Purge(PurgeArgs),
+    /// Set, change or remove the expiry of a key or of every key matching a pattern.
+    Ttl(TtlArgs),
+    /// Generic Redis statistics: hit rate, memory, keys, ops/sec, key distribution.
+    RedisInfo(RedisInfoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +151,124 @@ pub struct DemoDataArgs {
     pub replace: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Datasource ids to warm.
+    #[arg(long, num_args = 1.., required_unless_present = "all", conflicts_with = "all")]
+    pub datasource: Vec<i64>,
+    /// Warm every enabled datasource.
+    #[arg(long)]
+    pub all: bool,
+    /// Warm even when the cache was warmed recently.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[arg(long)]
+    pub datasource: i64,
+    #[arg(long)]
+    pub measure: String,
+    #[arg(long)]
+    pub frequency: String,
+    /// Any of these practices (repeat the flag).
+    #[arg(long)]
+    pub practice: Vec<String>,
+    /// Any of these providers (repeat the flag).
+    #[arg(long)]
+    pub provider: Vec<String>,
+    /// Include rows whose provider is NULL.
+    #[arg(long)]
+    pub null_provider: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InvalidateArgs {
+    #[arg(long)]
+    pub datasource: i64,
+    #[arg(long)]
+    pub measure: Option<String>,
+    #[arg(long)]
+    pub practice: Vec<String>,
+    #[arg(long)]
+    pub provider: Vec<String>,
+    /// Select entries whose provider is NULL.
+    #[arg(long)]
+    pub null_provider: bool,
+    #[arg(long)]
+    pub frequency: Option<String>,
+}
+
+/// `cachedeck keys PATTERN [--type T] [--limit N]`
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// SCAN MATCH glob, e.g. `cache:{ds:1}:*`.
+    pub pattern: String,
+    /// Only keys of this type (string, hash, list, set, zset, stream).
+    #[arg(long = "type")]
+    pub key_type: Option<String>,
+    /// Most keys to list.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+}
+
+/// `cachedeck inspect KEY | --key-hex HEX`
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The key name.
+    #[arg(required_unless_present = "key_hex", conflicts_with = "key_hex")]
+    pub key: Option<String>,
+    /// The key's exact bytes in hex (for names that are not text).
+    #[arg(long)]
+    pub key_hex: Option<String>,
+    /// Elements per page of a collection.
+    #[arg(long, default_value_t = 100)]
+    pub count: usize,
+    /// Page cursor printed by the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// `cachedeck purge PATTERN (--dry-run | --yes)`
+#[derive(Debug, Args)]
+#[group(id = "purge_mode", required = true, multiple = false, args = ["dry_run", "yes"])]
+pub struct PurgeArgs {
+    /// SCAN MATCH glob of the keys to delete.
+    pub pattern: String,
+    /// Count and sample the matching keys; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete them (also confirms a pattern that matches every key).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `cachedeck ttl (KEY | --pattern P) (SECONDS | persist)`
+#[derive(Debug, Args)]
+pub struct TtlArgs {
+    /// KEY and SECONDS|persist, or only SECONDS|persist with --pattern / --key-hex.
+    #[arg(num_args = 1..=2, value_names = ["KEY", "SECONDS|persist"], required = true)]
+    pub args: Vec<String>,
+    /// Change every key matching this SCAN MATCH glob.
+    #[arg(long, conflicts_with = "key_hex")]
+    pub pattern: Option<String>,
+    /// The key's exact bytes in hex.
+    #[arg(long)]
+    pub key_hex: Option<String>,
+    /// Confirm a pattern that matches every key.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `cachedeck redis-info`
+#[derive(Debug, Args)]
+pub struct RedisInfoArgs {
+    /// Keys sampled (over all masters) for the key distribution.
+    #[arg(long, default_value_t = 10_000)]
+    pub sample: usize,
+}
+
 /// Runs a parsed command line (not the GUI ones) and returns the exit code.
 pub async fn run(cli: Cli) -> i32 {
     let ctx = Ctx::new(&cli);
@@ -126,6 +276,24 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Migrate) => migrate::run(&ctx).await,
         Some(Command::Datasource(cmd)) => datasource::run(&ctx, cmd).await,
         Some(Command::DemoData(args)) => demo_data::run(&ctx, args).await,
+        Some(Command::Warm(args)) => warm::run(&ctx, args).await,
+        Some(Command::Status) => jobs_cmd::status(&ctx).await,
+        Some(Command::Pause { job_id }) => {
+            jobs_cmd::control(&ctx, &job_id, crate::jobs::ControlRequest::Pause).await
+        }
+        Some(Command::Resume { job_id }) => {
+            jobs_cmd::control(&ctx, &job_id, crate::jobs::ControlRequest::Resume).await
+        }
+        Some(Command::Cancel { job_id }) => {
+            jobs_cmd::control(&ctx, &job_id, crate::jobs::ControlRequest::Cancel).await
+        }
+        Some(Command::Query(args)) => cache_ops::query(&ctx, args).await,
+        Some(Command::Invalidate(args)) => cache_ops::invalidate(&ctx, args).await,
+        Some(Command::Keys(args)) => keys::run(&ctx, args).await,
+        Some(Command::Inspect(args)) => inspect::run(&ctx, args).await,
+        Some(Command::Purge(args)) => purge::run(&ctx, args).await,
+        Some(Command::Ttl(args)) => ttl::run(&ctx, args).await,
+        Some(Command::RedisInfo(args)) => redis_info::run(&ctx, args).await,
         Some(Command::Demo) | None => Err(crate::Error::Invalid(
             "this build has no window; run a subcommand (see --help)".into(),
         )),

@@ -1,0 +1,65 @@
+//! The warm lock `lock:shadow:warm:{ds:N}`: set-if-absent with a lease,
+//! renewed while the job runs, released only by its holder.
+
+use std::time::Duration;
+
+use super::scripts;
+use crate::error::{Error, Result};
+use crate::keys::{self, DsId};
+use crate::redis_conn::Redis;
+
+/// How long a lease lasts without renewal; a crashed holder's lock frees
+/// itself after this.
+pub const LEASE: Duration = Duration::from_secs(30);
+
+/// Takes the lock for `job_id`, or says who holds it.
+pub async fn acquire(redis: &Redis, ds: DsId, job_id: &str, lease: Duration) -> Result<()> {
+    let got: Option<String> = redis
+        .query(
+            "taking the warm lock",
+            redis::cmd("SET")
+                .arg(keys::warm_lock(ds))
+                .arg(job_id)
+                .arg("NX")
+                .arg("PX")
+                .arg(lease.as_millis() as u64),
+        )
+        .await?;
+    if got.is_some() {
+        return Ok(());
+    }
+    let holder = holder(redis, ds).await?.unwrap_or_else(|| "(just released)".into());
+    Err(Error::AlreadyWarming { ds, holder })
+}
+
+/// The job id holding the lock, if any.
+pub async fn holder(redis: &Redis, ds: DsId) -> Result<Option<String>> {
+    redis
+        .query("reading the warm lock", redis::cmd("GET").arg(keys::warm_lock(ds)))
+        .await
+}
+
+/// Extends the lease; `false` when this job no longer holds the lock.
+pub async fn renew(redis: &Redis, ds: DsId, job_id: &str, lease: Duration) -> Result<bool> {
+    let mut conn = redis.conn();
+    let n: i64 = scripts::RENEW
+        .key(keys::warm_lock(ds))
+        .arg(job_id)
+        .arg(lease.as_millis() as u64)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("renewing the warm lock", e))?;
+    Ok(n == 1)
+}
+
+/// Releases the lock if this job still holds it.
+pub async fn release(redis: &Redis, ds: DsId, job_id: &str) -> Result<()> {
+    let mut conn = redis.conn();
+    let _: i64 = scripts::RELEASE
+        .key(keys::warm_lock(ds))
+        .arg(job_id)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("releasing the warm lock", e))?;
+    Ok(())
+}

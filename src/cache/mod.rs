@@ -1,0 +1,31 @@
+//! Analytics Cache V2 operations: shadow warming with an atomic swap, the
+//! warm lock, reads of one generation, invalidation and reader statistics.
+
+pub mod invalidate;
+pub mod lock;
+pub mod meta;
+pub mod query;
+pub mod shadow;
+pub mod stats;
+pub mod trend;
+pub mod warm;
+
+use std::sync::LazyLock;
+
+/// The Lua scripts, loaded once (EVALSHA with EVAL fallback by the driver).
+pub(crate) mod scripts {
+    use super::LazyLock;
+    use redis::Script;
+
+    pub static SWAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/swap.lua")));
+    pub static QUERY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/query.lua")));
+    pub static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+    pub static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
+    pub static INVALIDATE_BEGIN: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/invalidate_begin.lua")));
+    pub static INVALIDATE_ENTRIES: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/invalidate_entries.lua")));
+}
+
+/// Schema version written into the meta hash by the swap.
+pub const SCHEMA_VERSION: u32 = 1;

@@ -1,0 +1,677 @@
+//! Shadow warming: stream a datasource's rows in group order, write each
+//! complete group as a shadow entry with its index memberships (pipelined,
+//! overlapping the source read), then swap the shadow generation over the live
+//! one in one script.
+//!
+//! Memory bound: the largest single group, plus at most
+//! `WRITERS + QUEUED` write batches of up to `BATCH_BYTES` each, plus the set of
+//! distinct index names and key components (which grow with the number of
+//! distinct measures, practices and providers, never with rows).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::meta::{self, Meta};
+use super::{SCHEMA_VERSION, lock, scripts, shadow};
+use crate::error::{Error, Result};
+use crate::keys::{self, DsId, Gen, GroupKey, SecondaryIndex};
+use crate::redis_conn::Redis;
+use crate::source::{Source, SourceRow};
+use crate::store::Datasource;
+
+/// Entries per Redis pipeline.
+const BATCH_ENTRIES: usize = 256;
+/// Bytes of entry JSON per pipeline.
+const BATCH_BYTES: usize = 2 << 20;
+/// Pipelines in flight at once.
+const WRITERS: usize = 3;
+/// Batches waiting for a writer.
+const QUEUED: usize = 2;
+/// Entries sampled with MEMORY USAGE to estimate the generation's size.
+const MEMORY_SAMPLE: usize = 64;
+
+/// Where a warm is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub enum Phase {
+    #[default]
+    Preparing,
+    Reading,
+    Paused,
+    Swapping,
+    Done,
+}
+
+/// A progress snapshot, published as the warm goes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub phase: Phase,
+    pub rows_processed: u64,
+    /// `None` until the source's count has answered.
+    pub rows_total: Option<u64>,
+    pub entries: u64,
+    pub indexes: u64,
+    /// Why the warm is paused, when it is.
+    pub pause_reason: Option<String>,
+}
+
+/// What a caller asks for pause or resume (cancel is the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Pause,
+}
+
+/// Tunables of one warm.
+#[derive(Debug, Clone)]
+pub struct WarmOptions {
+    /// Lock lease (renewed every third of it).
+    pub lease: Duration,
+    /// Pause when Redis used_memory passes this percent of maxmemory.
+    pub memory_pause_percent: u32,
+}
+
+impl Default for WarmOptions {
+    fn default() -> Self {
+        WarmOptions {
+            lease: lock::LEASE,
+            memory_pause_percent: 90,
+        }
+    }
+}
+
+/// The outcome of a successful warm.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmResult {
+    pub meta: Meta,
+    pub generation: u64,
+    /// Things an admin should know (eviction policy, memory).
+    pub warnings: Vec<String>,
+}
+
+/// Handles a caller passes in.
+pub struct WarmHandles {
+    /// Pause/resume requests.
+    pub control: watch::Receiver<Control>,
+    /// Cancels the warm (it cleans up and leaves the live cache untouched).
+    pub cancel: CancellationToken,
+    /// Receives progress snapshots.
+    pub progress: watch::Sender<Progress>,
+}
+
+/// Warms `ds` into a shadow generation and swaps it in.
+pub async fn run(
+    redis: &Redis,
+    ds: &Datasource,
+    source_url: &str,
+    job_id: &str,
+    opts: &WarmOptions,
+    handles: WarmHandles,
+) -> Result<WarmResult> {
+    lock::acquire(redis, ds.id, job_id, opts.lease).await?;
+    // Background guard: renews the lease, watches the epoch and memory.
+    let abort = handles.cancel.child_token();
+    let guard_stop = CancellationToken::new();
+    let (mem_tx, mem_rx) = watch::channel::<Option<String>>(None);
+    let lost = Arc::new(std::sync::Mutex::new(None::<String>));
+    let epoch0 = meta::epoch(redis, ds.id).await;
+    let guard = epoch0.as_ref().ok().map(|&epoch| {
+        tokio::spawn(guard_task(GuardArgs {
+            redis: redis.clone(),
+            ds: ds.id,
+            job_id: job_id.to_string(),
+            lease: opts.lease,
+            epoch,
+            memory_percent: opts.memory_pause_percent,
+            abort: abort.clone(),
+            stop: guard_stop.clone(),
+            memory: mem_tx,
+            lost: lost.clone(),
+        }))
+    });
+    let result = match epoch0 {
+        Ok(epoch) => {
+            let mut w = Warm {
+                redis,
+                ds,
+                job_id,
+                epoch,
+                abort: abort.clone(),
+                control: handles.control,
+                memory: mem_rx,
+                progress: handles.progress,
+                snapshot: Progress::default(),
+            };
+            w.body(source_url).await
+        }
+        Err(e) => Err(e),
+    };
+    guard_stop.cancel();
+    if let Some(g) = guard {
+        let _ = g.await;
+    }
+    let result = match result {
+        Err(Error::Cancelled) if !handles.cancel.is_cancelled() => {
+            let why = lost
+                .lock()
+                .ok()
+                .and_then(|g| g.clone())
+                .unwrap_or_else(|| "the warm was stopped".into());
+            Err(Error::SwapAborted { ds: ds.id, reason: why })
+        }
+        other => other,
+    };
+    if result.is_err() {
+        // Leave nothing behind: the shadow generation goes, then the lock.
+        if let Err(e) = shadow::remove(redis, ds.id).await {
+            tracing::warn!("could not remove the shadow keys of datasource {}: {e}", ds.id);
+        }
+    }
+    if let Err(e) = lock::release(redis, ds.id, job_id).await {
+        tracing::warn!("could not release the warm lock of datasource {}: {e}", ds.id);
+    }
+    result
+}
+
+struct GuardArgs {
+    redis: Redis,
+    ds: DsId,
+    job_id: String,
+    lease: Duration,
+    epoch: i64,
+    memory_percent: u32,
+    abort: CancellationToken,
+    stop: CancellationToken,
+    memory: watch::Sender<Option<String>>,
+    lost: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// Renews the lease every third of it; aborts the warm when the lock is lost
+/// or the datasource is invalidated; pauses it while Redis memory is high.
+async fn guard_task(a: GuardArgs) {
+    let tick = (a.lease / 3).min(Duration::from_secs(2));
+    let mut last_ok = Instant::now();
+    let set_lost = |why: String| {
+        if let Ok(mut g) = a.lost.lock() {
+            *g = Some(why);
+        }
+        a.abort.cancel();
+    };
+    loop {
+        tokio::select! {
+            _ = a.stop.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        match lock::renew(&a.redis, a.ds, &a.job_id, a.lease).await {
+            Ok(true) => last_ok = Instant::now(),
+            Ok(false) => {
+                set_lost("this job lost the warm lock (its lease expired)".into());
+                return;
+            }
+            Err(e) => {
+                if last_ok.elapsed() >= a.lease {
+                    set_lost(format!("Redis stopped answering: {e}"));
+                    return;
+                }
+                continue;
+            }
+        }
+        if let Ok(e) = meta::epoch(&a.redis, a.ds).await
+            && e != a.epoch
+        {
+            set_lost("the datasource was invalidated while it was being warmed".into());
+            return;
+        }
+        if a.memory_percent > 0
+            && let Ok(ratio) = memory_ratio(&a.redis).await
+        {
+            let limit = f64::from(a.memory_percent) / 100.0;
+            let cur = a.memory.borrow().clone();
+            let next = match (ratio, &cur) {
+                (Some(r), _) if r >= limit => Some(format!(
+                    "Redis memory at {:.0}% of maxmemory (pause threshold {}%); resumes when it drops, or cancel",
+                    r * 100.0,
+                    a.memory_percent
+                )),
+                (Some(r), Some(_)) if r >= limit - 0.05 => cur.clone(),
+                _ => None,
+            };
+            if next != cur {
+                let _ = a.memory.send(next);
+            }
+        }
+    }
+}
+
+/// used_memory / maxmemory of the fullest master; `None` without maxmemory.
+pub async fn memory_ratio(redis: &Redis) -> Result<Option<f64>> {
+    let mut worst: Option<f64> = None;
+    for mut node in redis.masters().await? {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut node.conn)
+            .await
+            .map_err(|e| Error::redis("INFO memory", e))?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        if let (Some(used), Some(max)) = (field("used_memory"), field("maxmemory"))
+            && max > 0.0
+        {
+            let r = used / max;
+            worst = Some(worst.map_or(r, |w: f64| w.max(r)));
+        }
+    }
+    Ok(worst)
+}
+
+/// One batch of complete groups, ready to pipeline.
+#[derive(Default)]
+struct Batch {
+    /// (live key, entry JSON).
+    entries: Vec<(String, String)>,
+    /// Index memberships: (live index key, live entry key).
+    members: Vec<(String, String)>,
+    /// Index names first seen in this batch.
+    new_indexes: Vec<String>,
+    bytes: usize,
+}
+
+/// State of one warm in progress.
+struct Warm<'a> {
+    redis: &'a Redis,
+    ds: &'a Datasource,
+    job_id: &'a str,
+    epoch: i64,
+    abort: CancellationToken,
+    control: watch::Receiver<Control>,
+    memory: watch::Receiver<Option<String>>,
+    progress: watch::Sender<Progress>,
+    snapshot: Progress,
+}
+
+/// Distinct components seen, for the meta hash.
+#[derive(Default)]
+struct Coverage {
+    measures: HashSet<String>,
+    practices: HashSet<String>,
+    providers: HashSet<Option<String>>,
+    frequencies: HashSet<String>,
+    indexes: HashSet<String>,
+}
+
+impl Warm<'_> {
+    fn publish(&self) {
+        let _ = self.progress.send(self.snapshot.clone());
+    }
+
+    /// Waits while paused (by a person or by memory); errors when cancelled.
+    async fn gate(&mut self) -> Result<()> {
+        loop {
+            if self.abort.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let user = *self.control.borrow() == Control::Pause;
+            let mem = self.memory.borrow().clone();
+            if !user && mem.is_none() {
+                if self.snapshot.phase == Phase::Paused {
+                    self.snapshot.phase = Phase::Reading;
+                    self.snapshot.pause_reason = None;
+                    self.publish();
+                }
+                return Ok(());
+            }
+            let reason = mem.unwrap_or_else(|| "paused by an admin".into());
+            if self.snapshot.phase != Phase::Paused || self.snapshot.pause_reason.as_deref() != Some(&reason) {
+                self.snapshot.phase = Phase::Paused;
+                self.snapshot.pause_reason = Some(reason);
+                self.publish();
+            }
+            tokio::select! {
+                _ = self.abort.cancelled() => return Err(Error::Cancelled),
+                _ = self.control.changed() => {}
+                _ = self.memory.changed() => {}
+            }
+        }
+    }
+
+    async fn body(&mut self, source_url: &str) -> Result<WarmResult> {
+        let started = Instant::now();
+        let ds = self.ds.id;
+        self.publish();
+        // A crashed warm's leftovers go first (its lease has expired, or we
+        // would not hold the lock).
+        shadow::remove(self.redis, ds).await?;
+        let warnings = eviction_warnings(self.redis).await;
+        let now_ms = self.redis.time_ms().await?;
+        let expire_at = now_ms + self.ds.ttl_secs * 1000;
+
+        let source = Source::open(source_url).await?;
+        let outcome = self.stream(&source, expire_at).await;
+        source.close().await;
+        let (rows, coverage) = outcome?;
+
+        self.snapshot.phase = Phase::Swapping;
+        self.publish();
+        let entries = self.snapshot.entries;
+        let (memory_bytes, sample) = estimate_memory(self.redis, ds, entries, coverage.indexes.len() as u64).await?;
+        let warmed_at = chrono::DateTime::from_timestamp_millis(self.redis.time_ms().await?)
+            .unwrap_or_default();
+        let mut frequencies: Vec<String> = coverage.frequencies.into_iter().collect();
+        frequencies.sort();
+        let mut meta = Meta {
+            schema_version: SCHEMA_VERSION,
+            generation: 0,
+            job_id: self.job_id.to_string(),
+            warmed_at: warmed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            warmed_at_ms: warmed_at.timestamp_millis(),
+            expires_at_ms: expire_at,
+            rows,
+            entries,
+            indexes: coverage.indexes.len() as u64,
+            unique_measures: coverage.measures.len() as u64,
+            unique_practices: coverage.practices.len() as u64,
+            unique_providers: coverage.providers.iter().filter(|p| p.is_some()).count() as u64,
+            frequencies,
+            memory_bytes,
+            memory_sample_size: sample,
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
+        if self.abort.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let generation = swap(self.redis, ds, self.job_id, self.epoch, &meta).await?;
+        meta.generation = generation;
+        self.snapshot.phase = Phase::Done;
+        self.publish();
+        Ok(WarmResult {
+            meta,
+            generation,
+            warnings,
+        })
+    }
+
+    /// Reads the source and writes the shadow generation. Returns the row
+    /// count and what was covered.
+    async fn stream(&mut self, source: &Source, expire_at: i64) -> Result<(u64, Coverage)> {
+        let ds = self.ds.id;
+        source.validate(ds, &self.ds.sql).await?;
+        // The count runs beside the stream; progress shows a total once it answers.
+        let total = Arc::new(AtomicU64::new(u64::MAX));
+        let count_task = {
+            let source = source.clone();
+            let sql = self.ds.sql.clone();
+            let total = total.clone();
+            tokio::spawn(async move {
+                if let Ok(n) = source.count(ds, &sql).await {
+                    total.store(n as u64, Ordering::Relaxed);
+                }
+            })
+        };
+        self.snapshot.phase = Phase::Reading;
+        self.publish();
+
+        let (batch_tx, batch_rx) = tokio::sync::mpsc::channel::<Batch>(QUEUED);
+        let writer = {
+            let redis = self.redis.clone();
+            tokio::spawn(write_batches(redis, ds, expire_at, batch_rx))
+        };
+        let mut coverage = Coverage::default();
+        let mut rows_seen = 0u64;
+        let mut current: Option<(GroupKey, Vec<String>)> = None;
+        let mut batch = Batch::default();
+        let mut last_publish = Instant::now();
+        let mut stream = source.rows(ds, &self.ds.sql);
+
+        let read_result: Result<()> = async {
+            while let Some(chunk) = stream.next().await {
+                self.gate().await?;
+                let chunk: Vec<SourceRow> = chunk?;
+                for row in chunk {
+                    rows_seen += 1;
+                    match &mut current {
+                        Some((g, rows)) if *g == row.group => rows.push(row.json),
+                        _ => {
+                            if let Some((g, rows)) = current.take() {
+                                self.add_group(&mut batch, &mut coverage, g, rows);
+                            }
+                            current = Some((row.group, vec![row.json]));
+                        }
+                    }
+                    if batch.entries.len() >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES {
+                        batch_tx
+                            .send(std::mem::take(&mut batch))
+                            .await
+                            .map_err(|_| Error::Cancelled)?;
+                    }
+                }
+                self.snapshot.rows_processed = rows_seen;
+                let t = total.load(Ordering::Relaxed);
+                self.snapshot.rows_total = (t != u64::MAX).then_some(t.max(rows_seen));
+                if last_publish.elapsed() >= Duration::from_millis(200) {
+                    self.publish();
+                    last_publish = Instant::now();
+                }
+            }
+            if let Some((g, rows)) = current.take() {
+                self.add_group(&mut batch, &mut coverage, g, rows);
+            }
+            if !batch.entries.is_empty() {
+                batch_tx
+                    .send(std::mem::take(&mut batch))
+                    .await
+                    .map_err(|_| Error::Cancelled)?;
+            }
+            Ok(())
+        }
+        .await;
+        drop(batch_tx);
+        drop(stream);
+        let write_result = writer
+            .await
+            .map_err(|e| Error::Invalid(format!("the Redis writer stopped: {e}")))?;
+        count_task.abort();
+        read_result?;
+        write_result?;
+        self.snapshot.rows_processed = rows_seen;
+        self.snapshot.rows_total = Some(rows_seen);
+        self.snapshot.indexes = coverage.indexes.len() as u64;
+        self.publish();
+        Ok((rows_seen, coverage))
+    }
+
+    fn add_group(&mut self, batch: &mut Batch, cov: &mut Coverage, g: GroupKey, rows: Vec<String>) {
+        let ds = self.ds.id;
+        let key = keys::entry(ds, Gen::Live, &g);
+        let mut json = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
+        json.push('[');
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(r);
+        }
+        json.push(']');
+        for index in SecondaryIndex::for_group(&g) {
+            let name = index.key(ds, Gen::Live);
+            if !cov.indexes.contains(&name) {
+                cov.indexes.insert(name.clone());
+                batch.new_indexes.push(name.clone());
+            }
+            batch.members.push((name, key.clone()));
+        }
+        cov.measures.insert(g.measure.clone());
+        cov.practices.insert(g.practice.clone());
+        cov.providers.insert(g.provider.clone());
+        cov.frequencies.insert(g.frequency.clone());
+        batch.bytes += json.len();
+        batch.entries.push((key, json));
+        self.snapshot.entries += 1;
+        self.snapshot.indexes = cov.indexes.len() as u64;
+    }
+}
+
+/// Drains batches with up to [`WRITERS`] pipelines in flight.
+async fn write_batches(
+    redis: Redis,
+    ds: DsId,
+    expire_at: i64,
+    rx: tokio::sync::mpsc::Receiver<Batch>,
+) -> Result<()> {
+    let batches = crate::source::receiver_stream(rx);
+    let mut results = batches
+        .map(|b| {
+            let redis = redis.clone();
+            async move { write_batch(&redis, ds, expire_at, b).await }
+        })
+        .buffer_unordered(WRITERS);
+    while let Some(r) = results.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// One pipeline: the batch's shadow entries, their index memberships, the
+/// shadow index list, all with the generation's absolute expiry.
+async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Result<()> {
+    let mut p = redis::pipe();
+    let shadow_master = keys::master_index(ds, Gen::Shadow);
+    let shadow_list = keys::index_list(ds, Gen::Shadow);
+    for (key, json) in &b.entries {
+        let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
+        p.cmd("SET").arg(shadow_key).arg(json).arg("PXAT").arg(expire_at).ignore();
+    }
+    p.cmd("SADD")
+        .arg(&shadow_master)
+        .arg(b.entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
+        .ignore();
+    p.cmd("PEXPIREAT").arg(&shadow_master).arg(expire_at).ignore();
+    if !b.new_indexes.is_empty() {
+        p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
+        p.cmd("PEXPIREAT").arg(&shadow_list).arg(expire_at).ignore();
+    }
+    // Group memberships by index so each index gets one SADD.
+    let mut by_index: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (idx, member) in &b.members {
+        by_index.entry(idx.as_str()).or_default().push(member.as_str());
+    }
+    for (idx, members) in by_index {
+        let shadow_idx = keys::shadow_of_index(ds, idx).unwrap_or_default();
+        p.cmd("SADD").arg(&shadow_idx).arg(members).ignore();
+        p.cmd("PEXPIREAT").arg(&shadow_idx).arg(expire_at).ignore();
+    }
+    redis.pipe::<()>("writing shadow entries", &p).await
+}
+
+/// Estimates bytes of the shadow generation from MEMORY USAGE of a sample of
+/// entries and indexes. Returns (bytes, keys sampled).
+async fn estimate_memory(redis: &Redis, ds: DsId, entries: u64, indexes: u64) -> Result<(u64, u64)> {
+    if entries == 0 {
+        return Ok((0, 0));
+    }
+    let sample: Vec<String> = redis
+        .query(
+            "sampling shadow entries",
+            redis::cmd("SRANDMEMBER")
+                .arg(keys::master_index(ds, Gen::Shadow))
+                .arg(MEMORY_SAMPLE),
+        )
+        .await?;
+    let idx_sample: Vec<String> = redis
+        .query(
+            "sampling shadow indexes",
+            redis::cmd("SRANDMEMBER")
+                .arg(keys::index_list(ds, Gen::Shadow))
+                .arg(MEMORY_SAMPLE / 4),
+        )
+        .await?;
+    let mut p = redis::pipe();
+    for k in &sample {
+        p.cmd("MEMORY")
+            .arg("USAGE")
+            .arg(keys::shadow_of_entry(ds, k).unwrap_or_default());
+    }
+    for k in &idx_sample {
+        p.cmd("MEMORY")
+            .arg("USAGE")
+            .arg(keys::shadow_of_index(ds, k).unwrap_or_default());
+    }
+    p.cmd("MEMORY").arg("USAGE").arg(keys::master_index(ds, Gen::Shadow));
+    let sizes: Vec<Option<u64>> = redis.pipe("MEMORY USAGE", &p).await?;
+    let avg = |s: &[Option<u64>]| {
+        let known: Vec<u64> = s.iter().flatten().copied().collect();
+        if known.is_empty() {
+            0.0
+        } else {
+            known.iter().sum::<u64>() as f64 / known.len() as f64
+        }
+    };
+    let (entry_sizes, rest) = sizes.split_at(sample.len().min(sizes.len()));
+    let (idx_sizes, master) = rest.split_at(idx_sample.len().min(rest.len()));
+    let total = avg(entry_sizes) * entries as f64
+        + avg(idx_sizes) * indexes as f64
+        + master.iter().flatten().sum::<u64>() as f64;
+    Ok((total.round() as u64, (sample.len() + idx_sample.len() + 1) as u64))
+}
+
+/// The atomic swap. Returns the new generation number.
+async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) -> Result<u64> {
+    let mut inv = scripts::SWAP.prepare_invoke();
+    inv.key(keys::warm_lock(ds))
+        .key(keys::epoch(ds))
+        .key(keys::master_index(ds, Gen::Shadow))
+        .key(keys::master_index(ds, Gen::Live))
+        .key(keys::index_list(ds, Gen::Shadow))
+        .key(keys::index_list(ds, Gen::Live))
+        .key(keys::meta(ds))
+        .key(keys::last_warm(ds))
+        .key(keys::stats_since_warm(ds))
+        .arg(job_id)
+        .arg(epoch.to_string())
+        .arg(keys::entry_prefix(ds, Gen::Live))
+        .arg(keys::entry_prefix(ds, Gen::Shadow))
+        .arg(keys::index_prefix(ds, Gen::Live))
+        .arg(keys::index_prefix(ds, Gen::Shadow))
+        .arg(&meta.warmed_at);
+    for (k, v) in meta.to_fields() {
+        inv.arg(k).arg(v);
+    }
+    let mut conn = redis.conn();
+    let (ok, detail): (i64, String) = inv
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("swapping the new generation in", e))?;
+    if ok == 1 {
+        Ok(detail.parse().unwrap_or(0))
+    } else {
+        Err(Error::SwapAborted { ds, reason: detail })
+    }
+}
+
+/// Warnings about an eviction policy that could evict index sets or shadow keys.
+async fn eviction_warnings(redis: &Redis) -> Vec<String> {
+    let policy: Result<Vec<String>> = redis
+        .query(
+            "CONFIG GET maxmemory-policy",
+            redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"),
+        )
+        .await;
+    match policy {
+        Ok(v) if v.len() == 2 && v[1] != "noeviction" => vec![format!(
+            "maxmemory-policy is {}: Redis may evict index sets or shadow keys under memory pressure (noeviction keeps the cache consistent)",
+            v[1]
+        )],
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,323 @@
+//! Warm jobs shared by every instance: records, the global queue with its
+//! concurrency limit, pause/resume/cancel, and status.
+//!
+//! A job's record lives in Redis (`cachedeck:{jobs}:job:<id>`: the snapshot as
+//! JSON, a heartbeat from Redis TIME, and the control field any instance may
+//! write), so a window or `cachedeck status` sees jobs it did not start. The
+//! store keeps the history.
+
+mod runner;
+
+pub use runner::{JobContext, run_job, submit};
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::actor::Actor;
+use crate::cache::warm::Phase;
+use crate::error::{Error, Result};
+use crate::keys::{self, DsId};
+use crate::redis_conn::Redis;
+use crate::store::{JobRecord, Store};
+
+/// A job record's lifetime after it ends.
+pub const ENDED_TTL_SECS: i64 = 24 * 3600;
+/// A heartbeat older than this means the owning process is gone.
+pub const STALE_MS: i64 = 30_000;
+
+/// Job states of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    #[default]
+    Queued,
+    Running,
+    Paused,
+    Swapping,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Skipped,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Paused => "paused",
+            JobState::Swapping => "swapping",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+            JobState::Skipped => "skipped",
+        }
+    }
+
+    /// True once the job can change no more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled | JobState::Skipped
+        )
+    }
+}
+
+/// Everything known about a job now; the seed's activeJobs shape plus state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSnapshot {
+    pub job_id: String,
+    pub datasource_id: DsId,
+    pub datasource_name: String,
+    pub state: JobState,
+    /// ISO-8601 UTC.
+    pub queued_at: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    /// Percent 0–100.
+    pub progress: f64,
+    pub rows_processed: u64,
+    pub rows_total: Option<u64>,
+    /// Smoothed rows per second.
+    pub rows_per_second: f64,
+    pub eta_ms: Option<u64>,
+    pub entries_cached: u64,
+    pub indexes_cached: u64,
+    pub duration_ms: Option<u64>,
+    /// Admin identity that started it.
+    pub owner: String,
+    /// gui, cli, agent or schedule.
+    pub origin: String,
+    pub forced: bool,
+    pub error: Option<String>,
+    /// `busy` when the datasource was already being warmed (exit code 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<String>,
+    pub pause_reason: Option<String>,
+    pub warnings: Vec<String>,
+    /// Milliseconds since the last heartbeat, filled when read back.
+    #[serde(default)]
+    pub heartbeat_age_ms: Option<i64>,
+}
+
+impl JobSnapshot {
+    pub(crate) fn phase_state(phase: Phase) -> JobState {
+        match phase {
+            Phase::Preparing | Phase::Reading | Phase::Done => JobState::Running,
+            Phase::Paused => JobState::Paused,
+            Phase::Swapping => JobState::Swapping,
+        }
+    }
+
+    /// The history row of this snapshot.
+    pub fn to_record(&self) -> JobRecord {
+        let ms = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|d| d.timestamp_millis())
+        };
+        JobRecord {
+            job_id: self.job_id.clone(),
+            datasource_id: self.datasource_id,
+            datasource_name: self.datasource_name.clone(),
+            state: self.state.as_str().to_string(),
+            queued_at_ms: ms(&Some(self.queued_at.clone())).unwrap_or(0),
+            started_at_ms: ms(&self.started_at),
+            completed_at_ms: ms(&self.completed_at),
+            duration_ms: self.duration_ms.map(|d| d as i64),
+            rows_processed: self.rows_processed as i64,
+            entries_cached: self.entries_cached as i64,
+            indexes_cached: self.indexes_cached as i64,
+            forced: self.forced,
+            actor: self.owner.clone(),
+            origin: self.origin.clone(),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// ISO-8601 UTC text of a millisecond timestamp.
+pub fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Writes a job's record with a fresh heartbeat.
+pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64) -> Result<()> {
+    let data = serde_json::to_string(snap).unwrap_or_default();
+    let key = keys::job(&snap.job_id);
+    let mut p = redis::pipe();
+    p.cmd("HSET")
+        .arg(&key)
+        .arg("data")
+        .arg(data)
+        .arg("heartbeat")
+        .arg(now_ms)
+        .ignore();
+    if snap.state.is_final() {
+        p.cmd("EXPIRE").arg(&key).arg(ENDED_TTL_SECS).ignore();
+        p.cmd("SREM").arg(keys::jobs_live()).arg(&snap.job_id).ignore();
+        p.cmd("ZREM").arg(keys::jobs_queue()).arg(&snap.job_id).ignore();
+        p.cmd("ZREM").arg(keys::jobs_slots()).arg(&snap.job_id).ignore();
+    }
+    redis.pipe::<()>("writing the job record", &p).await
+}
+
+/// Reads one job's record.
+pub async fn read(redis: &Redis, job_id: &str) -> Result<Option<JobSnapshot>> {
+    let h: HashMap<String, String> = redis
+        .query("reading a job", redis::cmd("HGETALL").arg(keys::job(job_id)))
+        .await?;
+    let now = redis.time_ms().await?;
+    Ok(parse_record(&h, now))
+}
+
+fn parse_record(h: &HashMap<String, String>, now: i64) -> Option<JobSnapshot> {
+    let mut s: JobSnapshot = serde_json::from_str(h.get("data")?).ok()?;
+    s.heartbeat_age_ms = h
+        .get("heartbeat")
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|hb| (now - hb).max(0));
+    Some(s)
+}
+
+/// Every job that has not ended (queued, running, paused, swapping), by
+/// anyone, oldest first.
+pub async fn active(redis: &Redis) -> Result<Vec<JobSnapshot>> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis
+            .query(
+                "listing live jobs",
+                redis::cmd("SSCAN").arg(keys::jobs_live()).arg(cursor).arg("COUNT").arg(200),
+            )
+            .await?;
+        ids.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    let now = redis.time_ms().await?;
+    let mut out = Vec::new();
+    for chunk in ids.chunks(100) {
+        let mut p = redis::pipe();
+        for id in chunk {
+            p.cmd("HGETALL").arg(keys::job(id));
+        }
+        let hs: Vec<HashMap<String, String>> = redis.pipe("reading live jobs", &p).await?;
+        out.extend(hs.iter().filter_map(|h| parse_record(h, now)));
+    }
+    out.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
+    Ok(out)
+}
+
+/// A control request for a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRequest {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+/// Writes pause/resume/cancel into a live job's control field; the instance
+/// running it obeys at its next batch.
+pub async fn control(redis: &Redis, actor: &Actor, job_id: &str, req: ControlRequest) -> Result<JobSnapshot> {
+    let what = match req {
+        ControlRequest::Pause => "pause a warm job",
+        ControlRequest::Resume => "resume a warm job",
+        ControlRequest::Cancel => "cancel a warm job",
+    };
+    actor.require_write(what)?;
+    let live: bool = redis
+        .query(
+            "looking up the job",
+            redis::cmd("SISMEMBER").arg(keys::jobs_live()).arg(job_id),
+        )
+        .await?;
+    if !live {
+        return Err(Error::NoSuchJob(job_id.to_string()));
+    }
+    let value = match req {
+        ControlRequest::Pause => "pause",
+        ControlRequest::Resume => "run",
+        ControlRequest::Cancel => "cancel",
+    };
+    let _: () = redis
+        .query(
+            "writing the job control",
+            redis::cmd("HSET").arg(keys::job(job_id)).arg("control").arg(value),
+        )
+        .await?;
+    read(redis, job_id)
+        .await?
+        .ok_or_else(|| Error::NoSuchJob(job_id.to_string()))
+}
+
+/// The seed's warming-status shape.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmingStatus {
+    pub active_jobs: Vec<JobSnapshot>,
+    pub recent_jobs: Vec<RecentJob>,
+}
+
+/// One ended job from the history.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentJob {
+    pub job_id: String,
+    pub datasource_id: DsId,
+    pub datasource_name: String,
+    pub state: String,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub rows_processed: i64,
+    pub entries_cached: i64,
+    pub indexes_cached: i64,
+    pub success: bool,
+    pub error: Option<String>,
+    pub owner: String,
+}
+
+impl From<&JobRecord> for RecentJob {
+    fn from(r: &JobRecord) -> Self {
+        RecentJob {
+            job_id: r.job_id.clone(),
+            datasource_id: r.datasource_id,
+            datasource_name: r.datasource_name.clone(),
+            state: r.state.clone(),
+            started_at: r.started_at_ms.map(iso),
+            completed_at: r.completed_at_ms.map(iso),
+            duration_ms: r.duration_ms,
+            rows_processed: r.rows_processed,
+            entries_cached: r.entries_cached,
+            indexes_cached: r.indexes_cached,
+            success: r.state == "succeeded" || r.state == "skipped",
+            error: r.error.clone(),
+            owner: r.actor.clone(),
+        }
+    }
+}
+
+/// Active jobs from Redis and the most recent ended ones from the store.
+pub async fn status(redis: &Redis, store: &Store, recent: i64) -> Result<WarmingStatus> {
+    let active_jobs = active(redis).await?;
+    let recent_jobs = store
+        .recent_jobs(None, recent + active_jobs.len() as i64)
+        .await?
+        .iter()
+        .filter(|r| !matches!(r.state.as_str(), "queued" | "running" | "paused" | "swapping"))
+        .take(recent as usize)
+        .map(RecentJob::from)
+        .collect();
+    Ok(WarmingStatus {
+        active_jobs,
+        recent_jobs,
+    })
+}

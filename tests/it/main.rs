@@ -1,0 +1,10 @@
+//! The integration tests: ONE test binary (`cargo test --test it`), one module
+//! per area, all sharing the real-server harness in `tests/support`.
+//! Add an area with `mod NAME;` below and a file `tests/it/NAME.rs`.
+//! Run one area with `cargo test --test it NAME::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod foundation;
+mod warming;

@@ -1,0 +1,470 @@
+//! Shadow warming, the swap, job control, reads and invalidation, against real
+//! Redis (standalone and a 3-master cluster) and a fresh Postgres database.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use cachedeck::actor::{Actor, Origin};
+use cachedeck::cache::invalidate::{self, Selection};
+use cachedeck::cache::query::{self, QueryRequest};
+use cachedeck::cache::warm::WarmOptions;
+use cachedeck::cache::{lock, meta, shadow};
+use cachedeck::jobs::{self, ControlRequest, JobContext, JobSnapshot, JobState};
+use cachedeck::keys::{self, Gen, GroupKey};
+use cachedeck::redis_conn::Redis;
+use cachedeck::store::{DatasourceInput, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{AnyRedis, TestDb};
+
+/// One test's servers and handles.
+struct Fixture {
+    redis: Redis,
+    store: Store,
+    db: TestDb,
+    pool: sqlx::PgPool,
+    jc: JobContext,
+}
+
+/// Table `src` with `practices` practices × 2 providers (+ NULL) × 2
+/// measures × 2 frequencies × 3 periods, every row stamped with `gen`.
+async fn fixture(r: &AnyRedis, practices: i64) -> Fixture {
+    let redis = r.connect().await;
+    let db = TestDb::create();
+    let store = Store::connect(db.url()).await.expect("store");
+    let pool = db.pool().await;
+    sqlx::query(
+        "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
+    )
+    .execute(&pool)
+    .await
+    .expect("create src");
+    sqlx::query(
+        "INSERT INTO src SELECT m, p, prov, f, period, (p * 10 + period)::numeric / 4, 0 \
+         FROM unnest(ARRAY['Charges','Visits']) m, generate_series(1, $1) p, \
+         unnest(ARRAY[NULL, 1, 2]) prov, unnest(ARRAY['Monthly','Weekly']) f, generate_series(1, 3) period",
+    )
+    .bind(practices as i32)
+    .execute(&pool)
+    .await
+    .expect("fill src");
+    add_ds(&store, 1, "SELECT * FROM src").await;
+    let actor = Actor::new(store.identity(), "test", Origin::Cli);
+    let jc = JobContext {
+        redis: redis.clone(),
+        store: store.clone(),
+        actor,
+        default_source_url: db.url().to_string(),
+        options: WarmOptions {
+            lease: Duration::from_secs(2),
+            memory_pause_percent: 90,
+        },
+        skip_within: Duration::from_secs(300),
+        concurrency: 2,
+    };
+    Fixture {
+        redis,
+        store,
+        db,
+        pool,
+        jc,
+    }
+}
+
+async fn add_ds(store: &Store, id: i64, sql: &str) {
+    store
+        .add_datasource(&DatasourceInput {
+            id,
+            name: format!("Test {id}"),
+            source_url: None,
+            sql: sql.into(),
+            stale_after_secs: 4 * 3600,
+            ttl_secs: 3600,
+            enabled: true,
+        })
+        .await
+        .expect("add datasource");
+}
+
+async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
+    let snap = jobs::submit(&f.jc, &[ds], true).await.expect("submit").remove(0);
+    jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
+}
+
+fn req(measure: &str, freq: &str) -> QueryRequest {
+    QueryRequest {
+        datasource: 1,
+        measure: measure.into(),
+        frequency: freq.into(),
+        ..Default::default()
+    }
+}
+
+/// Every row's `gen` of a query result (must all be equal).
+fn gens(rows: &[serde_json::Value]) -> Vec<i64> {
+    rows.iter().map(|r| r["gen"].as_i64().expect("gen is a number")).collect()
+}
+
+async fn live_entries(redis: &Redis, ds: i64) -> u64 {
+    redis
+        .query("SCARD", redis::cmd("SCARD").arg(keys::master_index(ds, Gen::Live)))
+        .await
+        .expect("scard")
+}
+
+/// Waits until the job's record in Redis is in `state`.
+async fn wait_state(redis: &Redis, job_id: &str, state: JobState) {
+    for _ in 0..200 {
+        if let Ok(Some(s)) = jobs::read(redis, job_id).await
+            && s.state == state
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {job_id} never reached {state:?}");
+}
+
+/// Starts a job that pauses at its first batch, runs it in the background,
+/// and waits until it is paused. Returns its id and the running task.
+async fn start_paused(f: &Fixture) -> (String, tokio::task::JoinHandle<JobSnapshot>) {
+    let snap = jobs::submit(&f.jc, &[1], true).await.expect("submit").remove(0);
+    let id = snap.job_id.clone();
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Pause)
+        .await
+        .expect("pause");
+    let jc = f.jc.clone();
+    let task = tokio::spawn(async move { jobs::run_job(&jc, snap, CancellationToken::new(), |_| {}).await });
+    wait_state(&f.redis, &id, JobState::Paused).await;
+    (id, task)
+}
+
+async fn assert_no_shadow(redis: &Redis) {
+    assert!(!shadow::exists(redis, 1).await.expect("shadow check"), "shadow keys left behind");
+}
+
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn standalone() {
+                $body(&AnyRedis::standalone()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                $body(&AnyRedis::cluster()).await;
+            }
+        }
+    };
+}
+
+async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
+    let f = fixture(r, 8).await;
+    let first = warm(&f, 1).await;
+    assert_eq!(first.state, JobState::Succeeded, "{:?}", first.error);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for n in 0..3 {
+        let redis = f.redis.clone();
+        let stop = stop.clone();
+        let reads = reads.clone();
+        readers.push(tokio::spawn(async move {
+            let (m, fr) = if n % 2 == 0 { ("Charges", "Monthly") } else { ("Visits", "Weekly") };
+            let mut last_gen = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let res = query::query(&redis, &req(m, fr)).await.expect("query errors");
+                assert!(res.hit, "a reader saw a miss during warming");
+                assert_eq!(res.entries, 8 * 3, "a reader saw a partial generation");
+                let g = gens(&res.rows);
+                assert!(g.windows(2).all(|w| w[0] == w[1]), "mixed generations in one read: {g:?}");
+                assert!(res.generation >= last_gen, "generation went back");
+                last_gen = res.generation;
+                reads.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for i in 1..=20 {
+        sqlx::query("UPDATE src SET gen = $1")
+            .bind(i)
+            .execute(&f.pool)
+            .await
+            .expect("update source");
+        let s = warm(&f, 1).await;
+        assert_eq!(s.state, JobState::Succeeded, "warm {i}: {:?}", s.error);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for h in readers {
+        h.await.expect("reader failed");
+    }
+    assert!(reads.load(Ordering::Relaxed) > 20, "readers barely ran");
+    let last = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    assert!(gens(&last.rows).iter().all(|&g| g == 20));
+    assert_eq!(meta::read(&f.redis, 1).await.expect("meta").expect("meta").generation, 21);
+    assert_no_shadow(&f.redis).await;
+}
+both!(zero_downtime, readers_see_no_miss_and_no_mixed_generation);
+
+async fn stale_groups_disappear(r: &AnyRedis) {
+    let f = fixture(r, 6).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    // 6 practices × 3 providers × 2 measures × 2 frequencies.
+    assert_eq!(live_entries(&f.redis, 1).await, 72);
+    sqlx::query("DELETE FROM src WHERE practice_uid = 6 OR provider_uid = 2")
+        .execute(&f.pool)
+        .await
+        .expect("shrink source");
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    assert_eq!(live_entries(&f.redis, 1).await, 5 * 2 * 4);
+    let gone = QueryRequest {
+        practices: vec!["6".into()],
+        ..req("Charges", "Monthly")
+    };
+    let res = query::query(&f.redis, &gone).await.expect("query");
+    assert!(res.hit);
+    assert_eq!(res.entries, 0, "a removed practice is still indexed");
+    let prov = QueryRequest {
+        providers: vec![Some("2".into())],
+        ..req("Visits", "Weekly")
+    };
+    assert_eq!(query::query(&f.redis, &prov).await.expect("query").entries, 0);
+    let old = keys::entry(
+        1,
+        Gen::Live,
+        &GroupKey {
+            measure: "Charges".into(),
+            practice: "6".into(),
+            provider: None,
+            frequency: "Monthly".into(),
+        },
+    );
+    let exists: bool = f.redis.query("EXISTS", redis::cmd("EXISTS").arg(&old)).await.expect("exists");
+    assert!(!exists, "a stale entry survived the swap");
+    let removed_index = keys::SecondaryIndex::Practice {
+        measure: "Charges".into(),
+        practice: "6".into(),
+        frequency: "Monthly".into(),
+    }
+    .key(1, Gen::Live);
+    let listed: bool = f
+        .redis
+        .query(
+            "SISMEMBER",
+            redis::cmd("SISMEMBER").arg(keys::index_list(1, Gen::Live)).arg(&removed_index),
+        )
+        .await
+        .expect("sismember");
+    assert!(!listed, "a stale index is still listed");
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert_eq!(m.entries, 40);
+    assert_eq!(m.unique_practices, 5);
+}
+both!(stale_groups, stale_groups_disappear);
+
+async fn cancel_leaves_live_cache(r: &AnyRedis) {
+    let f = fixture(r, 4).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let before = live_entries(&f.redis, 1).await;
+    let gen_before = meta::read(&f.redis, 1).await.expect("meta").expect("meta").generation;
+    sqlx::query("UPDATE src SET gen = 7").execute(&f.pool).await.expect("update");
+    let (id, task) = start_paused(&f).await;
+    let paused = jobs::read(&f.redis, &id).await.expect("read").expect("record");
+    assert_eq!(paused.pause_reason.as_deref(), Some("paused by an admin"));
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Cancel)
+        .await
+        .expect("cancel");
+    let end = task.await.expect("job task");
+    assert_eq!(end.state, JobState::Cancelled);
+    assert_eq!(live_entries(&f.redis, 1).await, before);
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert_eq!(m.generation, gen_before, "a cancelled warm swapped");
+    let res = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    assert!(gens(&res.rows).iter().all(|&g| g == 0));
+    assert_no_shadow(&f.redis).await;
+    assert_eq!(lock::holder(&f.redis, 1).await.expect("lock"), None);
+    let hist = f.store.recent_jobs(Some(1), 1).await.expect("history");
+    assert_eq!(hist[0].state, "cancelled");
+    assert!(hist[0].error.as_deref().unwrap_or("").contains("cancelled"));
+}
+both!(cancel, cancel_leaves_live_cache);
+
+async fn invalidation_during_warm_aborts_swap(r: &AnyRedis) {
+    let f = fixture(r, 4).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let (id, task) = start_paused(&f).await;
+    let res = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &Selection::default())
+        .await
+        .expect("invalidate");
+    assert!(res.keys_deleted >= 48, "live entries deleted: {res:?}");
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Resume)
+        .await
+        .expect("resume");
+    let end = task.await.expect("job task");
+    assert_eq!(end.state, JobState::Failed);
+    assert!(
+        end.error.as_deref().unwrap_or("").contains("invalidated"),
+        "error names the cause: {:?}",
+        end.error
+    );
+    assert_eq!(live_entries(&f.redis, 1).await, 0, "the invalidated cache came back");
+    assert_eq!(meta::read(&f.redis, 1).await.expect("meta"), None);
+    assert_no_shadow(&f.redis).await;
+    assert_eq!(lock::holder(&f.redis, 1).await.expect("lock"), None);
+    // The next warm works.
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    assert_eq!(live_entries(&f.redis, 1).await, 48);
+}
+both!(invalidate_races_swap, invalidation_during_warm_aborts_swap);
+
+async fn crashed_holder_lease_expires(r: &AnyRedis) {
+    let f = fixture(r, 2).await;
+    // A crashed warm: its lease, a shadow entry and its master membership.
+    let ghost = GroupKey {
+        measure: "Ghost".into(),
+        practice: "0".into(),
+        provider: None,
+        frequency: "Monthly".into(),
+    };
+    let live = keys::entry(1, Gen::Live, &ghost);
+    let mut p = redis::pipe();
+    p.cmd("SET").arg(keys::warm_lock(1)).arg("dead-job").arg("PX").arg(1500).ignore();
+    p.cmd("SET").arg(keys::entry(1, Gen::Shadow, &ghost)).arg("[]").ignore();
+    p.cmd("SADD").arg(keys::master_index(1, Gen::Shadow)).arg(&live).ignore();
+    let _: () = f.redis.pipe("setup", &p).await.expect("setup");
+    let busy = warm(&f, 1).await;
+    assert_eq!(busy.state, JobState::Failed);
+    assert_eq!(busy.error_kind.as_deref(), Some("busy"));
+    assert!(busy.error.as_deref().unwrap_or("").contains("dead-job"), "{:?}", busy.error);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let ok = warm(&f, 1).await;
+    assert_eq!(ok.state, JobState::Succeeded, "{:?}", ok.error);
+    let ghost_left: bool = f
+        .redis
+        .query("EXISTS", redis::cmd("EXISTS").arg(keys::entry(1, Gen::Shadow, &ghost)))
+        .await
+        .expect("exists");
+    assert!(!ghost_left, "the crashed warm's shadow entry was not cleaned");
+    let ghost_live: bool = f.redis.query("EXISTS", redis::cmd("EXISTS").arg(&live)).await.expect("exists");
+    assert!(!ghost_live);
+    assert_no_shadow(&f.redis).await;
+}
+both!(crashed_holder, crashed_holder_lease_expires);
+
+async fn redis_hangs_mid_warm(r: &AnyRedis) {
+    let f = fixture(r, 4).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let before = live_entries(&f.redis, 1).await;
+    let (_id, task) = start_paused(&f).await;
+    // Longer than the 2 s lease, shorter than the cluster's node timeout.
+    match r {
+        AnyRedis::Standalone(s) => s.freeze(),
+        AnyRedis::Cluster(c) => c.nodes().iter().for_each(|n| n.freeze()),
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    match r {
+        AnyRedis::Standalone(s) => s.thaw(),
+        AnyRedis::Cluster(c) => c.nodes().iter().for_each(|n| n.thaw()),
+    }
+    let end = tokio::time::timeout(Duration::from_secs(60), task)
+        .await
+        .expect("the job hung after Redis came back")
+        .expect("job task");
+    assert_eq!(end.state, JobState::Failed, "{:?}", end.error);
+    assert_eq!(live_entries(&f.redis, 1).await, before);
+    assert_no_shadow(&f.redis).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+}
+both!(redis_hangs, redis_hangs_mid_warm);
+
+async fn source_dropped_mid_stream(r: &AnyRedis) {
+    // Big enough that the paused warm is still mid-stream (72,000 rows).
+    let f = fixture(r, 2000).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let before = live_entries(&f.redis, 1).await;
+    let (id, task) = start_paused(&f).await;
+    // Kill the source's connections (not ours: pg_terminate_backend from a new one).
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%cachedeck_src%'",
+    )
+    .fetch_all(&f.pool)
+    .await
+    .expect("terminate");
+    assert!(!killed.is_empty(), "no source query was running");
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Resume)
+        .await
+        .expect("resume");
+    let end = task.await.expect("job task");
+    assert_eq!(end.state, JobState::Failed);
+    assert!(end.error.as_deref().unwrap_or("").contains("source query"), "{:?}", end.error);
+    assert_eq!(live_entries(&f.redis, 1).await, before);
+    assert_no_shadow(&f.redis).await;
+    let _ = &f.db;
+}
+both!(source_dropped, source_dropped_mid_stream);
+
+async fn hostile_values_round_trip(r: &AnyRedis) {
+    let f = fixture(r, 1).await;
+    sqlx::query(
+        "INSERT INTO src VALUES ('a:b*c', 7, NULL, 'Monthly[1]', 1, 1.5, 0), ('a:b*c', 7, 3, 'Monthly[1]', 1, 2.5, 0), \
+         ('{ds:2}', 8, 4, 'é ?%', 1, 3.5, 0), ('%N', 9, NULL, 'x\\y', 1, 4.5, 0)",
+    )
+    .execute(&f.pool)
+    .await
+    .expect("hostile rows");
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let q = |m: &str, fr: &str, prov: Vec<Option<String>>| QueryRequest {
+        datasource: 1,
+        measure: m.into(),
+        frequency: fr.into(),
+        practices: vec![],
+        providers: prov,
+    };
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![None])).await.expect("query");
+    assert_eq!(res.rows.len(), 1);
+    assert_eq!(res.rows[0]["amount"], serde_json::json!(1.5));
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![])).await.expect("query");
+    assert_eq!(res.entries, 2);
+    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![])).await.expect("query");
+    assert_eq!(res.rows.len(), 1);
+    let res = query::query(&f.redis, &q("%N", "x\\y", vec![None])).await.expect("query");
+    assert_eq!(res.rows[0]["measure"], serde_json::json!("%N"));
+    // Nothing of datasource 2 was touched by `{ds:2}` as a measure.
+    let sel = Selection {
+        measure: Some("a:b*c".into()),
+        ..Default::default()
+    };
+    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel).await.expect("invalidate");
+    assert_eq!(inv.keys_deleted, 2);
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![])).await.expect("query");
+    assert_eq!(res.entries, 0);
+    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![])).await.expect("query");
+    assert_eq!(res.rows.len(), 1, "selective invalidation touched other entries");
+    assert_eq!(live_entries(&f.redis, 1).await, 12 + 2);
+}
+both!(hostile_values, hostile_values_round_trip);
+
+async fn selective_invalidation_keeps_the_rest(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let sel = Selection {
+        practices: vec!["2".into()],
+        frequency: Some("Weekly".into()),
+        ..Default::default()
+    };
+    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel).await.expect("invalidate");
+    // practice 2 × 3 providers × 2 measures, Weekly only.
+    assert_eq!(inv.keys_deleted, 6);
+    assert!(inv.memory_freed_mb >= 0.0);
+    assert_eq!(live_entries(&f.redis, 1).await, 36 - 6);
+    let weekly = query::query(&f.redis, &req("Charges", "Weekly")).await.expect("query");
+    assert_eq!(weekly.entries, 6);
+    assert!(weekly.rows.iter().all(|r| r["practice_uid"] != serde_json::json!(2)));
+    let monthly = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    assert_eq!(monthly.entries, 9, "other frequencies kept");
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert_eq!(m.entries, 30, "meta follows selective invalidation");
+}
+both!(selective_invalidation, selective_invalidation_keeps_the_rest);

@@ -1,0 +1,202 @@
+//! A real 3-master Redis Cluster (no replicas) per test, on free loopback ports.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cachedeck::redis_conn::{Redis, RedisTarget};
+use redis::FromRedisValue;
+use redis::cluster::{ClusterClient, ClusterConnection};
+
+use super::ports;
+use super::redis_server::{RedisServer, require_tool};
+
+/// How long the cluster gets to reach `cluster_state:ok` on every node.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Three cluster-enabled `redis-server`s joined into one cluster; all killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts 3 masters, runs `redis-cli --cluster create` and waits until every
+    /// node reports `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        require_tool("redis-server");
+        require_tool("redis-cli");
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let nodes: Vec<RedisServer> = (0..3)
+                .map(|_| {
+                    RedisServer::launch(
+                        &[
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            "nodes.conf",
+                            "--cluster-node-timeout",
+                            "5000",
+                        ],
+                        ports::free_cluster_port,
+                    )
+                })
+                .collect();
+            match create(&nodes) {
+                Ok(()) => {
+                    let cluster = RedisCluster { nodes };
+                    cluster.wait_ready();
+                    return cluster;
+                }
+                // A bus port taken by another process makes the join fail: retry
+                // on fresh ports.
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not create a 3-master Redis Cluster in 3 tries; last error:\n{last_error}")
+    }
+
+    /// `redis://127.0.0.1:PORT` of each master.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The URLs joined by commas, as `--redis-url` takes them.
+    pub fn url_arg(&self) -> String {
+        self.urls().join(",")
+    }
+
+    /// `127.0.0.1:PORT` of each master, sorted like `Redis::masters()`.
+    pub fn addrs(&self) -> Vec<String> {
+        let mut a: Vec<String> = self.nodes.iter().map(RedisServer::addr).collect();
+        a.sort();
+        a
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(RedisServer::port).collect()
+    }
+
+    /// The node servers, e.g. to `stop()` or `freeze()` one of them.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
+    /// All node URLs as seed nodes.
+    pub fn target(&self) -> RedisTarget {
+        RedisTarget {
+            urls: self.urls(),
+            ..RedisTarget::default()
+        }
+    }
+
+    /// Connects cachedeck's handle (panics on failure).
+    pub async fn connect(&self) -> Redis {
+        Redis::connect(&self.target())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the test cluster {}: {e}", self.url_arg()))
+    }
+
+    /// A plain cluster client for setup and checks (routes by key).
+    pub fn client(&self) -> ClusterClient {
+        ClusterClient::builder(self.urls())
+            .connection_timeout(Duration::from_secs(5))
+            .response_timeout(Duration::from_secs(10))
+            .build()
+            .expect("valid cluster URLs")
+    }
+
+    /// A sync cluster connection.
+    pub fn sync_conn(&self) -> ClusterConnection {
+        self.client()
+            .get_connection()
+            .unwrap_or_else(|e| panic!("connecting to the test cluster {}: {e}", self.url_arg()))
+    }
+
+    /// An async cluster connection.
+    pub async fn async_conn(&self) -> redis::cluster_async::ClusterConnection {
+        self.client()
+            .get_async_connection()
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the test cluster {}: {e}", self.url_arg()))
+    }
+
+    /// Runs one command synchronously (routed by its key), returning the error.
+    pub fn try_query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+        cmd.query(&mut self.sync_conn())
+    }
+
+    /// Runs one command synchronously (routed by its key); panics on error.
+    pub fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> T {
+        self.try_query(cmd).unwrap_or_else(|e| {
+            panic!(
+                "`{}` on cluster {}: {e}",
+                super::describe(cmd),
+                self.url_arg()
+            )
+        })
+    }
+
+    /// Runs one command given as words (routed by its key); panics on error.
+    pub fn cmd<T: FromRedisValue>(&self, words: &[&str]) -> T {
+        let mut c = redis::cmd(words[0]);
+        for w in &words[1..] {
+            c.arg(*w);
+        }
+        self.query(&c)
+    }
+
+    /// Waits until every running node says `cluster_state:ok`.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
+            loop {
+                let info: String = node
+                    .try_query(&redis::cmd("CLUSTER").arg("INFO"))
+                    .unwrap_or_default();
+                if info.lines().any(|l| l.trim() == "cluster_state:ok") {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!(
+                        "the test cluster did not reach cluster_state:ok within {READY_TIMEOUT:?}; \
+                         node {} says:\n{info}\nits log:\n{}",
+                        node.addr(),
+                        node.log()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// `redis-cli --cluster create` over the nodes.
+fn create(nodes: &[RedisServer]) -> Result<(), String> {
+    let output = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(nodes.iter().map(RedisServer::addr))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!(
+                "cannot run redis-cli: {e}: install it with `apt-get install redis-server` \
+                 (or run scripts/test.sh, which installs it)"
+            )
+        })?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if output.status.success() && stdout.contains("All 16384 slots covered") {
+        Ok(())
+    } else {
+        Err(format!(
+            "redis-cli --cluster create failed ({}):\n{stdout}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}

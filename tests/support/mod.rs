@@ -1,0 +1,46 @@
+//! The integration-test harness: real servers, no mocks.
+//!
+//! - [`RedisServer`]: one `redis-server` on a free loopback port (nothing
+//!   persisted), with `stop`/`restart`/`freeze`/`thaw` for failure tests.
+//! - [`RedisCluster`]: a real 3-master Redis Cluster (no replicas).
+//! - [`AnyRedis`] + [`each_topology`]: one test body, both topologies.
+//! - [`TestDb`]: a fresh Postgres database per test (admin URL from
+//!   `CACHEDECK_TEST_DATABASE_URL`, default
+//!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
+//! - [`SqliteFile`], [`AnyDb`]: a SQLite file; either store backend.
+//! - [`CliRunner`]: the real `cachedeck` binary with its own config dir.
+//!
+//! When a server cannot be had, the test panics saying what to install or
+//! start (`scripts/test.sh` installs and starts everything); nothing is
+//! skipped silently.
+//!
+//! Used by `tests/it/main.rs` as `#[path = "../support/mod.rs"] mod support;`.
+// Not every test binary uses every helper.
+#![allow(dead_code, unused_imports)]
+
+mod cli;
+mod cluster;
+mod ports;
+mod postgres;
+mod redis_server;
+mod sqlite;
+mod topology;
+
+pub use cli::{CliOutput, CliRunner, cachedeck_bin};
+pub use cluster::RedisCluster;
+pub use ports::{free_cluster_port, free_port};
+pub use postgres::{DEFAULT_ADMIN_URL, TestDb, admin_url, block_on};
+pub use redis_server::RedisServer;
+pub use sqlite::{AnyDb, SqliteFile};
+pub use topology::{AnyRedis, each_topology};
+
+/// A command as text, for failure messages.
+pub fn describe(cmd: &redis::Cmd) -> String {
+    cmd.args_iter()
+        .map(|a| match a {
+            redis::Arg::Simple(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => "<cursor>".to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
