@@ -44,6 +44,13 @@ pub struct Actor {
     /// Whether writes are allowed; `read_only_reason` says why not.
     pub can_write: bool,
     pub read_only_reason: Option<String>,
+    /// Hourly rate limits this actor's warms and invalidations count
+    /// against (`governance::resolve_actor` fills them from the profile).
+    pub limits: crate::governance::Limits,
+    /// Where this actor's actions and refusals are audited; `None` for
+    /// actors built without a store (tests, tools), whose rows are logged.
+    #[serde(skip)]
+    pub audit: Option<crate::governance::audit::AuditSink>,
 }
 
 impl Actor {
@@ -57,11 +64,30 @@ impl Actor {
             origin,
             can_write: true,
             read_only_reason: None,
+            limits: crate::governance::Limits::off(),
+            audit: None,
         }
     }
 
-    /// Refuses a write for a read-only actor.
+    /// Refuses a write for a read-only actor, and audits the refusal
+    /// (`permission_denied`) in the background.
     pub fn require_write(&self, what: &str) -> Result<()> {
+        let checked = self.check_write(what);
+        if let (Err(e), Some(sink)) = (&checked, &self.audit) {
+            sink.record_detached(
+                self,
+                crate::governance::audit::actions::PERMISSION_DENIED,
+                None,
+                serde_json::json!({ "attempted": what }),
+                crate::governance::audit::results::DENIED,
+                Some(&e.to_string()),
+            );
+        }
+        checked
+    }
+
+    /// The permission check of [`Actor::require_write`] without the audit.
+    pub fn check_write(&self, what: &str) -> Result<()> {
         if self.can_write {
             return Ok(());
         }

@@ -3,11 +3,16 @@
 //! `ui`, which depends on this, never the other way round).
 
 pub mod actor;
+pub mod backend;
+pub mod bench;
 pub mod cache;
 pub mod config;
+pub mod demo_env;
 pub mod error;
+pub mod governance;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod redis_admin;
 pub mod redis_conn;
 pub mod source;

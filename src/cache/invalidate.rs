@@ -84,14 +84,31 @@ fn mb(bytes: f64) -> f64 {
     (bytes / (1024.0 * 1024.0) * 100.0).round() / 100.0
 }
 
-/// Invalidates `ds` (all of it, or the selection).
+/// Invalidates `ds` (all of it, or the selection). Refused for a reader,
+/// counted against the actor's invalidate rate limit, audited
+/// (`cache_invalidated`).
 pub async fn invalidate(redis: &Redis, actor: &Actor, ds: DsId, sel: &Selection) -> Result<InvalidateResult> {
-    actor.require_write("invalidate the cache")?;
-    if sel.is_all() {
+    use crate::governance::{self, audit};
+    let mut params = serde_json::json!({
+        "all": sel.is_all(),
+        "measure": sel.measure,
+        "practices": sel.practices,
+        "providers": sel.providers,
+        "frequency": sel.frequency,
+    });
+    governance::require_write(actor, "invalidate the cache", Some(ds), params.clone()).await?;
+    governance::ratelimit::consume(redis, actor, governance::RateAction::Invalidate, 1, Some(ds)).await?;
+    let r = if sel.is_all() {
         invalidate_all(redis, ds).await
     } else {
         invalidate_some(redis, ds, sel).await
+    };
+    if let Ok(x) = &r {
+        params["keysDeleted"] = x.keys_deleted.into();
+        params["indexesDeleted"] = x.indexes_deleted.into();
     }
+    audit::record_outcome(actor, audit::actions::CACHE_INVALIDATED, Some(ds), params, &r).await;
+    r
 }
 
 async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {

@@ -1,14 +1,19 @@
-//! Shadow warming: stream a datasource's rows in group order, write each
-//! complete group as a shadow entry with its index memberships (pipelined,
-//! overlapping the source read), then swap the shadow generation over the live
-//! one in one script.
+//! Shadow warming: stream a datasource's rows in whatever order the database
+//! returns them (no sort: Postgres rows come through `COPY … TO STDOUT`),
+//! gather them per group in memory up to a budget, and flush: a group's first
+//! flush writes its shadow entry as a JSON array (`SET … PXAT`) with its index
+//! memberships; a later flush of the same group extends the array in place
+//! (`SETRANGE` over the closing bracket). Writes are pipelined and overlap
+//! the source read. Then the shadow generation is swapped over the live one in
+//! one script.
 //!
-//! Memory bound: the largest single group, plus at most
-//! `WRITERS + QUEUED` write batches of up to `BATCH_BYTES` each, plus the set of
-//! distinct index names and key components (which grow with the number of
-//! distinct measures, practices and providers, never with rows).
+//! Memory bound: at most two chunks of `CHUNK_BYTES` of row JSON (one being
+//! gathered, one handed over), plus
+//! `WRITERS + QUEUED` write batches of up to `BATCH_BYTES` each, plus one
+//! key name and length per distinct group and one name per secondary index
+//! (these grow with the number of groups, never with rows).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,11 +26,13 @@ use tokio_util::sync::CancellationToken;
 use super::meta::{self, Meta};
 use super::{SCHEMA_VERSION, lock, scripts, shadow};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Gen, GroupKey, SecondaryIndex};
+use crate::keys::{self, DsId, Gen, SecondaryIndex};
 use crate::redis_conn::Redis;
-use crate::source::{Source, SourceRow};
+use crate::source::{GroupChunk, Source};
 use crate::store::Datasource;
 
+/// Row JSON the source gathers per group before handing a chunk over.
+const CHUNK_BYTES: usize = 8 << 20;
 /// Entries per Redis pipeline.
 const BATCH_ENTRIES: usize = 256;
 /// Bytes of entry JSON per pipeline.
@@ -77,6 +84,9 @@ pub struct WarmOptions {
     pub lease: Duration,
     /// Pause when Redis used_memory passes this percent of maxmemory.
     pub memory_pause_percent: u32,
+    /// Row JSON the source gathers per group before handing a chunk over
+    /// (bounds the warm's memory; smaller means more frequent progress).
+    pub chunk_bytes: usize,
 }
 
 impl Default for WarmOptions {
@@ -84,6 +94,7 @@ impl Default for WarmOptions {
         WarmOptions {
             lease: lock::LEASE,
             memory_pause_percent: 90,
+            chunk_bytes: CHUNK_BYTES,
         }
     }
 }
@@ -96,6 +107,10 @@ pub struct WarmResult {
     pub generation: u64,
     /// Things an admin should know (eviction policy, memory).
     pub warnings: Vec<String>,
+    /// When the swap script was sent and answered (benchmarks measure what
+    /// other clients see in this window).
+    #[serde(skip)]
+    pub swap_window: Option<(Instant, Instant)>,
 }
 
 /// Handles a caller passes in.
@@ -143,6 +158,7 @@ pub async fn run(
             let mut w = Warm {
                 redis,
                 ds,
+                chunk_bytes: opts.chunk_bytes.max(4096),
                 job_id,
                 epoch,
                 abort: abort.clone(),
@@ -276,22 +292,38 @@ pub async fn memory_ratio(redis: &Redis) -> Result<Option<f64>> {
     Ok(worst)
 }
 
-/// One batch of complete groups, ready to pipeline.
+/// One write to a shadow entry.
+enum EntryWrite {
+    /// First rows of a group: `SET shadow "[rows]" PXAT`.
+    New { key: String, json: String },
+    /// More rows of a group already written: `SETRANGE shadow offset ",rows]"`.
+    Extend { key: String, offset: u64, json: String },
+}
+
+/// One batch of entry writes, ready to pipeline.
 #[derive(Default)]
 struct Batch {
-    /// (live key, entry JSON).
-    entries: Vec<(String, String)>,
-    /// Index memberships: (live index key, live entry key).
+    writes: Vec<EntryWrite>,
+    /// Index memberships of new entries: (live index key, live entry key).
     members: Vec<(String, String)>,
     /// Index names first seen in this batch.
     new_indexes: Vec<String>,
     bytes: usize,
+    /// Extends must land after the batch that created their entry.
+    has_extends: bool,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.writes.len()
+    }
 }
 
 /// State of one warm in progress.
 struct Warm<'a> {
     redis: &'a Redis,
     ds: &'a Datasource,
+    chunk_bytes: usize,
     job_id: &'a str,
     epoch: i64,
     abort: CancellationToken,
@@ -391,7 +423,23 @@ impl Warm<'_> {
         if self.abort.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let generation = swap(self.redis, ds, self.job_id, self.epoch, &meta).await?;
+        // Entries expire at one absolute time; a warm that outlived it has
+        // nothing left to swap.
+        if self.redis.time_ms().await? > meta.expires_at_ms - 1000 {
+            return Err(Error::SwapAborted {
+                ds,
+                reason: "the warm took longer than the datasource's TTL; raise the TTL".into(),
+            });
+        }
+        let swap_start = Instant::now();
+        let (generation, missing) = swap(self.redis, ds, self.job_id, self.epoch, &meta).await?;
+        let swap_window = Some((swap_start, Instant::now()));
+        let mut warnings = warnings;
+        if missing > 0 {
+            warnings.push(format!(
+                "{missing} shadow keys were deleted during the warm (by eviction or by hand) and are missing from the new generation"
+            ));
+        }
         meta.generation = generation;
         self.snapshot.phase = Phase::Done;
         self.publish();
@@ -399,6 +447,7 @@ impl Warm<'_> {
             meta,
             generation,
             warnings,
+            swap_window,
         })
     }
 
@@ -407,15 +456,15 @@ impl Warm<'_> {
     async fn stream(&mut self, source: &Source, expire_at: i64) -> Result<(u64, Coverage)> {
         let ds = self.ds.id;
         source.validate(ds, &self.ds.sql).await?;
-        // The count runs beside the stream; progress shows a total once it answers.
+        // The estimate runs beside the stream; progress shows a total once it answers.
         let total = Arc::new(AtomicU64::new(u64::MAX));
         let count_task = {
             let source = source.clone();
             let sql = self.ds.sql.clone();
             let total = total.clone();
             tokio::spawn(async move {
-                if let Ok(n) = source.count(ds, &sql).await {
-                    total.store(n as u64, Ordering::Relaxed);
+                if let Ok(n) = source.estimate(ds, &sql).await {
+                    total.store(n.max(0) as u64, Ordering::Relaxed);
                 }
             })
         };
@@ -427,35 +476,17 @@ impl Warm<'_> {
             let redis = self.redis.clone();
             tokio::spawn(write_batches(redis, ds, expire_at, batch_rx))
         };
+        let mut g = Grouper::default();
         let mut coverage = Coverage::default();
         let mut rows_seen = 0u64;
-        let mut current: Option<(GroupKey, Vec<String>)> = None;
-        let mut batch = Batch::default();
         let mut last_publish = Instant::now();
-        let mut stream = source.rows(ds, &self.ds.sql);
-
         let read_result: Result<()> = async {
+            let mut stream = source.rows(ds, &self.ds.sql, self.chunk_bytes).await?;
             while let Some(chunk) = stream.next().await {
                 self.gate().await?;
-                let chunk: Vec<SourceRow> = chunk?;
-                for row in chunk {
-                    rows_seen += 1;
-                    match &mut current {
-                        Some((g, rows)) if *g == row.group => rows.push(row.json),
-                        _ => {
-                            if let Some((g, rows)) = current.take() {
-                                self.add_group(&mut batch, &mut coverage, g, rows);
-                            }
-                            current = Some((row.group, vec![row.json]));
-                        }
-                    }
-                    if batch.entries.len() >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES {
-                        batch_tx
-                            .send(std::mem::take(&mut batch))
-                            .await
-                            .map_err(|_| Error::Cancelled)?;
-                    }
-                }
+                let chunk: GroupChunk = chunk?;
+                rows_seen += chunk.rows;
+                self.flush(&mut g, &mut coverage, chunk, &batch_tx).await?;
                 self.snapshot.rows_processed = rows_seen;
                 let t = total.load(Ordering::Relaxed);
                 self.snapshot.rows_total = (t != u64::MAX).then_some(t.max(rows_seen));
@@ -464,20 +495,10 @@ impl Warm<'_> {
                     last_publish = Instant::now();
                 }
             }
-            if let Some((g, rows)) = current.take() {
-                self.add_group(&mut batch, &mut coverage, g, rows);
-            }
-            if !batch.entries.is_empty() {
-                batch_tx
-                    .send(std::mem::take(&mut batch))
-                    .await
-                    .map_err(|_| Error::Cancelled)?;
-            }
             Ok(())
         }
         .await;
         drop(batch_tx);
-        drop(stream);
         let write_result = writer
             .await
             .map_err(|e| Error::Invalid(format!("the Redis writer stopped: {e}")))?;
@@ -486,40 +507,75 @@ impl Warm<'_> {
         write_result?;
         self.snapshot.rows_processed = rows_seen;
         self.snapshot.rows_total = Some(rows_seen);
+        self.snapshot.entries = g.written.len() as u64;
         self.snapshot.indexes = coverage.indexes.len() as u64;
         self.publish();
         Ok((rows_seen, coverage))
     }
 
-    fn add_group(&mut self, batch: &mut Batch, cov: &mut Coverage, g: GroupKey, rows: Vec<String>) {
+    /// Turns a chunk of grouped rows into entry writes and sends them in batches.
+    async fn flush(
+        &mut self,
+        g: &mut Grouper,
+        cov: &mut Coverage,
+        chunk: GroupChunk,
+        tx: &tokio::sync::mpsc::Sender<Batch>,
+    ) -> Result<()> {
         let ds = self.ds.id;
-        let key = keys::entry(ds, Gen::Live, &g);
-        let mut json = String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-        json.push('[');
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
+        let mut batch = Batch::default();
+        for (group, rows) in chunk.groups {
+            let key = keys::entry(ds, Gen::Live, &group);
+            batch.bytes += rows.len() + 2;
+            match g.written.get_mut(&key) {
+                Some(len) => {
+                    // Replace the closing bracket with ",rows]".
+                    let offset = *len - 1;
+                    *len += rows.len() as u64 + 1;
+                    let mut json = String::with_capacity(rows.len() + 2);
+                    json.push(',');
+                    json.push_str(&rows);
+                    json.push(']');
+                    batch.has_extends = true;
+                    batch.writes.push(EntryWrite::Extend { key, offset, json });
+                }
+                None => {
+                    let mut json = String::with_capacity(rows.len() + 2);
+                    json.push('[');
+                    json.push_str(&rows);
+                    json.push(']');
+                    g.written.insert(key.clone(), json.len() as u64);
+                    for index in SecondaryIndex::for_group(&group) {
+                        let name = index.key(ds, Gen::Live);
+                        if !cov.indexes.contains(&name) {
+                            cov.indexes.insert(name.clone());
+                            batch.new_indexes.push(name.clone());
+                        }
+                        batch.members.push((name, key.clone()));
+                    }
+                    cov.measures.insert(group.measure.clone());
+                    cov.practices.insert(group.practice.clone());
+                    cov.providers.insert(group.provider.clone());
+                    cov.frequencies.insert(group.frequency);
+                    batch.writes.push(EntryWrite::New { key, json });
+                }
             }
-            json.push_str(r);
-        }
-        json.push(']');
-        for index in SecondaryIndex::for_group(&g) {
-            let name = index.key(ds, Gen::Live);
-            if !cov.indexes.contains(&name) {
-                cov.indexes.insert(name.clone());
-                batch.new_indexes.push(name.clone());
+            if batch.len() >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES {
+                tx.send(std::mem::take(&mut batch)).await.map_err(|_| Error::Cancelled)?;
             }
-            batch.members.push((name, key.clone()));
         }
-        cov.measures.insert(g.measure.clone());
-        cov.practices.insert(g.practice.clone());
-        cov.providers.insert(g.provider.clone());
-        cov.frequencies.insert(g.frequency.clone());
-        batch.bytes += json.len();
-        batch.entries.push((key, json));
-        self.snapshot.entries += 1;
+        self.snapshot.entries = g.written.len() as u64;
         self.snapshot.indexes = cov.indexes.len() as u64;
+        if batch.len() > 0 {
+            tx.send(batch).await.map_err(|_| Error::Cancelled)?;
+        }
+        Ok(())
     }
+}
+
+/// What was written already: the length of each shadow entry, by live key.
+#[derive(Default)]
+struct Grouper {
+    written: HashMap<String, u64>,
 }
 
 /// Drains batches with up to [`WRITERS`] pipelines in flight.
@@ -529,14 +585,24 @@ async fn write_batches(
     expire_at: i64,
     rx: tokio::sync::mpsc::Receiver<Batch>,
 ) -> Result<()> {
-    let batches = crate::source::receiver_stream(rx);
-    let mut results = batches
-        .map(|b| {
-            let redis = redis.clone();
-            async move { write_batch(&redis, ds, expire_at, b).await }
-        })
-        .buffer_unordered(WRITERS);
-    while let Some(r) = results.next().await {
+    let mut rx = rx;
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    while let Some(b) = rx.recv().await {
+        // An extend must not overtake the SET that created its entry.
+        if b.has_extends {
+            while let Some(r) = in_flight.next().await {
+                r?;
+            }
+        }
+        while in_flight.len() >= WRITERS {
+            if let Some(r) = in_flight.next().await {
+                r?;
+            }
+        }
+        let redis = redis.clone();
+        in_flight.push(async move { write_batch(&redis, ds, expire_at, b).await });
+    }
+    while let Some(r) = in_flight.next().await {
         r?;
     }
     Ok(())
@@ -548,15 +614,24 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
     let mut p = redis::pipe();
     let shadow_master = keys::master_index(ds, Gen::Shadow);
     let shadow_list = keys::index_list(ds, Gen::Shadow);
-    for (key, json) in &b.entries {
-        let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
-        p.cmd("SET").arg(shadow_key).arg(json).arg("PXAT").arg(expire_at).ignore();
+    let mut created = Vec::new();
+    for w in &b.writes {
+        match w {
+            EntryWrite::New { key, json } => {
+                let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
+                p.cmd("SET").arg(shadow_key).arg(json).arg("PXAT").arg(expire_at).ignore();
+                created.push(key.as_str());
+            }
+            EntryWrite::Extend { key, offset, json } => {
+                let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
+                p.cmd("SETRANGE").arg(shadow_key).arg(*offset).arg(json).ignore();
+            }
+        }
     }
-    p.cmd("SADD")
-        .arg(&shadow_master)
-        .arg(b.entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>())
-        .ignore();
-    p.cmd("PEXPIREAT").arg(&shadow_master).arg(expire_at).ignore();
+    if !created.is_empty() {
+        p.cmd("SADD").arg(&shadow_master).arg(created).ignore();
+        p.cmd("PEXPIREAT").arg(&shadow_master).arg(expire_at).ignore();
+    }
     if !b.new_indexes.is_empty() {
         p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
         p.cmd("PEXPIREAT").arg(&shadow_list).arg(expire_at).ignore();
@@ -625,8 +700,9 @@ async fn estimate_memory(redis: &Redis, ds: DsId, entries: u64, indexes: u64) ->
     Ok((total.round() as u64, (sample.len() + idx_sample.len() + 1) as u64))
 }
 
-/// The atomic swap. Returns the new generation number.
-async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) -> Result<u64> {
+/// The atomic swap. Returns the new generation number and how many shadow
+/// keys had vanished (left out of the new generation).
+async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) -> Result<(u64, u64)> {
     let mut inv = scripts::SWAP.prepare_invoke();
     inv.key(keys::warm_lock(ds))
         .key(keys::epoch(ds))
@@ -648,14 +724,22 @@ async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) ->
         inv.arg(k).arg(v);
     }
     let mut conn = redis.conn();
-    let (ok, detail): (i64, String) = inv
+    let reply: Vec<redis::Value> = inv
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("swapping the new generation in", e))?;
-    if ok == 1 {
-        Ok(detail.parse().unwrap_or(0))
+    let text = |i: usize| -> String {
+        match reply.get(i) {
+            Some(redis::Value::Int(n)) => n.to_string(),
+            Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(redis::Value::SimpleString(s)) => s.clone(),
+            _ => String::new(),
+        }
+    };
+    if text(0) == "1" {
+        Ok((text(1).parse().unwrap_or(0), text(2).parse().unwrap_or(0)))
     } else {
-        Err(Error::SwapAborted { ds, reason: detail })
+        Err(Error::SwapAborted { ds, reason: text(1) })
     }
 }
 

@@ -19,6 +19,8 @@ pub struct Ctx {
     resolved: OnceCell<Resolved>,
     redis: OnceCell<Redis>,
     store: OnceCell<Store>,
+    /// The admin, with permissions decided once per command.
+    actor: OnceCell<Actor>,
 }
 
 impl Ctx {
@@ -33,6 +35,7 @@ impl Ctx {
             resolved: OnceCell::new(),
             redis: OnceCell::new(),
             store: OnceCell::new(),
+            actor: OnceCell::new(),
         }
     }
 
@@ -72,15 +75,42 @@ impl Ctx {
             .await
     }
 
-    /// The admin running this command.
+    /// The admin running this command, with write permission decided from
+    /// real facts: the store's grants for the database identity and the
+    /// Redis ACL of the profile's user (see `governance::permissions`).
     pub async fn actor(&self) -> Result<Actor> {
-        let store = self.store().await?;
-        let profile = self
-            .resolved()
+        self.actor
+            .get_or_try_init(|| async {
+                let store = self.store().await?;
+                let resolved = self.resolved().await.ok();
+                let defaults = resolved.map(|r| r.defaults.clone()).unwrap_or_default();
+                let facts = crate::governance::ActorFacts {
+                    profile: resolved.map_or_else(|| "(command line)".into(), |r| r.name.clone()),
+                    origin: Origin::Cli,
+                    redis_user: resolved.and_then(|r| crate::governance::permissions::redis_user_of(&r.redis)),
+                    limits: crate::governance::Limits::from_defaults(&defaults)?,
+                };
+                let redis = match resolved {
+                    Some(_) => self.redis().await.ok(),
+                    None => None,
+                };
+                crate::governance::resolve_actor(store, redis, facts).await
+            })
             .await
-            .map(|r| r.name.clone())
-            .unwrap_or_else(|_| "(command line)".into());
-        Ok(Actor::new(store.identity(), profile, Origin::Cli))
+            .cloned()
+    }
+
+    /// Before exiting: audits a refusal Redis made (NOPERM) and waits for
+    /// the audit rows still being written.
+    pub async fn finish_audit(&self, command: &str, result: &Result<i32>) {
+        if let Err(e @ crate::Error::RedisPermission { .. }) = result
+            && let Ok(actor) = self.actor().await
+        {
+            crate::governance::audit::record_refusal(&actor, command, e).await;
+        }
+        if let Some(actor) = self.actor.get() {
+            crate::governance::audit::flush(actor).await;
+        }
     }
 
     /// Everything warm jobs need, for this command's actor.

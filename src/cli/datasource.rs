@@ -48,8 +48,10 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 ttl_secs: secs(a.ttl.as_deref().unwrap_or(&defaults.ttl))?,
                 enabled: !a.disabled,
             };
+            let actor = ctx.actor().await?;
+            crate::governance::require_write(&actor, "add a datasource", Some(input.id), serde_json::json!({})).await?;
             validate(ctx, &input).await?;
-            let d = store.add_datasource(&input).await?;
+            let d = crate::governance::datasources::add(store, &actor, &input).await?;
             ctx.print(&d, || format!("added {}", line(&d)));
         }
         DatasourceCmd::Edit(a) => {
@@ -69,8 +71,10 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 },
                 enabled: a.enabled.unwrap_or(cur.enabled),
             };
+            let actor = ctx.actor().await?;
+            crate::governance::require_write(&actor, "edit a datasource", Some(input.id), serde_json::json!({})).await?;
             validate(ctx, &input).await?;
-            let d = store.update_datasource(&input).await?;
+            let d = crate::governance::datasources::update(store, &actor, &input).await?;
             ctx.print(&d, || format!("updated {}", line(&d)));
         }
         DatasourceCmd::List => {
@@ -84,7 +88,8 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
             });
         }
         DatasourceCmd::Remove { id } => {
-            store.remove_datasource(id).await?;
+            let actor = ctx.actor().await?;
+            crate::governance::datasources::remove(store, &actor, id).await?;
             ctx.print(&serde_json::json!({"removed": id}), || format!("removed datasource #{id}"));
         }
     }

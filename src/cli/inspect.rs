@@ -9,8 +9,9 @@ use crate::redis_admin::{Blob, Inspection, PageRequest, ValuePage, inspect};
 pub(super) fn key_bytes(key: Option<String>, key_hex: Option<String>) -> Result<Vec<u8>> {
     match (key, key_hex) {
         (Some(k), None) => Ok(k.into_bytes()),
-        (None, Some(h)) => hex::decode(h.trim())
-            .map_err(|e| Error::Invalid(format!("--key-hex is not hex: {e}"))),
+        (None, Some(h)) => {
+            hex::decode(h.trim()).map_err(|e| Error::Invalid(format!("--key-hex is not hex: {e}")))
+        }
         _ => Err(Error::Invalid("give either KEY or --key-hex HEX".into())),
     }
 }
@@ -38,8 +39,8 @@ fn human(i: &Inspection) -> String {
     out.push(format!(
         "ttl:       {}",
         match i.ttl_ms {
-            Some(ms) => humantime::format_duration(std::time::Duration::from_millis(ms as u64))
-                .to_string(),
+            Some(ms) =>
+                humantime::format_duration(std::time::Duration::from_millis(ms as u64)).to_string(),
             None => "no expiry".into(),
         }
     ));
@@ -143,6 +144,7 @@ fn human(i: &Inspection) -> String {
     out.join("\n")
 }
 
+/// Inspects one key; exit 1 when it does not exist.
 pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<i32> {
     let key = key_bytes(args.key, args.key_hex)?;
     let redis = ctx.redis().await?;

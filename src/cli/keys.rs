@@ -11,6 +11,8 @@ use crate::redis_admin::{KeyInfo, ScanCursor, ScanQuery};
 /// whether the limit cut the list.
 const PROBE_CALLS: usize = 20;
 
+/// Lists up to `--limit` keys matching the pattern (JSON: `[{key, keyHex}]`),
+/// saying on stderr when the limit cut the list.
 pub async fn run(ctx: &Ctx, args: KeysArgs) -> Result<i32> {
     let redis = ctx.redis().await?;
     let limit = args.limit;

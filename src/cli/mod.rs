@@ -2,22 +2,32 @@
 //! subcommand. Output is human text, or JSON with `--json`; errors are one
 //! line on stderr and the exit codes of DESIGN.md.
 
+mod agent;
+mod audit;
+mod bench;
 mod cache_ops;
 mod ctx;
 mod datasource;
 mod demo_data;
+mod grant;
 mod inspect;
 mod jobs_cmd;
+mod metrics_cmd;
 mod keys;
 mod migrate;
 mod purge;
 mod redis_info;
+mod schedule;
 mod ttl;
 mod warm;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use agent::AgentArgs;
+pub use audit::AuditArgs;
 pub use ctx::Ctx;
+pub use grant::GrantCmd;
+pub use schedule::{ScheduleAddArgs, ScheduleCmd};
 
 /// cachedeck: Analytics Cache V2 command center.
 #[derive(Debug, Parser)]
@@ -54,6 +64,14 @@ pub enum Command {
     Warm(WarmArgs),
     /// Active and recent warm jobs.
     Status,
+    /// Cache statistics: summary and one line per datasource (health, age, size, hit rate).
+    Stats,
+    /// Cache health check: overall verdict, issues and recommendations.
+    Health {
+        /// Exit with code 7 when any error-level issue exists.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Pause a running warm job (it keeps its lock and stops reading).
     Pause { job_id: String },
     /// Resume a paused warm job.
@@ -64,6 +82,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Delete a datasource's cache, or the entries matching a selection.
     Invalidate(InvalidateArgs),
+    /// The benchmarks behind BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(BenchCmd),
     /// Browse keys with SCAN (every master; never KEYS).
     Keys(KeysArgs),
     /// Show a key's type, TTL, encoding, memory, meaning and a page of its value.
@@ -74,6 +95,16 @@ pub enum Command {
     Ttl(TtlArgs),
     /// Generic Redis statistics: hit rate, memory, keys, ops/sec, key distribution.
     RedisInfo(RedisInfoArgs),
+    /// The audit log: every write action and every refused attempt.
+    Audit(AuditArgs),
+    /// Warm schedules (cron in an IANA zone): add, list with next runs, remove, preview.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+    /// Permission grants (settings:write:all): add, list, remove.
+    #[command(subcommand)]
+    Grant(GrantCmd),
+    /// Headless: run schedules, clean up after stopped jobs, send health alerts.
+    Agent(AgentArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +180,16 @@ pub struct DemoDataArgs {
     /// Drop and recreate the table if it exists.
     #[arg(long)]
     pub replace: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// COPY rate vs warm rate, peak RSS, swap impact on other clients, reader latency.
+    Warm {
+        /// Demo rows to generate and warm.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -232,12 +273,12 @@ pub struct InspectArgs {
 
 /// `cachedeck purge PATTERN (--dry-run | --yes)`
 #[derive(Debug, Args)]
-#[group(id = "purge_mode", required = true, multiple = false, args = ["dry_run", "yes"])]
+#[command(group(clap::ArgGroup::new("purge_mode").required(true).args(["dry_run", "yes"])))]
 pub struct PurgeArgs {
     /// SCAN MATCH glob of the keys to delete.
     pub pattern: String,
     /// Count and sample the matching keys; delete nothing.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "yes")]
     pub dry_run: bool,
     /// Delete them (also confirms a pattern that matches every key).
     #[arg(long)]
@@ -272,12 +313,15 @@ pub struct RedisInfoArgs {
 /// Runs a parsed command line (not the GUI ones) and returns the exit code.
 pub async fn run(cli: Cli) -> i32 {
     let ctx = Ctx::new(&cli);
+    let command = audit::command_name(&cli.command);
     let result = match cli.command {
         Some(Command::Migrate) => migrate::run(&ctx).await,
         Some(Command::Datasource(cmd)) => datasource::run(&ctx, cmd).await,
         Some(Command::DemoData(args)) => demo_data::run(&ctx, args).await,
         Some(Command::Warm(args)) => warm::run(&ctx, args).await,
         Some(Command::Status) => jobs_cmd::status(&ctx).await,
+        Some(Command::Stats) => metrics_cmd::stats(&ctx).await,
+        Some(Command::Health { strict }) => metrics_cmd::health(&ctx, strict).await,
         Some(Command::Pause { job_id }) => {
             jobs_cmd::control(&ctx, &job_id, crate::jobs::ControlRequest::Pause).await
         }
@@ -289,15 +333,21 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Some(Command::Query(args)) => cache_ops::query(&ctx, args).await,
         Some(Command::Invalidate(args)) => cache_ops::invalidate(&ctx, args).await,
+        Some(Command::Bench(cmd)) => bench::run(&ctx, cmd).await,
         Some(Command::Keys(args)) => keys::run(&ctx, args).await,
         Some(Command::Inspect(args)) => inspect::run(&ctx, args).await,
         Some(Command::Purge(args)) => purge::run(&ctx, args).await,
         Some(Command::Ttl(args)) => ttl::run(&ctx, args).await,
         Some(Command::RedisInfo(args)) => redis_info::run(&ctx, args).await,
+        Some(Command::Audit(args)) => audit::run(&ctx, args).await,
+        Some(Command::Schedule(cmd)) => schedule::run(&ctx, cmd).await,
+        Some(Command::Grant(cmd)) => grant::run(&ctx, cmd).await,
+        Some(Command::Agent(args)) => agent::run(&ctx, args).await,
         Some(Command::Demo) | None => Err(crate::Error::Invalid(
             "this build has no window; run a subcommand (see --help)".into(),
         )),
     };
+    ctx.finish_audit(&command, &result).await;
     match result {
         Ok(code) => code,
         Err(e) => {

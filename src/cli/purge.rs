@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::{Ctx, PurgeArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::redis_admin::{dry_run, purge};
 
 /// How many keys a dry run shows.
@@ -24,6 +24,7 @@ pub(super) struct Reporter {
 }
 
 impl Reporter {
+    /// A spinner on a terminal, plain lines otherwise.
     pub(super) fn new() -> Reporter {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
@@ -39,6 +40,7 @@ impl Reporter {
         }
     }
 
+    /// Shows the latest progress (plain lines at most every 2 s).
     pub(super) fn update(&mut self, msg: String) {
         match &self.bar {
             Some(bar) => bar.set_message(msg),
@@ -51,6 +53,7 @@ impl Reporter {
         }
     }
 
+    /// Removes the spinner before the result is printed.
     pub(super) fn finish(self) {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
@@ -72,7 +75,14 @@ pub(super) fn cancel_on_ctrl_c() -> (CancellationToken, tokio::task::JoinHandle<
     (token, watcher)
 }
 
+/// Dry run (count + sample) or purge with `--yes`; exit 1 when cancelled.
 pub async fn run(ctx: &Ctx, args: PurgeArgs) -> Result<i32> {
+    if args.dry_run == args.yes {
+        // clap enforces this too; never delete without an explicit --yes.
+        return Err(Error::Invalid(
+            "usage: cachedeck purge PATTERN (--dry-run | --yes)".into(),
+        ));
+    }
     let pattern = args.pattern.as_bytes();
     let redis = ctx.redis().await?;
     if args.dry_run {

@@ -91,6 +91,7 @@ fn human(i: &RedisInfo) -> String {
     out.join("\n")
 }
 
+/// Prints the generic Redis statistics.
 pub async fn run(ctx: &Ctx, args: RedisInfoArgs) -> Result<i32> {
     let redis = ctx.redis().await?;
     let i = info(redis, args.sample).await?;

@@ -6,6 +6,7 @@ use super::{Ctx, TtlArgs};
 use crate::error::{Error, Result};
 use crate::redis_admin::{TtlChange, set_key_ttl, set_pattern_ttl};
 
+/// Changes the TTL of one key or of every key matching `--pattern`.
 pub async fn run(ctx: &Ctx, args: TtlArgs) -> Result<i32> {
     let usage = || {
         Error::Invalid(
@@ -23,6 +24,11 @@ pub async fn run(ctx: &Ctx, args: TtlArgs) -> Result<i32> {
     let actor = ctx.actor().await?;
 
     if let Some(pattern) = args.pattern {
+        if crate::redis_admin::matches_everything(pattern.as_bytes()) && !args.yes {
+            return Err(Error::Invalid(format!(
+                "the pattern `{pattern}` matches every key; add --yes to change every TTL"
+            )));
+        }
         let (cancel, watcher) = cancel_on_ctrl_c();
         let mut reporter = Reporter::new();
         let result = set_pattern_ttl(

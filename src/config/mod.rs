@@ -86,6 +86,14 @@ pub struct Defaults {
     pub refresh_interval_secs: u64,
     /// A warm pauses when Redis used_memory passes this percent of maxmemory.
     pub memory_pause_percent: u32,
+    /// Webhook the agent POSTs error-level health alerts to (Slack-compatible
+    /// `{"text": …}`); none turns alerts off. `CACHEDECK_ALERT_WEBHOOK` wins.
+    pub alert_webhook: Option<String>,
+    /// One issue is alerted at most once per this interval, e.g. "1h".
+    pub alert_interval: String,
+    /// How long audit rows are kept, e.g. "365d" (older ones are pruned when
+    /// the agent or the window starts).
+    pub audit_retention: String,
 }
 
 impl Default for Defaults {
@@ -99,6 +107,9 @@ impl Default for Defaults {
             invalidate_rate_limit: 20,
             refresh_interval_secs: 5,
             memory_pause_percent: 90,
+            alert_webhook: None,
+            alert_interval: "1h".into(),
+            audit_retention: "365d".into(),
         }
     }
 }

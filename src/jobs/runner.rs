@@ -14,6 +14,7 @@ use crate::cache::meta;
 use crate::cache::trend::{self, TrendSample};
 use crate::cache::warm::{self, Control, Progress, WarmHandles, WarmOptions};
 use crate::error::{Error, Result};
+use crate::governance::audit;
 use crate::keys::{self, DsId};
 use crate::redis_conn::Redis;
 use crate::store::Store;
@@ -41,13 +42,34 @@ pub struct JobContext {
     pub concurrency: u32,
 }
 
-/// Queues one job per datasource and returns their snapshots.
+/// Queues one job per datasource and returns their snapshots. Refused for
+/// a reader, counted against the actor's warm rate limit (each datasource
+/// once), and audited (`cache_warm_initiated` per job).
 pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
-    ctx.actor.require_write("warm the cache")?;
+    let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
+    let params = serde_json::json!({ "datasources": ds_ids, "force": force });
+    crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
+    let r = enqueue(ctx, ds_ids, force).await;
+    if r.is_err() {
+        audit::record_outcome(&ctx.actor, audit::actions::CACHE_WARM_INITIATED, single, params, &r).await;
+    }
+    r
+}
+
+async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
     let mut datasources = Vec::with_capacity(ds_ids.len());
     for &id in ds_ids {
         datasources.push(ctx.store.datasource(id).await?);
     }
+    let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
+    crate::governance::ratelimit::consume(
+        &ctx.redis,
+        &ctx.actor,
+        crate::governance::RateAction::Warm,
+        datasources.len() as u32,
+        single,
+    )
+    .await?;
     let now = ctx.redis.time_ms().await?;
     let mut out = Vec::with_capacity(datasources.len());
     for (i, ds) in datasources.iter().enumerate() {
@@ -74,6 +96,13 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
             .ignore();
         ctx.redis.pipe::<()>("queueing a warm job", &p).await?;
         ctx.store.save_job(&snap.to_record()).await?;
+        let params = serde_json::json!({
+            "jobId": snap.job_id,
+            "force": force,
+            "concurrent": datasources.len() > 1,
+        });
+        audit::record_via(&ctx.actor, audit::actions::CACHE_WARM_INITIATED, Some(ds.id), params, audit::results::OK, None)
+            .await;
         out.push(snap);
     }
     Ok(out)
@@ -167,8 +196,34 @@ pub async fn run_job(
     if let Err(e) = ctx.store.save_job(&snap.to_record()).await {
         tracing::warn!("could not record job {} in the history: {e}", snap.job_id);
     }
+    audit_end(ctx, &snap).await;
     on_update(&snap);
     snap
+}
+
+/// Audits a job's end: `cache_warm_completed` (also for a skip),
+/// `cache_warm_failed` or `cache_warm_cancelled`.
+async fn audit_end(ctx: &JobContext, snap: &JobSnapshot) {
+    use audit::{actions, results};
+    let (action, result) = match snap.state {
+        JobState::Succeeded => (actions::CACHE_WARM_COMPLETED, results::OK),
+        JobState::Skipped => (actions::CACHE_WARM_COMPLETED, results::SKIPPED),
+        JobState::Cancelled => (actions::CACHE_WARM_CANCELLED, results::CANCELLED),
+        _ => (actions::CACHE_WARM_FAILED, results::FAILED),
+    };
+    let params = serde_json::json!({
+        "jobId": snap.job_id,
+        "owner": snap.owner,
+        "rowsProcessed": snap.rows_processed,
+        "entriesCached": snap.entries_cached,
+        "indexesCached": snap.indexes_cached,
+        "durationMs": snap.duration_ms,
+        "forced": snap.forced,
+    });
+    let detail = snap.error.as_deref().or(snap.warnings.first().map(String::as_str));
+    if let Err(e) = audit::record_detail(&ctx.store, &ctx.actor, action, Some(snap.datasource_id), params, result, detail).await {
+        tracing::warn!("could not audit the end of job {}: {e}", snap.job_id);
+    }
 }
 
 async fn run_inner(

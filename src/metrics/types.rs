@@ -5,29 +5,37 @@ use serde::Serialize;
 
 use crate::keys::DsId;
 
-/// Health label of one datasource (seed scoring).
+/// Health label of one datasource (seed scoring): what a card's colour and
+/// the stats line show at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
+    /// Score ≥ 90.
     Excellent,
+    /// Score ≥ 75.
     Good,
+    /// Score ≥ 50.
     Degraded,
+    /// Score ≥ 25.
     Stale,
+    /// Score < 25, or not warm at all.
     Cold,
 }
 
-/// The score and its parts; a part with no data is `None` and left out.
+/// The score and its parts; a part with no data is `None` and left out, so
+/// the window can explain a label ("age 35/40, hit rate 20/40, coverage 20/20").
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthScore {
+    /// The label the score maps to.
     pub health: Health,
     /// 0–100, scaled over the parts that have data.
     pub score: f64,
-    /// 0–40.
+    /// 0–40; bands scale with the datasource's stale-after. `None` when not warm.
     pub age_score: Option<f64>,
-    /// 0–40; `None` with no queries yet.
+    /// 0–40; `None` with no queries yet (or not warm).
     pub hit_rate_score: Option<f64>,
-    /// 0–20.
+    /// 0–20: measures and practices present. `None` when not warm.
     pub coverage_score: Option<f64>,
 }
 
@@ -35,32 +43,51 @@ pub struct HealthScore {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DatasourceCacheMetrics {
+    /// Registry id: the `N` of the `{ds:N}` keys.
     pub datasource_id: DsId,
+    /// Registry name, for cards and reports.
     pub datasource_name: String,
+    /// Disabled datasources are not warmed by Warm All or schedules; being
+    /// cold is then expected, not an error.
     pub enabled: bool,
+    /// A live generation exists: master index non-empty and meta present.
     pub is_warm: bool,
     /// ISO-8601 UTC of the last swap.
     pub last_warmed: Option<String>,
     /// `None` when never warmed.
     pub age_minutes: Option<f64>,
+    /// The datasource's stale-after: the age bands and the stale check use it.
     pub stale_after_minutes: f64,
+    /// Live entries (SCARD of the master index; the meta count of the last
+    /// warm when they agree).
     pub total_entries: u64,
+    /// Secondary indexes of the live generation (from meta).
     pub index_count: u64,
+    /// Estimated memory of entries and indexes in MB, from the swap's sample.
     #[serde(rename = "estimatedMemoryMB")]
     pub estimated_memory_mb: f64,
     /// Keys sampled for the memory estimate.
     pub memory_sample_size: u64,
+    /// Distinct measures cached (coverage).
     pub unique_measures: u64,
+    /// Distinct practices cached (coverage).
     pub unique_practices: u64,
+    /// Distinct non-NULL providers cached (coverage).
     pub unique_providers: u64,
+    /// Frequencies cached, sorted (e.g. Monthly, Quarterly, Weekly).
     pub unique_frequencies: Vec<String>,
     /// `None` with no queries since the last warm.
     pub avg_query_time_ms: Option<f64>,
     /// Percent 0–100, `None` with no queries since the last warm.
     pub cache_hit_rate: Option<f64>,
+    /// Queries (hits + misses) since the last warm.
     pub total_queries: u64,
+    /// The label of `health_score` (seed field).
     pub health: Health,
+    /// The score behind `health`, with its parts.
     pub health_score: HealthScore,
+    /// What needs attention, as sentences (the health check's findings that
+    /// need no extra reads).
     pub warnings: Vec<String>,
     /// Job id of a warm running now, if any.
     pub warming_job: Option<String>,
@@ -70,11 +97,17 @@ pub struct DatasourceCacheMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSummary {
+    /// Registered datasources.
     pub total_datasources: u64,
+    /// Datasources with a live generation.
     pub warm_datasources: u64,
+    /// Datasources without one (never warmed, expired, invalidated).
     pub cold_datasources: u64,
+    /// Live entries over all datasources.
     pub total_cache_entries: u64,
+    /// Secondary indexes over all datasources.
     pub total_indexes: u64,
+    /// Estimated memory over all datasources in MB.
     #[serde(rename = "totalMemoryMB")]
     pub total_memory_mb: f64,
     /// Percent 0–100 over all datasources' queries since their warms; `None` without queries.
@@ -85,7 +118,9 @@ pub struct StatsSummary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsReport {
+    /// Totals for the headline.
     pub summary: StatsSummary,
+    /// One entry per registered datasource, by id.
     pub datasources: Vec<DatasourceCacheMetrics>,
 }
 
@@ -93,8 +128,12 @@ pub struct StatsReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing, nothing to fix (overall stays "good").
     Info,
+    /// Degrades the cache or risks it (overall "degraded").
     Warning,
+    /// Readers get wrong or no answers, or a warm cannot run (overall
+    /// "critical"; `health --strict` exits 7).
     Error,
 }
 
@@ -104,11 +143,15 @@ pub enum Severity {
 pub struct HealthIssue {
     /// `None` for Redis-wide findings.
     pub datasource_id: Option<DsId>,
+    /// The datasource's name, `None` for Redis-wide findings.
     pub datasource_name: Option<String>,
+    /// How bad it is.
     pub severity: Severity,
-    /// Stable code, e.g. `stale`, `cold`, `shadow_leftover`.
+    /// Stable code, e.g. `stale`, `cold`, `shadow_leftover`, for scripts and alerts.
     pub code: String,
+    /// What is wrong, in one sentence.
     pub issue: String,
+    /// What to do about it, naming the datasource.
     pub recommendation: String,
 }
 
@@ -116,9 +159,13 @@ pub struct HealthIssue {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Overall {
+    /// No findings at all.
     Excellent,
+    /// Only info notes.
     Good,
+    /// At least one warning.
     Degraded,
+    /// At least one error.
     Critical,
 }
 
@@ -126,7 +173,10 @@ pub enum Overall {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
+    /// The verdict over all issues.
     pub overall: Overall,
+    /// Findings, errors first, Redis-wide before datasources, then by id.
     pub issues: Vec<HealthIssue>,
+    /// The distinct recommendations, in the order of the issues.
     pub recommendations: Vec<String>,
 }

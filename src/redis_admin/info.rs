@@ -361,7 +361,11 @@ pub async fn info(redis: &Redis, sample_cap: usize) -> Result<RedisInfo> {
         let sample = sample_node(&m.conn, &m.addr, quota).await?;
         let n = sample.len() as u64;
         // Scale this node's sample to its keyspace (exact when complete).
-        let scale = if n == 0 { 0.0 } else { dbsize.max(n) as f64 / n as f64 };
+        let scale = if n == 0 {
+            0.0
+        } else {
+            dbsize.max(n) as f64 / n as f64
+        };
         for k in &sample {
             let e = patterns.entry(key_pattern(k)).or_default();
             e.0 += 1;
@@ -442,7 +446,14 @@ mod tests {
         assert_eq!(a.redis_version.as_deref(), Some("7.2.4"));
         let t = total(&[a.clone(), a]);
         assert_eq!(t.keys, 16);
-        assert_eq!(t.keys_per_db[0], DbKeys { db: 0, keys: 14, expires: 4 });
+        assert_eq!(
+            t.keys_per_db[0],
+            DbKeys {
+                db: 0,
+                keys: 14,
+                expires: 4
+            }
+        );
         assert_eq!(t.fragmentation_ratio, Some(2.0));
         assert_eq!(t.maxmemory_policy.as_deref(), Some("noeviction"));
         assert_eq!(hit_rate(0, 0), None);

@@ -103,7 +103,11 @@ pub struct StreamEntry {
 
 /// One page of a value, by type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ValuePage {
     /// A range of a string.
     String {
@@ -399,7 +403,8 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
             string_page(redis, key, offset, length, is_entry, &ctx("GETRANGE")).await?
         }
         "hash" => {
-            let (items, next) = scan_page(redis, "HSCAN", key, &page.cursor, count, &ctx("HSCAN")).await?;
+            let (items, next) =
+                scan_page(redis, "HSCAN", key, &page.cursor, count, &ctx("HSCAN")).await?;
             let fields = items
                 .chunks_exact(2)
                 .map(|p| FieldValue {
@@ -410,7 +415,8 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
             (ValuePage::Hash { fields }, next)
         }
         "set" => {
-            let (items, next) = scan_page(redis, "SSCAN", key, &page.cursor, count, &ctx("SSCAN")).await?;
+            let (items, next) =
+                scan_page(redis, "SSCAN", key, &page.cursor, count, &ctx("SSCAN")).await?;
             let members = items.iter().map(|m| Blob::new(m)).collect();
             (ValuePage::Set { members }, next)
         }
@@ -542,7 +548,11 @@ async fn scan_page(
         let (next, found): (u64, Vec<Vec<u8>>) = redis
             .query(
                 context,
-                redis::cmd(command).arg(key).arg(cur).arg("COUNT").arg(count),
+                redis::cmd(command)
+                    .arg(key)
+                    .arg(cur)
+                    .arg("COUNT")
+                    .arg(count),
             )
             .await?;
         items.extend(found);
@@ -573,9 +583,9 @@ async fn stream_page(
     let start = match cursor {
         None => "-".to_string(),
         Some(id) => {
-            let ok = id.split_once('-').is_some_and(|(ms, seq)| {
-                ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()
-            });
+            let ok = id
+                .split_once('-')
+                .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok());
             if !ok {
                 return Err(bad_cursor(id));
             }
@@ -607,7 +617,10 @@ async fn stream_page(
         };
         let id = bulk(id).ok_or_else(bad)?;
         let flat: Vec<Vec<u8>> = match fields {
-            Value::Array(f) => f.iter().map(|x| bulk(x).ok_or_else(bad)).collect::<Result<_>>()?,
+            Value::Array(f) => f
+                .iter()
+                .map(|x| bulk(x).ok_or_else(bad))
+                .collect::<Result<_>>()?,
             Value::Map(m) => m
                 .iter()
                 .flat_map(|(a, b)| [bulk(a), bulk(b)])

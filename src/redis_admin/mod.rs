@@ -8,9 +8,9 @@
 //! connection. Nothing here ever sends `KEYS`, `FLUSHALL` or `FLUSHDB`, and no
 //! value is ever loaded whole: strings are read by range, collections by page.
 //!
-//! Writes (purge, TTL) take an [`crate::actor::Actor`] and call
-//! `require_write` first, and leave a line on the `cachedeck::audit` tracing
-//! target naming the actor.
+//! Writes (purge, TTL) take an [`crate::actor::Actor`], call
+//! `require_write` first, and leave a row in the audit log
+//! (`keys_purged`, `ttl_changed`) with the pattern and the counts.
 
 pub mod info;
 pub mod inspect;
@@ -178,17 +178,23 @@ pub(crate) async fn run_on_node(
     Ok(out)
 }
 
-/// The audit trail until the store's audit log takes these calls: one line
-/// per write on the `cachedeck::audit` tracing target.
-pub(crate) fn audit(actor: &crate::actor::Actor, action: &str, detail: &str) {
-    tracing::info!(
-        target: "cachedeck::audit",
-        identity = %actor.identity,
-        origin = actor.origin.as_str(),
-        profile = %actor.profile,
-        action,
-        "{detail}"
-    );
+/// Writes the audit row of a Redis-tool write through the store the actor
+/// carries (rows are logged when it has none): `ok`, `cancelled`, or the
+/// error (`failed`, or `permission_denied` for a Redis NOPERM). Refusals by
+/// `require_write` are audited by the actor itself.
+pub(crate) async fn audit<T>(
+    actor: &crate::actor::Actor,
+    action: &str,
+    params: serde_json::Value,
+    cancelled: bool,
+    outcome: &Result<T>,
+) {
+    use crate::governance::audit::{record_outcome, record_via, results};
+    if cancelled && outcome.is_ok() {
+        record_via(actor, action, None, params, results::CANCELLED, None).await;
+    } else {
+        record_outcome(actor, action, None, params, outcome).await;
+    }
 }
 
 #[cfg(test)]

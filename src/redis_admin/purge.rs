@@ -16,6 +16,7 @@ use super::scan::{ScanCursor, ScanQuery};
 use super::{KeyInfo, audit, check_pattern, is_protected, matches_everything, run_on_node};
 use crate::actor::Actor;
 use crate::error::{Error, Result};
+use crate::governance::audit::actions;
 use crate::keys;
 use crate::redis_conn::{Redis, Topology};
 
@@ -152,10 +153,7 @@ pub async fn purge(
             "the pattern `{shown}` matches every key; confirm that you mean to delete everything"
         )));
     }
-    audit(actor, "purge", &format!("purge started for pattern `{shown}`"));
     let started = Instant::now();
-    let topology = redis.topology();
-    let mut cursor = ScanCursor::new(redis, ScanQuery::new(pattern)).await?;
     let mut out = PurgeOutcome {
         pattern: shown.clone(),
         matched: 0,
@@ -164,6 +162,31 @@ pub async fn purge(
         cancelled: false,
         duration_ms: 0,
     };
+    let result = purge_pages(redis, pattern, cancel, &mut progress, &mut out).await;
+    out.duration_ms = started.elapsed().as_millis() as u64;
+    let params = serde_json::json!({
+        "pattern": shown,
+        "patternHex": hex::encode(pattern),
+        "confirmedAll": confirmed_all,
+        "matched": out.matched,
+        "deleted": out.deleted,
+        "protectedSkipped": out.protected_skipped,
+        "durationMs": out.duration_ms,
+    });
+    audit(actor, actions::KEYS_PURGED, params, out.cancelled, &result).await;
+    result.map(|()| out)
+}
+
+/// The purge loop; `out` holds the counts so far even when a batch fails.
+async fn purge_pages(
+    redis: &Redis,
+    pattern: &[u8],
+    cancel: &CancellationToken,
+    progress: &mut (impl FnMut(&PurgeProgress) + Send),
+    out: &mut PurgeOutcome,
+) -> Result<()> {
+    let topology = redis.topology();
+    let mut cursor = ScanCursor::new(redis, ScanQuery::new(pattern)).await?;
     while !cursor.is_done() {
         if cancel.is_cancelled() {
             out.cancelled = true;
@@ -187,18 +210,7 @@ pub async fn purge(
             node_count: page.node_count,
         });
     }
-    out.duration_ms = started.elapsed().as_millis() as u64;
-    audit(
-        actor,
-        "purge",
-        &format!(
-            "purge of `{shown}` {}: {} deleted of {} matched",
-            if out.cancelled { "cancelled" } else { "done" },
-            out.deleted,
-            out.matched
-        ),
-    );
-    Ok(out)
+    Ok(())
 }
 
 /// Deletes the given keys (exact bytes), e.g. the selection of the browser,
@@ -214,14 +226,28 @@ pub async fn unlink_keys(redis: &Redis, actor: &Actor, keys: &[Vec<u8>]) -> Resu
         )));
     }
     let mut deleted = 0u64;
-    for chunk in keys.chunks(500) {
-        let mut c = redis::cmd("UNLINK");
-        for k in chunk {
-            c.arg(k.as_slice());
+    let result = async {
+        for chunk in keys.chunks(500) {
+            let mut c = redis::cmd("UNLINK");
+            for k in chunk {
+                c.arg(k.as_slice());
+            }
+            let n: i64 = redis.query("UNLINK", &c).await?;
+            deleted += n.max(0) as u64;
         }
-        let n: i64 = redis.query("UNLINK", &c).await?;
-        deleted += n.max(0) as u64;
+        Ok(())
     }
-    audit(actor, "delete", &format!("{deleted} selected keys deleted"));
-    Ok(deleted)
+    .await;
+    let shown: Vec<String> = keys
+        .iter()
+        .take(20)
+        .map(|k| keys::display_bytes(k))
+        .collect();
+    let params = serde_json::json!({
+        "keys": shown,
+        "selected": keys.len(),
+        "deleted": deleted,
+    });
+    audit(actor, actions::KEYS_PURGED, params, false, &result).await;
+    result.map(|()| deleted)
 }

@@ -12,6 +12,7 @@ use super::scan::{ScanCursor, ScanQuery};
 use super::{KeyInfo, audit, check_pattern, is_protected, matches_everything, run_on_node};
 use crate::actor::Actor;
 use crate::error::{Error, Result};
+use crate::governance::audit::actions;
 use crate::keys;
 use crate::redis_conn::Redis;
 
@@ -131,26 +132,32 @@ pub async fn set_key_ttl(
     refuse_protected(key)?;
     let info = KeyInfo::new(key.to_vec());
     let cmd = change.command(key)?;
-    let changed: i64 = redis
-        .query(&format!("TTL change on {}", info.display), &cmd)
-        .await?;
-    let pttl: i64 = redis
-        .query(
-            &format!("PTTL {}", info.display),
-            redis::cmd("PTTL").arg(key),
-        )
-        .await?;
-    audit(
-        actor,
-        "ttl",
-        &format!("{} on key `{}`: changed {changed}", change.describe(), info.display),
-    );
-    Ok(KeyTtlOutcome {
-        key: info,
-        existed: pttl != -2,
-        changed: changed == 1,
-        ttl_ms: (pttl >= 0).then_some(pttl),
-    })
+    let result = async {
+        let changed: i64 = redis
+            .query(&format!("TTL change on {}", info.display), &cmd)
+            .await?;
+        let pttl: i64 = redis
+            .query(
+                &format!("PTTL {}", info.display),
+                redis::cmd("PTTL").arg(key),
+            )
+            .await?;
+        Ok(KeyTtlOutcome {
+            key: info.clone(),
+            existed: pttl != -2,
+            changed: changed == 1,
+            ttl_ms: (pttl >= 0).then_some(pttl),
+        })
+    }
+    .await;
+    let params = serde_json::json!({
+        "key": info.display,
+        "keyHex": info.key_hex,
+        "change": change.describe(),
+        "changed": result.as_ref().is_ok_and(|o| o.changed),
+    });
+    audit(actor, actions::TTL_CHANGED, params, false, &result).await;
+    result
 }
 
 /// Applies `change` to every key matching `pattern`, one SCAN page at a
@@ -176,13 +183,7 @@ pub async fn set_pattern_ttl(
             "the pattern `{shown}` matches every key; confirm that you mean to change every TTL"
         )));
     }
-    audit(
-        actor,
-        "ttl",
-        &format!("{} started for pattern `{shown}`", change.describe()),
-    );
     let started = Instant::now();
-    let mut cursor = ScanCursor::new(redis, ScanQuery::new(pattern)).await?;
     let mut out = TtlOutcome {
         pattern: shown.clone(),
         matched: 0,
@@ -191,6 +192,32 @@ pub async fn set_pattern_ttl(
         cancelled: false,
         duration_ms: 0,
     };
+    let result = ttl_pages(redis, pattern, change, cancel, &mut progress, &mut out).await;
+    out.duration_ms = started.elapsed().as_millis() as u64;
+    let params = serde_json::json!({
+        "pattern": shown,
+        "patternHex": hex::encode(pattern),
+        "change": change.describe(),
+        "confirmedAll": confirmed_all,
+        "matched": out.matched,
+        "changed": out.changed,
+        "protectedSkipped": out.protected_skipped,
+        "durationMs": out.duration_ms,
+    });
+    audit(actor, actions::TTL_CHANGED, params, out.cancelled, &result).await;
+    result.map(|()| out)
+}
+
+/// The TTL loop; `out` holds the counts so far even when a batch fails.
+async fn ttl_pages(
+    redis: &Redis,
+    pattern: &[u8],
+    change: TtlChange,
+    cancel: &CancellationToken,
+    progress: &mut (impl FnMut(&TtlProgress) + Send),
+    out: &mut TtlOutcome,
+) -> Result<()> {
+    let mut cursor = ScanCursor::new(redis, ScanQuery::new(pattern)).await?;
     while !cursor.is_done() {
         if cancel.is_cancelled() {
             out.cancelled = true;
@@ -219,19 +246,7 @@ pub async fn set_pattern_ttl(
             node_count: page.node_count,
         });
     }
-    out.duration_ms = started.elapsed().as_millis() as u64;
-    audit(
-        actor,
-        "ttl",
-        &format!(
-            "{} for `{shown}` {}: {} changed of {} matched",
-            change.describe(),
-            if out.cancelled { "cancelled" } else { "done" },
-            out.changed,
-            out.matched
-        ),
-    );
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,12 +13,7 @@ pub(crate) enum Val {
     Null,
     Int(i64),
     Float(f64),
-    /// Exact decimal text (NUMERIC).
-    Decimal(String),
-    Bool(bool),
     Text(String),
-    /// Already-encoded JSON (json/jsonb columns).
-    Raw(String),
 }
 
 impl Val {
@@ -28,9 +23,7 @@ impl Val {
             Val::Null => None,
             Val::Int(i) => Some(i.to_string()),
             Val::Float(f) => Some(f.to_string()),
-            Val::Decimal(d) => Some(d.clone()),
-            Val::Bool(b) => Some(b.to_string()),
-            Val::Text(s) | Val::Raw(s) => Some(s.clone()),
+            Val::Text(s) => Some(s.clone()),
         }
     }
 }
@@ -57,10 +50,7 @@ impl RowWriter {
                 let _ = write!(self.buf, "{f}");
             }
             Val::Float(_) => self.buf.push_str("null"),
-            Val::Decimal(d) => self.buf.push_str(d),
-            Val::Bool(b) => self.buf.push_str(if *b { "true" } else { "false" }),
             Val::Text(s) => push_str(&mut self.buf, s),
-            Val::Raw(s) => self.buf.push_str(s),
         }
     }
 
@@ -73,8 +63,14 @@ impl RowWriter {
     }
 }
 
-fn push_str(buf: &mut String, s: &str) {
-    // serde_json's string escaping is exact and fast.
+pub(crate) fn push_str(buf: &mut String, s: &str) {
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        buf.push('"');
+        buf.push_str(s);
+        buf.push('"');
+        return;
+    }
+    // serde_json's string escaping is exact.
     let escaped = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     buf.push_str(&escaped);
 }
@@ -87,10 +83,9 @@ mod tests {
     fn values_keep_their_json_types() {
         let mut w = RowWriter::new();
         w.push("a", &Val::Int(3));
-        w.push("b", &Val::Decimal("12.50".into()));
         w.push("c", &Val::Null);
         w.push("d", &Val::Text("x\"y".into()));
         w.push("e", &Val::Float(f64::NAN));
-        assert_eq!(w.finish(), r#"{"a":3,"b":12.50,"c":null,"d":"x\"y","e":null}"#);
+        assert_eq!(w.finish(), r#"{"a":3,"c":null,"d":"x\"y","e":null}"#);
     }
 }

@@ -2,26 +2,21 @@
 //! group-key order so that the warm can write each group as soon as it is
 //! complete. Memory is bounded by the largest group, whatever the row count.
 
+mod group;
 mod json;
-mod postgres;
+mod pg_copy;
 mod sqlite;
 pub mod demo;
+
+pub use group::GroupChunk;
 
 use futures::stream::BoxStream;
 
 use crate::error::{Error, Result};
-use crate::keys::{DsId, GroupKey};
+use crate::keys::DsId;
 
 /// Columns every source query must return (the group key).
 pub const REQUIRED_COLUMNS: [&str; 4] = ["measure", "practice_uid", "provider_uid", "frequency"];
-
-/// One source row: its group and its JSON object text (every column).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SourceRow {
-    pub group: GroupKey,
-    /// `{"measure":"Charges",…}` with numbers as numbers and NULL as null.
-    pub json: String,
-}
 
 /// A connection to where a datasource's rows live.
 #[derive(Clone, Debug)]
@@ -40,14 +35,6 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
 /// Strips trailing semicolons and blanks so the query can be wrapped.
 fn clean_sql(sql: &str) -> &str {
     sql.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace())
-}
-
-/// The datasource query wrapped so equal group keys arrive together.
-pub fn ordered_sql(sql: &str) -> String {
-    format!(
-        "SELECT * FROM ({}) AS cachedeck_src ORDER BY measure, practice_uid, provider_uid NULLS FIRST, frequency",
-        clean_sql(sql)
-    )
 }
 
 /// The datasource query counted, for progress.
@@ -119,11 +106,38 @@ impl Source {
         .map_err(|e| source_err(ds, e))
     }
 
-    /// Streams the rows in group-key order, in batches.
-    pub fn rows(&self, ds: DsId, sql: &str) -> BoxStream<'static, Result<Vec<SourceRow>>> {
+    /// Streams the rows gathered per group, in chunks of about `budget` bytes
+    /// of row JSON, in whatever order the database returns them (Postgres
+    /// through `COPY … TO STDOUT`). A group may span several chunks.
+    pub async fn rows(&self, ds: DsId, sql: &str, budget: usize) -> Result<BoxStream<'static, Result<GroupChunk>>> {
         match self {
-            Source::Pg(p) => postgres::rows(p.clone(), ds, ordered_sql(sql)),
-            Source::Lite(p) => sqlite::rows(p.clone(), ds, ordered_sql(sql)),
+            Source::Pg(p) => {
+                use sqlx::{Column, Executor, TypeInfo};
+                let d = p.describe(clean_sql(sql)).await.map_err(|e| source_err(ds, e))?;
+                let columns = d
+                    .columns()
+                    .iter()
+                    .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
+                    .collect();
+                Ok(pg_copy::rows(p.clone(), ds, clean_sql(sql).to_string(), columns, budget))
+            }
+            Source::Lite(p) => Ok(sqlite::rows(p.clone(), ds, clean_sql(sql).to_string(), budget)),
+        }
+    }
+
+    /// A row count for progress: the planner's estimate on Postgres (no
+    /// second scan competing with the warm), an exact count on SQLite.
+    pub async fn estimate(&self, ds: DsId, sql: &str) -> Result<i64> {
+        match self {
+            Source::Pg(p) => {
+                let plan: serde_json::Value =
+                    sqlx::query_scalar(&format!("EXPLAIN (FORMAT JSON) {}", clean_sql(sql)))
+                        .fetch_one(p)
+                        .await
+                        .map_err(|e| source_err(ds, e))?;
+                Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(0.0) as i64)
+            }
+            Source::Lite(_) => self.count(ds, sql).await,
         }
     }
 

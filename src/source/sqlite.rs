@@ -5,9 +5,9 @@ use futures::stream::BoxStream;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 
+use super::group::{GroupAcc, GroupChunk};
 use super::json::{RowWriter, Val};
-use super::postgres::{BATCH, group_key};
-use super::{KeyColumns, SourceRow, source_err};
+use super::{KeyColumns, source_err};
 use crate::error::Result;
 use crate::keys::DsId;
 
@@ -25,7 +25,7 @@ fn value(row: &SqliteRow, i: usize) -> std::result::Result<Val, sqlx::Error> {
     })
 }
 
-fn convert(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns) -> Result<SourceRow> {
+fn append(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns, acc: &mut GroupAcc) -> Result<()> {
     let mut w = RowWriter::new();
     let mut k: [Option<String>; 4] = Default::default();
     for (i, name) in names.iter().enumerate() {
@@ -41,43 +41,41 @@ fn convert(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns) -> Resu
         }
         w.push(name, &v);
     }
-    let [m, p, prov, f] = k;
-    Ok(SourceRow {
-        group: group_key(ds, m, p, prov, f)?,
-        json: w.finish(),
-    })
+    let json = w.finish();
+    let target = acc.target([k[0].as_deref(), k[1].as_deref(), k[2].as_deref(), k[3].as_deref()])?;
+    target.push_str(&json);
+    let n = target.len();
+    acc.written(n);
+    Ok(())
 }
 
-/// Streams batches of rows from a task of its own.
-pub(crate) fn rows(pool: SqlitePool, ds: DsId, sql: String) -> BoxStream<'static, Result<Vec<SourceRow>>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<SourceRow>>>(8);
+/// Streams chunks of grouped rows from a task of its own.
+pub(crate) fn rows(pool: SqlitePool, ds: DsId, sql: String, budget: usize) -> BoxStream<'static, Result<GroupChunk>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<GroupChunk>>(1);
     tokio::spawn(async move {
         let mut stream = sqlx::query(&sql).fetch(&pool);
         let mut layout: Option<(Vec<String>, KeyColumns)> = None;
-        let mut batch = Vec::with_capacity(BATCH);
+        let mut acc = GroupAcc::new(ds, budget);
         while let Some(item) = stream.next().await {
-            let converted = item.map_err(|e| source_err(ds, e)).and_then(|row| {
+            let done = item.map_err(|e| source_err(ds, e)).and_then(|row| {
                 if layout.is_none() {
                     let names: Vec<String> = row.columns().iter().map(|c| c.name().to_string()).collect();
                     let key = KeyColumns::find(ds, &names)?;
                     layout = Some((names, key));
                 }
                 let (names, key) = layout.as_ref().expect("layout set");
-                convert(ds, &row, names, *key)
+                append(ds, &row, names, *key, &mut acc)
             });
-            match converted {
-                Ok(r) => batch.push(r),
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
+            if let Err(e) = done {
+                let _ = tx.send(Err(e)).await;
+                return;
             }
-            if batch.len() >= BATCH && tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
+            if acc.full() && tx.send(Ok(acc.take())).await.is_err() {
                 return;
             }
         }
-        if !batch.is_empty() {
-            let _ = tx.send(Ok(batch)).await;
+        if !acc.is_empty() {
+            let _ = tx.send(Ok(acc.take())).await;
         }
     });
     super::receiver_stream(rx)

@@ -2,11 +2,17 @@
 //! permission grants. Postgres (schema `cachedeck`) for a shared deployment, a
 //! SQLite file for a local or demo profile; the same tables and queries on both.
 
+mod audit;
 mod datasources;
+mod grants;
 mod history;
+mod schedules;
 
+pub use audit::{AuditFilter, AuditInsert, AuditRow};
 pub use datasources::{Datasource, DatasourceInput};
+pub use grants::Grant;
 pub use history::JobRecord;
+pub use schedules::{Schedule, ScheduleInput};
 
 use std::str::FromStr;
 

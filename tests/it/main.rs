@@ -7,4 +7,9 @@
 mod support;
 
 mod foundation;
+mod governance;
+mod gui;
+mod metrics;
+mod redis_admin;
+mod warm_cli;
 mod warming;

@@ -59,6 +59,8 @@ async fn fixture(r: &AnyRedis, practices: i64) -> Fixture {
         options: WarmOptions {
             lease: Duration::from_secs(2),
             memory_pause_percent: 90,
+            // Small chunks: a paused warm stops reading its source early.
+            chunk_bytes: 64 * 1024,
         },
         skip_within: Duration::from_secs(300),
         concurrency: 2,
@@ -379,15 +381,16 @@ async fn redis_hangs_mid_warm(r: &AnyRedis) {
 both!(redis_hangs, redis_hangs_mid_warm);
 
 async fn source_dropped_mid_stream(r: &AnyRedis) {
-    // Big enough that the paused warm is still mid-stream (72,000 rows).
-    let f = fixture(r, 2000).await;
+    // Big enough (144,000 rows, ~16 MB) that socket buffers cannot hold the
+    // rest while the paused warm stops reading: the COPY is still running.
+    let f = fixture(r, 4000).await;
     assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
     let before = live_entries(&f.redis, 1).await;
     let (id, task) = start_paused(&f).await;
     // Kill the source's connections (not ours: pg_terminate_backend from a new one).
     let killed: Vec<bool> = sqlx::query_scalar(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%cachedeck_src%'",
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'COPY (%'",
     )
     .fetch_all(&f.pool)
     .await

@@ -155,7 +155,7 @@ impl RedisCluster {
         for node in self.nodes.iter().filter(|n| n.is_running()) {
             loop {
                 let info: String = node
-                    .try_query(&redis::cmd("CLUSTER").arg("INFO"))
+                    .try_query(redis::cmd("CLUSTER").arg("INFO"))
                     .unwrap_or_default();
                 if info.lines().any(|l| l.trim() == "cluster_state:ok") {
                     break;
@@ -174,29 +174,55 @@ impl RedisCluster {
     }
 }
 
+/// How long `redis-cli --cluster create` may take.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `redis-cli --cluster create` over the nodes.
 fn create(nodes: &[RedisServer]) -> Result<(), String> {
-    let output = Command::new("redis-cli")
+    let log_path = nodes[0].dir().join("cluster-create.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cloning a file handle: {e}"))?;
+    let mut child = Command::new("redis-cli")
         .arg("--cluster")
         .arg("create")
         .args(nodes.iter().map(RedisServer::addr))
         .args(["--cluster-replicas", "0", "--cluster-yes"])
         .stdin(Stdio::null())
-        .output()
+        .stdout(log)
+        .stderr(log_err)
+        .spawn()
         .map_err(|e| {
             format!(
                 "cannot run redis-cli: {e}: install it with `apt-get install redis-server` \
                  (or run scripts/test.sh, which installs it)"
             )
         })?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if output.status.success() && stdout.contains("All 16384 slots covered") {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if started.elapsed() > CREATE_TIMEOUT {
+            let _ = child.kill();
+            break child.wait().map_err(|e| e.to_string())?;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if status.success() && output.contains("All 16384 slots covered") {
         Ok(())
     } else {
         Err(format!(
-            "redis-cli --cluster create failed ({}):\n{stdout}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
+            "redis-cli --cluster create {} ({status}, {:?}):\n{output}",
+            if started.elapsed() > CREATE_TIMEOUT {
+                "timed out"
+            } else {
+                "failed"
+            },
+            started.elapsed()
         ))
     }
 }

@@ -1,0 +1,348 @@
+//! The backend's operations, each run in its own task: the periodic refresh,
+//! warm jobs, job control, invalidation, details, datasource edits and query
+//! validation.
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
+
+use super::emit::Emitter;
+use super::links::{self, Broken};
+use super::protocol::{Command, Event};
+use super::{Internal, details};
+use crate::actor::Actor;
+use crate::cache::invalidate::{self, Selection};
+use crate::config::Resolved;
+use crate::error::{Error, Result};
+use crate::jobs::{self, ControlRequest, JobContext, JobSnapshot, JobState};
+use crate::keys::DsId;
+use crate::redis_conn::Redis;
+use crate::source::Source;
+use crate::store::{DatasourceInput, Store};
+
+/// Recent jobs the Warming tab's history shows.
+const HISTORY_LEN: i64 = 50;
+
+/// What an operation needs: both connections, who acts, and where to report.
+pub(super) struct Ctx {
+    /// Redis handle (cheap clone of the backend's).
+    pub redis: Redis,
+    /// Store handle (cheap clone of the backend's).
+    pub store: Store,
+    /// The admin, origin `gui`.
+    pub actor: Actor,
+    /// The profile in use (defaults for jobs).
+    pub resolved: Resolved,
+    /// Events to the window.
+    pub emit: Emitter,
+    /// Reports back to the backend loop (lost links, refresh requests).
+    pub internal: UnboundedSender<Internal>,
+    /// The profile generation this runs for.
+    pub generation: u64,
+    /// Cancelled when the window closes: jobs stop and clean up.
+    pub shutdown: CancellationToken,
+}
+
+impl Ctx {
+    /// Shows an error and tells the backend when it means a lost server.
+    fn fail(&self, what: &str, e: &Error) {
+        if let Some(which) = links::broken(e) {
+            let _ = self.internal.send(Internal::LinkLost {
+                generation: self.generation,
+                which,
+                reason: e.to_string(),
+            });
+        }
+        self.emit.error(format!("{what}: {e}"));
+    }
+
+    fn refresh_soon(&self) {
+        let _ = self.internal.send(Internal::RefreshSoon);
+    }
+
+    fn job_context(&self) -> Result<JobContext> {
+        let d = &self.resolved.defaults;
+        Ok(JobContext {
+            redis: self.redis.clone(),
+            store: self.store.clone(),
+            actor: self.actor.clone(),
+            default_source_url: self.resolved.database_url.clone(),
+            options: crate::cache::warm::WarmOptions {
+                memory_pause_percent: d.memory_pause_percent,
+                ..Default::default()
+            },
+            skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,
+            concurrency: d.concurrency,
+        })
+    }
+}
+
+/// One refresh: registry, stats, health, jobs and the server clock. Sends
+/// what it gets; returns the servers found unreachable and the first other
+/// error.
+pub(super) async fn refresh(
+    emit: &Emitter,
+    redis: Option<&Redis>,
+    store: Option<&Store>,
+    sampler: Option<Actor>,
+) -> (Vec<(Broken, String)>, Option<String>) {
+    let mut seen = Seen::default();
+    if let Some(store) = store {
+        match store.datasources().await {
+            Ok(list) => emit.send(Event::Datasources(list)),
+            Err(e) => seen.note(e, "reading datasources"),
+        }
+    }
+    if let Some(redis) = redis {
+        match redis.time_ms().await {
+            Ok(server) => emit.send(Event::ServerClock {
+                offset_ms: server - chrono::Utc::now().timestamp_millis(),
+            }),
+            Err(e) => seen.note(e, "reading the server time"),
+        }
+    }
+    match (redis, store) {
+        (Some(redis), Some(store)) if seen.broken.is_empty() => {
+            match crate::metrics::stats(redis, store).await {
+                Ok(report) => emit.send(Event::Stats(report)),
+                Err(e) => seen.note(e, "reading cache statistics"),
+            }
+            match crate::metrics::health::check(redis, store).await {
+                Ok(report) => emit.send(Event::Health(report)),
+                Err(e) => seen.note(e, "checking cache health"),
+            }
+            match jobs::status(redis, store, HISTORY_LEN).await {
+                Ok(status) => emit.send(Event::Jobs(status)),
+                Err(e) => seen.note(e, "reading warm jobs"),
+            }
+            if let Some(actor) = sampler
+                && let Err(e) = crate::metrics::trend_sampler(redis, store, &actor).await
+            {
+                seen.note(e, "sampling memory trends");
+            }
+        }
+        (None, Some(store)) if seen.broken.is_empty() => {
+            // Redis is down: the history still shows, live jobs are unknown.
+            match store.recent_jobs(None, HISTORY_LEN).await {
+                Ok(records) => emit.send(Event::Jobs(jobs::WarmingStatus {
+                    active_jobs: Vec::new(),
+                    recent_jobs: records
+                        .iter()
+                        .filter(|r| !matches!(r.state.as_str(), "queued" | "running" | "paused" | "swapping"))
+                        .map(jobs::RecentJob::from)
+                        .collect(),
+                })),
+                Err(e) => seen.note(e, "reading warm job history"),
+            }
+        }
+        _ => {}
+    }
+    (seen.broken, seen.error)
+}
+
+/// What went wrong during one refresh.
+#[derive(Default)]
+struct Seen {
+    /// Servers found unreachable (each once).
+    broken: Vec<(Broken, String)>,
+    /// The first other failure.
+    error: Option<String>,
+}
+
+impl Seen {
+    fn note(&mut self, e: Error, what: &str) {
+        match links::broken(&e) {
+            Some(which) => {
+                if !self.broken.iter().any(|(b, _)| *b == which) {
+                    self.broken.push((which, e.to_string()));
+                }
+            }
+            None => {
+                if self.error.is_none() {
+                    self.error = Some(format!("{what}: {e}"));
+                }
+            }
+        }
+    }
+}
+
+/// Runs one command that needs both connections.
+pub(super) async fn run(ctx: Ctx, cmd: Command) {
+    match cmd {
+        Command::Warm { ids, force } => warm(&ctx, ids, force).await,
+        Command::WarmAll { force } => match ctx.store.datasources().await {
+            Ok(list) => {
+                let ids: Vec<DsId> = list.iter().filter(|d| d.enabled).map(|d| d.id).collect();
+                if ids.is_empty() {
+                    ctx.emit.error("no enabled datasources to warm");
+                } else {
+                    warm(&ctx, ids, force).await;
+                }
+            }
+            Err(e) => ctx.fail("cannot warm all", &e),
+        },
+        Command::Pause { job_id } => control(&ctx, &job_id, ControlRequest::Pause).await,
+        Command::Resume { job_id } => control(&ctx, &job_id, ControlRequest::Resume).await,
+        Command::Cancel { job_id } => control(&ctx, &job_id, ControlRequest::Cancel).await,
+        Command::Invalidate { ds } => invalidate_all(&ctx, ds).await,
+        Command::LoadDetails { ds, range } => match details::load(&ctx.redis, &ctx.store, ds, range).await {
+            Ok(d) => ctx.emit.send(Event::Details(Box::new(d))),
+            Err(e) => ctx.fail(&format!("cannot load the details of datasource {ds}"), &e),
+        },
+        Command::SaveDatasource(input) => save(&ctx, input).await,
+        Command::ValidateSql { ds, sql, source_url } => {
+            let url = source_url.unwrap_or_else(|| ctx.resolved.database_url.clone());
+            let result = validate(ds, &sql, &url).await.map_err(|e| e.to_string());
+            ctx.emit.send(Event::SqlValidated { ds, sql, result });
+        }
+        Command::Refresh
+        | Command::SwitchProfile(_)
+        | Command::Reconnect
+        | Command::Shutdown => {}
+    }
+}
+
+/// Queues one job per datasource and runs them here, reporting progress.
+async fn warm(ctx: &Ctx, ids: Vec<DsId>, force: bool) {
+    let jc = match ctx.job_context() {
+        Ok(jc) => jc,
+        Err(e) => return ctx.fail("cannot warm", &e),
+    };
+    let submitted = match jobs::submit(&jc, &ids, force).await {
+        Ok(s) => s,
+        Err(e) => return ctx.fail("cannot queue the warm", &e),
+    };
+    for s in &submitted {
+        ctx.emit.job(s);
+    }
+    ctx.refresh_soon();
+    let runs = submitted.into_iter().map(|snap| {
+        let jc = jc.clone();
+        let emit = ctx.emit.clone();
+        let cancel = ctx.shutdown.child_token();
+        async move { jobs::run_job(&jc, snap, cancel, move |s| emit.job(s)).await }
+    });
+    let finals: Vec<JobSnapshot> = futures::future::join_all(runs).await;
+    for s in &finals {
+        report_end(ctx, s);
+    }
+    ctx.refresh_soon();
+}
+
+/// One notification per ended job.
+fn report_end(ctx: &Ctx, s: &JobSnapshot) {
+    let name = format!("{} (#{})", s.datasource_name, s.datasource_id);
+    match s.state {
+        JobState::Succeeded => ctx.emit.notice(format!(
+            "Warmed {name}: {} entries from {} rows in {}",
+            group(s.entries_cached),
+            group(s.rows_processed),
+            seconds(s.duration_ms.unwrap_or(0))
+        )),
+        JobState::Skipped => ctx.emit.notice(format!(
+            "{name}: {}",
+            s.warnings.first().map(String::as_str).unwrap_or("skipped")
+        )),
+        JobState::Cancelled => ctx.emit.notice(format!("Warm of {name} cancelled; the live cache is unchanged")),
+        JobState::Failed => ctx.emit.error(format!(
+            "Warm of {name} failed: {}",
+            s.error.as_deref().unwrap_or("unknown error")
+        )),
+        _ => {}
+    }
+}
+
+/// Writes pause/resume/cancel into a job's control field.
+async fn control(ctx: &Ctx, job_id: &str, req: ControlRequest) {
+    match jobs::control(&ctx.redis, &ctx.actor, job_id, req).await {
+        Ok(snap) => {
+            ctx.emit.job(&snap);
+            ctx.refresh_soon();
+        }
+        Err(e) => ctx.fail("job control", &e),
+    }
+}
+
+/// Deletes a datasource's whole cache.
+async fn invalidate_all(ctx: &Ctx, ds: DsId) {
+    let name = match ctx.store.datasource(ds).await {
+        Ok(d) => d.name,
+        Err(e) => return ctx.fail("cannot invalidate", &e),
+    };
+    match invalidate::invalidate(&ctx.redis, &ctx.actor, ds, &Selection::default()).await {
+        Ok(result) => {
+            ctx.emit.notice(format!(
+                "Invalidated {name} (#{ds}): {} entries and {} indexes deleted, {:.2} MB freed",
+                group(result.keys_deleted),
+                group(result.indexes_deleted),
+                result.memory_freed_mb
+            ));
+            ctx.emit.send(Event::Invalidated { ds, result });
+            ctx.refresh_soon();
+        }
+        Err(e) => ctx.fail(&format!("cannot invalidate {name}"), &e),
+    }
+}
+
+/// Adds or updates a datasource.
+async fn save(ctx: &Ctx, input: DatasourceInput) {
+    if let Err(e) = ctx.actor.require_write("change datasources") {
+        return ctx.fail("cannot save", &e);
+    }
+    let exists = match ctx.store.datasource(input.id).await {
+        Ok(_) => true,
+        Err(Error::NoSuchDatasource(_)) => false,
+        Err(e) => return ctx.fail("cannot save", &e),
+    };
+    let result = if exists {
+        ctx.store.update_datasource(&input).await
+    } else {
+        ctx.store.add_datasource(&input).await
+    };
+    match result {
+        Ok(d) => {
+            ctx.emit.notice(format!("Saved {} (#{})", d.name, d.id));
+            ctx.emit.send(Event::DatasourceSaved(d));
+            ctx.refresh_soon();
+        }
+        Err(e) => ctx.fail(&format!("cannot save {}", input.name), &e),
+    }
+}
+
+/// Opens the source and checks the query's columns without running it.
+async fn validate(ds: DsId, sql: &str, url: &str) -> Result<Vec<String>> {
+    let source = Source::open(url).await?;
+    let result = source.validate(ds, sql).await;
+    source.close().await;
+    result
+}
+
+/// `12,345`
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `3.2 s`
+fn seconds(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,4 @@
+//! Benchmarks behind BENCHMARKS.md, runnable as `cachedeck bench …` against
+//! the configured Redis and database. Big data lives here, not in CI.
+
+pub mod warm;

@@ -1,0 +1,292 @@
+//! The warm benchmark behind BENCHMARKS.md: on one demo datasource, in one
+//! run, the row rate of `COPY (<the datasource's SQL>) TO STDOUT` beside
+//! cachedeck's end-to-end warm rate; peak RSS during the warm; the worst
+//! latency a concurrent PING loop sees during the swap beside the worst it
+//! sees during one MULTI/EXEC of as many RENAMEs over existing keys; reader
+//! query latency p50/p99.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::Serialize;
+use sqlx::postgres::PgPoolCopyExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::query::{self, QueryRequest};
+use crate::cache::warm::{self, Control, Progress, WarmHandles, WarmOptions};
+use crate::error::{Error, Result};
+use crate::redis_conn::Redis;
+use crate::source::demo;
+use crate::store::{DatasourceInput, Store};
+
+/// Datasource id the benchmark registers (kept apart from real ones).
+pub const BENCH_DS: i64 = 990_001;
+
+/// What one run measured.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WarmBench {
+    pub rows: u64,
+    pub entries: u64,
+    pub indexes: u64,
+    pub copy_ms: f64,
+    pub copy_rows_per_sec: f64,
+    pub warm_ms: f64,
+    pub warm_rows_per_sec: f64,
+    /// warm rate / COPY rate (target ≥ 0.5).
+    pub warm_to_copy_ratio: f64,
+    pub rss_before_mb: f64,
+    pub rss_peak_mb: f64,
+    pub swap_ms: f64,
+    pub ping_worst_during_swap_ms: f64,
+    pub renames: u64,
+    pub ping_worst_during_multi_exec_ms: f64,
+    /// swap worst / MULTI/EXEC worst (target ≤ 1.3).
+    pub swap_to_multi_ratio: f64,
+    pub queries: u64,
+    pub query_p50_ms: f64,
+    pub query_p99_ms: f64,
+}
+
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// A PING loop on its own connection, recording when each PING was sent and
+/// how long it took.
+struct PingLoop {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<(Instant, Duration)>>,
+}
+
+impl PingLoop {
+    async fn start(redis: &Redis) -> Result<PingLoop> {
+        let mut node = redis
+            .masters()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Invalid("no Redis node".into()))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while !s.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let _: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut node.conn).await;
+                samples.push((t, t.elapsed()));
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            samples
+        });
+        Ok(PingLoop { stop, task })
+    }
+
+    /// Stops the loop; the worst latency (ms) of PINGs that overlapped `window`.
+    async fn finish(self, window: (Instant, Instant)) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.task.await.unwrap_or_default();
+        samples
+            .iter()
+            .filter(|(sent, took)| *sent <= window.1 && *sent + *took >= window.0)
+            .map(|(_, took)| took.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max)
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Runs the benchmark on `rows` demo rows in the Postgres database `db_url`
+/// (a table `cachedeck_bench` is created there) and the Redis `redis`.
+pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Result<WarmBench> {
+    if !db_url.starts_with("postgres") {
+        return Err(Error::Invalid("the warm benchmark needs a Postgres database (COPY)".into()));
+    }
+    eprintln!("creating {rows} demo rows…");
+    demo::create(db_url, "cachedeck_bench", rows, true).await?;
+    let input = DatasourceInput {
+        id: BENCH_DS,
+        name: "Benchmark".into(),
+        source_url: Some(db_url.to_string()),
+        sql: demo::datasource_sql("cachedeck_bench", None),
+        stale_after_secs: 4 * 3600,
+        ttl_secs: 3600,
+        enabled: false,
+    };
+    match store.datasource(BENCH_DS).await {
+        Ok(_) => store.update_datasource(&input).await?,
+        Err(Error::NoSuchDatasource(_)) => store.add_datasource(&input).await?,
+        Err(e) => return Err(e),
+    };
+
+    // COPY rate, the machine's own limit for reading these rows.
+    eprintln!("COPY…");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db_url)
+        .await
+        .map_err(|e| Error::db("connecting for COPY", e))?;
+    let t = Instant::now();
+    let mut out = pool
+        .copy_out_raw(&format!("COPY ({}) TO STDOUT", input.sql))
+        .await
+        .map_err(|e| Error::db("COPY", e))?;
+    let mut copied = 0u64;
+    while let Some(chunk) = out.next().await {
+        let chunk = chunk.map_err(|e| Error::db("COPY", e))?;
+        copied += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    let copy_ms = t.elapsed().as_secs_f64() * 1000.0;
+    pool.close().await;
+
+    // Warm, with RSS sampled and a PING loop beside it.
+    let ds = store.datasource(BENCH_DS).await?;
+    let rss_before = rss_mb();
+    let peak = Arc::new(AtomicU64::new((rss_before * 1024.0) as u64));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                peak.fetch_max((rss_mb() * 1024.0) as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let ping = PingLoop::start(redis).await?;
+    eprintln!("warming…");
+    let (_ctl_tx, ctl_rx) = tokio::sync::watch::channel(Control::Run);
+    let (progress_tx, _progress_rx) = tokio::sync::watch::channel(Progress::default());
+    let handles = WarmHandles {
+        control: ctl_rx,
+        cancel: CancellationToken::new(),
+        progress: progress_tx,
+    };
+    let t = Instant::now();
+    let warmed = warm::run(redis, &ds, db_url, "bench", &WarmOptions::default(), handles).await;
+    let warm_ms = t.elapsed().as_secs_f64() * 1000.0;
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let warmed = warmed?;
+    let window = warmed.swap_window.unwrap_or((t, t));
+    let ping_swap = ping.finish(window).await;
+    let swap_ms = (window.1 - window.0).as_secs_f64() * 1000.0;
+    let renames = warmed.meta.entries + warmed.meta.indexes + 2;
+
+    // The same number of RENAMEs in one MULTI/EXEC, over existing keys.
+    eprintln!("MULTI/EXEC of {renames} RENAMEs…");
+    let avg_size = (warmed.meta.memory_bytes / renames.max(1)) as usize;
+    let ping_multi = multi_exec_renames(redis, renames, avg_size.min(64 * 1024)).await?;
+
+    // Readers.
+    eprintln!("queries…");
+    let mut lat = Vec::new();
+    let measures = ["Charges", "Payments", "Visits", "Refunds"];
+    let freqs = ["Monthly", "Weekly", "Quarterly"];
+    for i in 0..2000u64 {
+        let req = QueryRequest {
+            datasource: BENCH_DS,
+            measure: measures[(i % 4) as usize].into(),
+            frequency: freqs[(i % 3) as usize].into(),
+            practices: vec![(101 + i % 50).to_string()],
+            providers: vec![],
+        };
+        let r = query::query(redis, &req).await?;
+        lat.push(r.duration_ms);
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+
+    let copy_rate = copied as f64 / (copy_ms / 1000.0);
+    let warm_rate = warmed.meta.rows as f64 / (warm_ms / 1000.0);
+    Ok(WarmBench {
+        rows: warmed.meta.rows,
+        entries: warmed.meta.entries,
+        indexes: warmed.meta.indexes,
+        copy_ms,
+        copy_rows_per_sec: copy_rate.round(),
+        warm_ms,
+        warm_rows_per_sec: warm_rate.round(),
+        warm_to_copy_ratio: (warm_rate / copy_rate * 100.0).round() / 100.0,
+        rss_before_mb: rss_before,
+        rss_peak_mb: peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        swap_ms,
+        ping_worst_during_swap_ms: ping_swap,
+        renames,
+        ping_worst_during_multi_exec_ms: ping_multi,
+        swap_to_multi_ratio: if ping_multi > 0.0 {
+            (ping_swap / ping_multi * 100.0).round() / 100.0
+        } else {
+            0.0
+        },
+        queries: lat.len() as u64,
+        query_p50_ms: percentile(&lat, 0.5),
+        query_p99_ms: percentile(&lat, 0.99),
+    })
+}
+
+/// Creates `n` pairs of keys in one slot, each holding a value of `size`
+/// bytes (like the entries the swap replaces), renames every source over its
+/// existing destination in one MULTI/EXEC while a PING loop runs, and returns
+/// the PING loop's worst latency (ms).
+async fn multi_exec_renames(redis: &Redis, n: u64, size: usize) -> Result<f64> {
+    let value = "x".repeat(size.max(1));
+    let mut node = redis
+        .masters()
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Invalid("no Redis node".into()))?;
+    for start in (0..n).step_by(1000) {
+        let mut p = redis::pipe();
+        for i in start..(start + 1000).min(n) {
+            p.cmd("SET").arg(format!("cachedeck:bench:{{b}}:a:{i}")).arg(&value).ignore();
+            p.cmd("SET").arg(format!("cachedeck:bench:{{b}}:b:{i}")).arg(&value).ignore();
+        }
+        let _: () = p
+            .query_async(&mut node.conn)
+            .await
+            .map_err(|e| Error::redis("creating rename keys", e))?;
+    }
+    let ping = PingLoop::start(redis).await?;
+    let mut p = redis::pipe();
+    p.atomic();
+    for i in 0..n {
+        p.cmd("RENAME")
+            .arg(format!("cachedeck:bench:{{b}}:a:{i}"))
+            .arg(format!("cachedeck:bench:{{b}}:b:{i}"))
+            .ignore();
+    }
+    let start = Instant::now();
+    let r: redis::RedisResult<()> = p.query_async(&mut node.conn).await;
+    let window = (start, Instant::now());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let worst = ping.finish(window).await;
+    r.map_err(|e| Error::redis("MULTI/EXEC of RENAMEs", e))?;
+    for start in (0..n).step_by(1000) {
+        let names: Vec<String> = (start..(start + 1000).min(n))
+            .map(|i| format!("cachedeck:bench:{{b}}:b:{i}"))
+            .collect();
+        let _: () = redis::cmd("UNLINK")
+            .arg(names)
+            .query_async(&mut node.conn)
+            .await
+            .map_err(|e| Error::redis("removing rename keys", e))?;
+    }
+    Ok(worst)
+}

@@ -1,0 +1,183 @@
+//! Reading what stats and health need about every datasource: one pipeline
+//! (one round trip) per datasource, all in its `{ds:N}` slot so it also works
+//! on a Redis Cluster, with many datasources in flight at once. Nothing here
+//! counts keys: sizes come from the meta hash the swap wrote, cross-checked
+//! with one SCARD.
+
+use std::collections::HashMap;
+
+use futures::StreamExt;
+
+use crate::cache::meta::Meta;
+use crate::cache::stats::Counters;
+use crate::error::Result;
+use crate::keys::{self, DsId, Gen};
+use crate::redis_conn::Redis;
+use crate::store::{Datasource, Store};
+
+/// Datasource pipelines in flight at once: enough to hide the round-trip
+/// time behind each other, few enough not to flood a small server.
+const IN_FLIGHT: usize = 64;
+
+/// Everything one pipeline read about a datasource.
+#[derive(Debug, Clone)]
+pub(crate) struct DsSnapshot {
+    /// The registry row (name, stale-after, TTL, enabled).
+    pub ds: Datasource,
+    /// The meta hash written at the last swap; `None` when never warmed (or
+    /// fully invalidated since).
+    pub meta: Option<Meta>,
+    /// SCARD of the live master index: the entries that really exist now.
+    pub live_entries: u64,
+    /// Reader counters since the last swap.
+    pub counters: Counters,
+    /// Job id holding the warm lock, if any.
+    pub lock_holder: Option<String>,
+    /// Whether shadow keys (master or index list) exist.
+    pub shadow_exists: bool,
+    /// The invalidation epoch when read, to detect changes during sampling.
+    pub epoch: i64,
+    /// Sampled live entry keys and index names (health only).
+    pub sample: Option<Sample>,
+}
+
+/// Random members read for the integrity check.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sample {
+    /// Up to N random members of the live master index.
+    pub entries: Vec<String>,
+    /// Up to M random members of the live index list.
+    pub indexes: Vec<String>,
+}
+
+impl DsSnapshot {
+    /// The generation of the live cache (0 when never warmed).
+    pub fn generation(&self) -> u64 {
+        self.meta.as_ref().map(|m| m.generation).unwrap_or(0)
+    }
+
+    /// A live generation exists: meta present and a non-empty master index.
+    pub fn is_warm(&self) -> bool {
+        self.meta.is_some() && self.live_entries > 0
+    }
+
+    /// Minutes since the last swap at server time `now_ms`.
+    pub fn age_minutes(&self, now_ms: i64) -> Option<f64> {
+        self.meta
+            .as_ref()
+            .filter(|m| m.warmed_at_ms > 0)
+            .map(|m| (now_ms - m.warmed_at_ms).max(0) as f64 / 60_000.0)
+    }
+
+    /// The datasource's stale-after in minutes.
+    pub fn stale_after_minutes(&self) -> f64 {
+        self.ds.stale_after_secs as f64 / 60.0
+    }
+}
+
+fn counters(h: &HashMap<String, String>) -> Counters {
+    let n = |k: &str| h.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Counters {
+        hits: n("hits"),
+        misses: n("misses"),
+        query_us: n("queryUs"),
+    }
+}
+
+/// The per-datasource pipeline; `sample` adds SRANDMEMBER of the master index
+/// and of the index list.
+fn pipeline(id: DsId, sample: Option<(usize, usize)>) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.cmd("HGETALL").arg(keys::meta(id));
+    p.cmd("SCARD").arg(keys::master_index(id, Gen::Live));
+    p.cmd("HGETALL").arg(keys::stats_since_warm(id));
+    p.cmd("GET").arg(keys::warm_lock(id));
+    p.cmd("EXISTS")
+        .arg(keys::master_index(id, Gen::Shadow))
+        .arg(keys::index_list(id, Gen::Shadow));
+    p.cmd("GET").arg(keys::epoch(id));
+    if let Some((entries, indexes)) = sample {
+        p.cmd("SRANDMEMBER")
+            .arg(keys::master_index(id, Gen::Live))
+            .arg(entries);
+        p.cmd("SRANDMEMBER")
+            .arg(keys::index_list(id, Gen::Live))
+            .arg(indexes);
+    }
+    p
+}
+
+type Base = (
+    HashMap<String, String>,
+    u64,
+    HashMap<String, String>,
+    Option<String>,
+    u64,
+    Option<i64>,
+);
+
+type Sampled = (
+    HashMap<String, String>,
+    u64,
+    HashMap<String, String>,
+    Option<String>,
+    u64,
+    Option<i64>,
+    Vec<String>,
+    Vec<String>,
+);
+
+/// Reads one datasource in one round trip.
+pub(crate) async fn snapshot(
+    redis: &Redis,
+    ds: Datasource,
+    sample: Option<(usize, usize)>,
+) -> Result<DsSnapshot> {
+    let p = pipeline(ds.id, sample);
+    let context = format!("reading the cache state of datasource {}", ds.id);
+    let (meta, scard, stats, lock, shadow, epoch, sample) = match sample {
+        None => {
+            let (m, c, s, l, sh, e): Base = redis.pipe(&context, &p).await?;
+            (m, c, s, l, sh, e, None)
+        }
+        Some(_) => {
+            let (m, c, s, l, sh, e, entries, indexes): Sampled = redis.pipe(&context, &p).await?;
+            (m, c, s, l, sh, e, Some(Sample { entries, indexes }))
+        }
+    };
+    Ok(DsSnapshot {
+        ds,
+        meta: Meta::from_hash(&meta),
+        live_entries: scard,
+        counters: counters(&stats),
+        lock_holder: lock,
+        shadow_exists: shadow > 0,
+        epoch: epoch.unwrap_or(0),
+        sample,
+    })
+}
+
+/// Reads every registered datasource, in registry order; `sample` adds
+/// SRANDMEMBER of that many master members and index names (health).
+pub(crate) async fn snapshots(
+    redis: &Redis,
+    datasources: Vec<Datasource>,
+    sample: Option<(usize, usize)>,
+) -> Result<Vec<DsSnapshot>> {
+    let results: Vec<Result<DsSnapshot>> = futures::stream::iter(datasources)
+        .map(|ds| snapshot(redis, ds, sample))
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// The registry plus the Redis server time everything is aged against.
+pub(crate) async fn registry_and_time(
+    redis: &Redis,
+    store: &Store,
+) -> Result<(Vec<Datasource>, i64)> {
+    let datasources = store.datasources().await?;
+    let now = redis.time_ms().await?;
+    Ok((datasources, now))
+}

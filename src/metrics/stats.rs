@@ -1,0 +1,100 @@
+//! `cachedeck stats` (the seed's `GET …/cache/stats`): every datasource's
+//! cache metrics from the meta hash the swap wrote, one SCARD, the reader
+//! counters since the warm and the warm lock; one pipeline per datasource.
+
+use super::collect::{self, DsSnapshot};
+use super::health;
+use super::score::{self, ScoreInput};
+use super::types::{DatasourceCacheMetrics, Severity, StatsReport, StatsSummary};
+use crate::cache::stats::Counters;
+use crate::error::Result;
+use crate::redis_conn::Redis;
+use crate::store::Store;
+
+/// Bytes in the seed's "MB".
+const MB: f64 = 1024.0 * 1024.0;
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// The metrics of one datasource from its snapshot, at server time `now_ms`.
+pub(crate) fn metrics_of(s: &DsSnapshot, now_ms: i64) -> DatasourceCacheMetrics {
+    let is_warm = s.is_warm();
+    let warm_meta = s.meta.as_ref().filter(|_| is_warm);
+    let age = s.age_minutes(now_ms);
+    let c = &s.counters;
+    let hit_rate = c.hit_rate();
+    let health_score = score::score(&ScoreInput {
+        is_warm,
+        age_minutes: age,
+        stale_after_minutes: s.stale_after_minutes(),
+        hit_rate,
+        unique_measures: warm_meta.map_or(0, |m| m.unique_measures),
+        unique_practices: warm_meta.map_or(0, |m| m.unique_practices),
+    });
+    let warnings = health::snapshot_findings(s, now_ms)
+        .into_iter()
+        .filter(|i| i.severity >= Severity::Warning)
+        .map(|i| i.issue)
+        .collect();
+    DatasourceCacheMetrics {
+        datasource_id: s.ds.id,
+        datasource_name: s.ds.name.clone(),
+        enabled: s.ds.enabled,
+        is_warm,
+        last_warmed: s
+            .meta
+            .as_ref()
+            .map(|m| m.warmed_at.clone())
+            .filter(|t| !t.is_empty()),
+        age_minutes: age.map(round2),
+        stale_after_minutes: round2(s.stale_after_minutes()),
+        // SCARD is the truth; the meta count only describes the last warm.
+        total_entries: s.live_entries,
+        index_count: warm_meta.map_or(0, |m| m.indexes),
+        estimated_memory_mb: warm_meta.map_or(0.0, |m| round2(m.memory_bytes as f64 / MB)),
+        memory_sample_size: warm_meta.map_or(0, |m| m.memory_sample_size),
+        unique_measures: warm_meta.map_or(0, |m| m.unique_measures),
+        unique_practices: warm_meta.map_or(0, |m| m.unique_practices),
+        unique_providers: warm_meta.map_or(0, |m| m.unique_providers),
+        unique_frequencies: warm_meta.map(|m| m.frequencies.clone()).unwrap_or_default(),
+        avg_query_time_ms: c.avg_query_ms(),
+        cache_hit_rate: hit_rate,
+        total_queries: c.queries(),
+        health: health_score.health,
+        health_score,
+        warnings,
+        warming_job: s.lock_holder.clone(),
+    }
+}
+
+/// The seed's summary over the datasources' metrics and counters.
+pub(crate) fn summary(metrics: &[DatasourceCacheMetrics], snaps: &[DsSnapshot]) -> StatsSummary {
+    let mut all = Counters::default();
+    for s in snaps {
+        all.add(&s.counters);
+    }
+    let warm = metrics.iter().filter(|m| m.is_warm).count() as u64;
+    StatsSummary {
+        total_datasources: metrics.len() as u64,
+        warm_datasources: warm,
+        cold_datasources: metrics.len() as u64 - warm,
+        total_cache_entries: metrics.iter().map(|m| m.total_entries).sum(),
+        total_indexes: metrics.iter().map(|m| m.index_count).sum(),
+        total_memory_mb: round2(metrics.iter().map(|m| m.estimated_memory_mb).sum()),
+        overall_cache_hit_rate: all.hit_rate(),
+    }
+}
+
+/// Metrics of every registered datasource and their summary.
+pub async fn stats(redis: &Redis, store: &Store) -> Result<StatsReport> {
+    let (datasources, now) = collect::registry_and_time(redis, store).await?;
+    let snaps = collect::snapshots(redis, datasources, None).await?;
+    let datasources: Vec<DatasourceCacheMetrics> =
+        snaps.iter().map(|s| metrics_of(s, now)).collect();
+    Ok(StatsReport {
+        summary: summary(&datasources, &snaps),
+        datasources,
+    })
+}
