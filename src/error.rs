@@ -11,7 +11,9 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
-    #[error("cannot reach Redis at {url}: {reason} (check that redis-server runs there and the URL, password and TLS settings)")]
+    #[error(
+        "cannot reach Redis at {url}: {reason} (check that redis-server runs there and the URL, password and TLS settings)"
+    )]
     RedisConnect { url: String, reason: String },
 
     #[error("Redis refused {what}: {reason} (check the ACL of the profile's Redis user)")]
@@ -24,7 +26,9 @@ pub enum Error {
         source: redis::RedisError,
     },
 
-    #[error("cannot open the database {url}: {reason} (check that the server runs, and the URL and password)")]
+    #[error(
+        "cannot open the database {url}: {reason} (check that the server runs, and the URL and password)"
+    )]
     DbConnect { url: String, reason: String },
 
     #[error("database: {context}: {source}")]
@@ -34,10 +38,14 @@ pub enum Error {
         source: sqlx::Error,
     },
 
-    #[error("the store schema is missing or out of date and this user may not create it: {0} (ask an admin to run `cachedeck migrate`)")]
+    #[error(
+        "the store schema is missing or out of date and this user may not create it: {0} (ask an admin to run `cachedeck migrate`)"
+    )]
     MigrationsNeeded(String),
 
-    #[error("the source query of datasource {ds} is missing the column `{column}` (it must return measure, practice_uid, provider_uid, frequency)")]
+    #[error(
+        "the source query of datasource {ds} is missing the column `{column}` (it must return measure, practice_uid, provider_uid, frequency)"
+    )]
     MissingColumn { ds: DsId, column: String },
 
     #[error("the source query of datasource {ds} failed: {reason}")]
@@ -80,7 +88,11 @@ impl Error {
     /// connection failures into their own variants.
     pub fn redis(context: impl Into<String>, source: redis::RedisError) -> Self {
         let context = context.into();
-        if source.code() == Some("NOPERM") {
+        // A write refused inside a script comes back as ERR with this text.
+        let script_refusal = source
+            .to_string()
+            .contains("user executing the script can't run this command");
+        if source.code() == Some("NOPERM") || script_refusal {
             return Error::RedisPermission {
                 what: context,
                 reason: source.to_string(),

@@ -39,8 +39,7 @@ fn needs_escape(b: u8) -> bool {
     matches!(
         b,
         b':' | b'{' | b'}' | b'*' | b'?' | b'[' | b']' | b'\\' | b'%' | b' '
-    ) || b < 0x20
-        || b >= 0x7f
+    ) || !(0x20..0x7f).contains(&b)
 }
 
 /// Reverses [`escape`]. Returns `None` for text that escaping cannot produce.
@@ -55,7 +54,10 @@ pub fn unescape(text: &str) -> Option<Option<String>> {
         let b = bytes[i];
         if b == b'%' {
             let hex = text.get(i + 1..i + 3)?;
-            if !hex.bytes().all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c)) {
+            if !hex
+                .bytes()
+                .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
+            {
                 return None;
             }
             let v = u8::from_str_radix(hex, 16).ok()?;

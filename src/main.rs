@@ -6,14 +6,23 @@ use cachedeck::cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
+    // The agent is a server process: its routine lines are worth seeing.
+    let default_filter = if matches!(cli.command, Some(Command::Agent(..))) {
+        "info,sqlx=error"
+    } else {
+        "warn,sqlx=error"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx=error")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

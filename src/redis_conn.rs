@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::aio::{
+    ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection,
+};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{
@@ -140,7 +142,9 @@ fn load_certs(target: &RedisTarget) -> Result<Option<TlsCertificates>> {
 }
 
 fn connection_info(url: &str, target: &RedisTarget) -> Result<ConnectionInfo> {
-    let mut info = url.into_connection_info().map_err(|e| connect_err(url, e))?;
+    let mut info = url
+        .into_connection_info()
+        .map_err(|e| connect_err(url, e))?;
     let mut settings = info.redis_settings().clone();
     if let Some(user) = &target.username {
         settings = settings.set_username(user);
@@ -182,7 +186,8 @@ impl Redis {
             .join(",");
 
         // Ask the first node what it is.
-        let probe_client = client_for(base_info.clone(), &certs).map_err(|e| connect_err(first, e))?;
+        let probe_client =
+            client_for(base_info.clone(), &certs).map_err(|e| connect_err(first, e))?;
         let mut probe = probe_client
             .get_multiplexed_async_connection_with_config(&async_config())
             .await
@@ -257,7 +262,11 @@ impl Redis {
     }
 
     /// Runs a pipeline, mapping errors with `context`.
-    pub async fn pipe<T: redis::FromRedisValue>(&self, context: &str, pipe: &Pipeline) -> Result<T> {
+    pub async fn pipe<T: redis::FromRedisValue>(
+        &self,
+        context: &str,
+        pipe: &Pipeline,
+    ) -> Result<T> {
         let mut c = self.conn.clone();
         pipe.query_async(&mut c)
             .await
@@ -278,7 +287,7 @@ impl Redis {
             Topology::Standalone => vec![addr_of(self.base_info.addr())],
             Topology::Cluster => {
                 let nodes: String = self
-                    .query("CLUSTER NODES", &redis::cmd("CLUSTER").arg("NODES"))
+                    .query("CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES"))
                     .await?;
                 parse_masters(&nodes)
             }
@@ -293,7 +302,10 @@ impl Redis {
                 });
                 continue;
             }
-            let info = self.base_info.clone().set_addr(with_addr(self.base_info.addr(), &addr));
+            let info = self
+                .base_info
+                .clone()
+                .set_addr(with_addr(self.base_info.addr(), &addr));
             let client = client_for(info, &self.certs).map_err(|e| connect_err(&addr, e))?;
             let conn = client
                 .get_multiplexed_async_connection_with_config(&async_config())
@@ -367,7 +379,10 @@ mod tests {
                     b 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922\n\
                     c 127.0.0.1:7004@17004 slave a 0 0 1 connected\n\
                     d 127.0.0.1:7003@17003 master,fail - 0 0 3 connected\n";
-        assert_eq!(parse_masters(text), vec!["127.0.0.1:7001", "127.0.0.1:7002"]);
+        assert_eq!(
+            parse_masters(text),
+            vec!["127.0.0.1:7001", "127.0.0.1:7002"]
+        );
     }
 
     #[test]

@@ -83,7 +83,8 @@ impl PingLoop {
             let mut samples = Vec::new();
             while !s.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let _: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut node.conn).await;
+                let _: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut node.conn).await;
                 samples.push((t, t.elapsed()));
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
@@ -116,7 +117,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// (a table `cachedeck_bench` is created there) and the Redis `redis`.
 pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Result<WarmBench> {
     if !db_url.starts_with("postgres") {
-        return Err(Error::Invalid("the warm benchmark needs a Postgres database (COPY)".into()));
+        return Err(Error::Invalid(
+            "the warm benchmark needs a Postgres database (COPY)".into(),
+        ));
     }
     eprintln!("creating {rows} demo rows…");
     demo::create(db_url, "cachedeck_bench", rows, true).await?;
@@ -179,7 +182,15 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         progress: progress_tx,
     };
     let t = Instant::now();
-    let warmed = warm::run(redis, &ds, db_url, "bench", &WarmOptions::default(), handles).await;
+    let warmed = warm::run(
+        redis,
+        &ds,
+        db_url,
+        "bench",
+        &WarmOptions::default(),
+        handles,
+    )
+    .await;
     let warm_ms = t.elapsed().as_secs_f64() * 1000.0;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
@@ -255,8 +266,14 @@ async fn multi_exec_renames(redis: &Redis, n: u64, size: usize) -> Result<f64> {
     for start in (0..n).step_by(1000) {
         let mut p = redis::pipe();
         for i in start..(start + 1000).min(n) {
-            p.cmd("SET").arg(format!("cachedeck:bench:{{b}}:a:{i}")).arg(&value).ignore();
-            p.cmd("SET").arg(format!("cachedeck:bench:{{b}}:b:{i}")).arg(&value).ignore();
+            p.cmd("SET")
+                .arg(format!("cachedeck:bench:{{b}}:a:{i}"))
+                .arg(&value)
+                .ignore();
+            p.cmd("SET")
+                .arg(format!("cachedeck:bench:{{b}}:b:{i}"))
+                .arg(&value)
+                .ignore();
         }
         let _: () = p
             .query_async(&mut node.conn)

@@ -25,7 +25,10 @@ pub struct Selection {
 
 impl Selection {
     pub fn is_all(&self) -> bool {
-        self.measure.is_none() && self.practices.is_empty() && self.providers.is_empty() && self.frequency.is_none()
+        self.measure.is_none()
+            && self.practices.is_empty()
+            && self.providers.is_empty()
+            && self.frequency.is_none()
     }
 
     fn matches(&self, g: &keys::GroupKey) -> bool {
@@ -87,7 +90,12 @@ fn mb(bytes: f64) -> f64 {
 /// Invalidates `ds` (all of it, or the selection). Refused for a reader,
 /// counted against the actor's invalidate rate limit, audited
 /// (`cache_invalidated`).
-pub async fn invalidate(redis: &Redis, actor: &Actor, ds: DsId, sel: &Selection) -> Result<InvalidateResult> {
+pub async fn invalidate(
+    redis: &Redis,
+    actor: &Actor,
+    ds: DsId,
+    sel: &Selection,
+) -> Result<InvalidateResult> {
     use crate::governance::{self, audit};
     let mut params = serde_json::json!({
         "all": sel.is_all(),
@@ -97,7 +105,14 @@ pub async fn invalidate(redis: &Redis, actor: &Actor, ds: DsId, sel: &Selection)
         "frequency": sel.frequency,
     });
     governance::require_write(actor, "invalidate the cache", Some(ds), params.clone()).await?;
-    governance::ratelimit::consume(redis, actor, governance::RateAction::Invalidate, 1, Some(ds)).await?;
+    governance::ratelimit::consume(
+        redis,
+        actor,
+        governance::RateAction::Invalidate,
+        1,
+        Some(ds),
+    )
+    .await?;
     let r = if sel.is_all() {
         invalidate_all(redis, ds).await
     } else {
@@ -107,7 +122,14 @@ pub async fn invalidate(redis: &Redis, actor: &Actor, ds: DsId, sel: &Selection)
         params["keysDeleted"] = x.keys_deleted.into();
         params["indexesDeleted"] = x.indexes_deleted.into();
     }
-    audit::record_outcome(actor, audit::actions::CACHE_INVALIDATED, Some(ds), params, &r).await;
+    audit::record_outcome(
+        actor,
+        audit::actions::CACHE_INVALIDATED,
+        Some(ds),
+        params,
+        &r,
+    )
+    .await;
     r
 }
 
@@ -131,8 +153,10 @@ async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("starting the invalidation", e))?;
-    let keys_deleted = shadow::unlink_members(redis, &trash_master, |k| Some(k.to_string())).await?;
-    let indexes_deleted = shadow::unlink_members(redis, &trash_list, |k| Some(k.to_string())).await?;
+    let keys_deleted =
+        shadow::unlink_members(redis, &trash_master, |k| Some(k.to_string())).await?;
+    let indexes_deleted =
+        shadow::unlink_members(redis, &trash_list, |k| Some(k.to_string())).await?;
     // A warm in progress loses its shadow keys too; its swap aborts on the epoch.
     let sh = shadow::remove(redis, ds).await?;
     Ok(InvalidateResult {
@@ -183,7 +207,11 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
             let (next, members): (u64, Vec<String>) = redis
                 .query(
                     "scanning an index",
-                    redis::cmd("SSCAN").arg(set).arg(cursor).arg("COUNT").arg(500),
+                    redis::cmd("SSCAN")
+                        .arg(set)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(500),
                 )
                 .await?;
             for m in members {

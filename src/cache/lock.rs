@@ -28,14 +28,19 @@ pub async fn acquire(redis: &Redis, ds: DsId, job_id: &str, lease: Duration) -> 
     if got.is_some() {
         return Ok(());
     }
-    let holder = holder(redis, ds).await?.unwrap_or_else(|| "(just released)".into());
+    let holder = holder(redis, ds)
+        .await?
+        .unwrap_or_else(|| "(just released)".into());
     Err(Error::AlreadyWarming { ds, holder })
 }
 
 /// The job id holding the lock, if any.
 pub async fn holder(redis: &Redis, ds: DsId) -> Result<Option<String>> {
     redis
-        .query("reading the warm lock", redis::cmd("GET").arg(keys::warm_lock(ds)))
+        .query(
+            "reading the warm lock",
+            redis::cmd("GET").arg(keys::warm_lock(ds)),
+        )
         .await
 }
 

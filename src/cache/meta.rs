@@ -56,7 +56,10 @@ impl Meta {
                 serde_json::to_string(&self.frequencies).unwrap_or_else(|_| "[]".into()),
             ),
             ("memoryBytes".into(), self.memory_bytes.to_string()),
-            ("memorySampleSize".into(), self.memory_sample_size.to_string()),
+            (
+                "memorySampleSize".into(),
+                self.memory_sample_size.to_string(),
+            ),
             ("durationMs".into(), self.duration_ms.to_string()),
         ]
     }
@@ -95,7 +98,10 @@ impl Meta {
 /// Reads the meta hash of `ds`.
 pub async fn read(redis: &Redis, ds: DsId) -> Result<Option<Meta>> {
     let h: HashMap<String, String> = redis
-        .query("reading cache meta", redis::cmd("HGETALL").arg(keys::meta(ds)))
+        .query(
+            "reading cache meta",
+            redis::cmd("HGETALL").arg(keys::meta(ds)),
+        )
         .await?;
     Ok(Meta::from_hash(&h))
 }

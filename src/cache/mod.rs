@@ -18,9 +18,12 @@ pub(crate) mod scripts {
     use redis::Script;
 
     pub static SWAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/swap.lua")));
-    pub static QUERY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/query.lua")));
-    pub static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
-    pub static RENEW: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
+    pub static QUERY: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/query.lua")));
+    pub static RELEASE: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+    pub static RENEW: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
     pub static INVALIDATE_BEGIN: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/invalidate_begin.lua")));
     pub static INVALIDATE_ENTRIES: LazyLock<Script> =

@@ -53,7 +53,10 @@ pub async fn query_recorded(redis: &Redis, req: &QueryRequest) -> Result<QueryRe
     Ok(result)
 }
 
-async fn run(redis: &Redis, req: &QueryRequest) -> Result<(QueryResult, tokio::task::JoinHandle<()>)> {
+async fn run(
+    redis: &Redis,
+    req: &QueryRequest,
+) -> Result<(QueryResult, tokio::task::JoinHandle<()>)> {
     let started = Instant::now();
     let ds = req.datasource;
     let mut inv = scripts::QUERY.prepare_invoke();
@@ -101,8 +104,16 @@ async fn run(redis: &Redis, req: &QueryRequest) -> Result<(QueryResult, tokio::t
         }
     };
     let status = reply.first().map(text).unwrap_or_default();
-    let generation = reply.get(1).map(text).and_then(|g| g.parse().ok()).unwrap_or(0);
-    let n: usize = reply.get(2).map(text).and_then(|g| g.parse().ok()).unwrap_or(0);
+    let generation = reply
+        .get(1)
+        .map(text)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let n: usize = reply
+        .get(2)
+        .map(text)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
     let mut hit = status == "hit";
     let mut rows = Vec::new();
     for v in reply.iter().skip(3 + n) {

@@ -26,7 +26,11 @@ pub(crate) async fn unlink_members(
         let (next, members): (u64, Vec<String>) = redis
             .query(
                 "scanning an index set",
-                redis::cmd("SSCAN").arg(set).arg(cursor).arg("COUNT").arg(500),
+                redis::cmd("SSCAN")
+                    .arg(set)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(500),
             )
             .await?;
         let targets: Vec<String> = members.iter().filter_map(|m| name(m)).collect();
@@ -41,7 +45,9 @@ pub(crate) async fn unlink_members(
             break;
         }
     }
-    let _: u64 = redis.query("deleting an index set", redis::cmd("UNLINK").arg(set)).await?;
+    let _: u64 = redis
+        .query("deleting an index set", redis::cmd("UNLINK").arg(set))
+        .await?;
     Ok(removed)
 }
 

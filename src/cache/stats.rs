@@ -69,12 +69,22 @@ pub fn record_pipeline(ds: DsId, hit: bool, query_us: u64, now_ms: i64) -> redis
     let field = if hit { "hits" } else { "misses" };
     let mut p = redis::pipe();
     for (key, ttl) in [
-        (keys::stats_bucket(ds, Bucket::Minute(minute)), Some(MINUTE_TTL_SECS)),
-        (keys::stats_bucket(ds, Bucket::Hour(hour)), Some(HOUR_TTL_SECS)),
+        (
+            keys::stats_bucket(ds, Bucket::Minute(minute)),
+            Some(MINUTE_TTL_SECS),
+        ),
+        (
+            keys::stats_bucket(ds, Bucket::Hour(hour)),
+            Some(HOUR_TTL_SECS),
+        ),
         (keys::stats_since_warm(ds), None),
     ] {
         p.cmd("HINCRBY").arg(&key).arg(field).arg(1).ignore();
-        p.cmd("HINCRBY").arg(&key).arg("queryUs").arg(query_us).ignore();
+        p.cmd("HINCRBY")
+            .arg(&key)
+            .arg("queryUs")
+            .arg(query_us)
+            .ignore();
         if let Some(ttl) = ttl {
             p.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
         }
@@ -86,7 +96,10 @@ pub fn record_pipeline(ds: DsId, hit: bool, query_us: u64, now_ms: i64) -> redis
 pub async fn record(redis: &Redis, ds: DsId, hit: bool, query_us: u64) -> Result<()> {
     let now = chrono::Utc::now().timestamp_millis();
     redis
-        .pipe::<()>("recording query statistics", &record_pipeline(ds, hit, query_us, now))
+        .pipe::<()>(
+            "recording query statistics",
+            &record_pipeline(ds, hit, query_us, now),
+        )
         .await
 }
 
@@ -103,14 +116,24 @@ pub async fn since_warm(redis: &Redis, ds: DsId) -> Result<Counters> {
 
 /// Counters of consecutive buckets `[from, to]` (minutes or hours), oldest
 /// first, read in pipelines of 500.
-pub async fn buckets(redis: &Redis, ds: DsId, hourly: bool, from: i64, to: i64) -> Result<Vec<(i64, Counters)>> {
+pub async fn buckets(
+    redis: &Redis,
+    ds: DsId,
+    hourly: bool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, Counters)>> {
     let mut out = Vec::new();
     let mut start = from;
     while start <= to {
         let end = (start + 499).min(to);
         let mut p = redis::pipe();
         for b in start..=end {
-            let bucket = if hourly { Bucket::Hour(b) } else { Bucket::Minute(b) };
+            let bucket = if hourly {
+                Bucket::Hour(b)
+            } else {
+                Bucket::Minute(b)
+            };
             p.cmd("HGETALL").arg(keys::stats_bucket(ds, bucket));
         }
         let hs: Vec<HashMap<String, u64>> = redis.pipe("reading statistics buckets", &p).await?;

@@ -26,7 +26,11 @@ pub async fn record(redis: &Redis, ds: DsId, s: TrendSample) -> Result<()> {
     let key = keys::trend(ds);
     let mut p = redis::pipe();
     p.cmd("ZADD").arg(&key).arg(s.t).arg(member).ignore();
-    p.cmd("ZREMRANGEBYRANK").arg(&key).arg(0).arg(-(MAX_SAMPLES + 1)).ignore();
+    p.cmd("ZREMRANGEBYRANK")
+        .arg(&key)
+        .arg(0)
+        .arg(-(MAX_SAMPLES + 1))
+        .ignore();
     redis.pipe::<()>("recording a trend sample", &p).await
 }
 
@@ -45,5 +49,8 @@ pub async fn read(redis: &Redis, ds: DsId, from_ms: i64, to_ms: i64) -> Result<V
                 .arg(MAX_SAMPLES),
         )
         .await?;
-    Ok(raw.iter().filter_map(|r| serde_json::from_str(r).ok()).collect())
+    Ok(raw
+        .iter()
+        .filter_map(|r| serde_json::from_str(r).ok())
+        .collect())
 }

@@ -182,18 +182,27 @@ pub async fn run(
                 .ok()
                 .and_then(|g| g.clone())
                 .unwrap_or_else(|| "the warm was stopped".into());
-            Err(Error::SwapAborted { ds: ds.id, reason: why })
+            Err(Error::SwapAborted {
+                ds: ds.id,
+                reason: why,
+            })
         }
         other => other,
     };
     if result.is_err() {
         // Leave nothing behind: the shadow generation goes, then the lock.
         if let Err(e) = shadow::remove(redis, ds.id).await {
-            tracing::warn!("could not remove the shadow keys of datasource {}: {e}", ds.id);
+            tracing::warn!(
+                "could not remove the shadow keys of datasource {}: {e}",
+                ds.id
+            );
         }
     }
     if let Err(e) = lock::release(redis, ds.id, job_id).await {
-        tracing::warn!("could not release the warm lock of datasource {}: {e}", ds.id);
+        tracing::warn!(
+            "could not release the warm lock of datasource {}: {e}",
+            ds.id
+        );
     }
     result
 }
@@ -297,7 +306,11 @@ enum EntryWrite {
     /// First rows of a group: `SET shadow "[rows]" PXAT`.
     New { key: String, json: String },
     /// More rows of a group already written: `SETRANGE shadow offset ",rows]"`.
-    Extend { key: String, offset: u64, json: String },
+    Extend {
+        key: String,
+        offset: u64,
+        json: String,
+    },
 }
 
 /// One batch of entry writes, ready to pipeline.
@@ -365,7 +378,9 @@ impl Warm<'_> {
                 return Ok(());
             }
             let reason = mem.unwrap_or_else(|| "paused by an admin".into());
-            if self.snapshot.phase != Phase::Paused || self.snapshot.pause_reason.as_deref() != Some(&reason) {
+            if self.snapshot.phase != Phase::Paused
+                || self.snapshot.pause_reason.as_deref() != Some(&reason)
+            {
                 self.snapshot.phase = Phase::Paused;
                 self.snapshot.pause_reason = Some(reason);
                 self.publish();
@@ -397,7 +412,8 @@ impl Warm<'_> {
         self.snapshot.phase = Phase::Swapping;
         self.publish();
         let entries = self.snapshot.entries;
-        let (memory_bytes, sample) = estimate_memory(self.redis, ds, entries, coverage.indexes.len() as u64).await?;
+        let (memory_bytes, sample) =
+            estimate_memory(self.redis, ds, entries, coverage.indexes.len() as u64).await?;
         let warmed_at = chrono::DateTime::from_timestamp_millis(self.redis.time_ms().await?)
             .unwrap_or_default();
         let mut frequencies: Vec<String> = coverage.frequencies.into_iter().collect();
@@ -560,7 +576,9 @@ impl Warm<'_> {
                 }
             }
             if batch.len() >= BATCH_ENTRIES || batch.bytes >= BATCH_BYTES {
-                tx.send(std::mem::take(&mut batch)).await.map_err(|_| Error::Cancelled)?;
+                tx.send(std::mem::take(&mut batch))
+                    .await
+                    .map_err(|_| Error::Cancelled)?;
             }
         }
         self.snapshot.entries = g.written.len() as u64;
@@ -619,18 +637,30 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
         match w {
             EntryWrite::New { key, json } => {
                 let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
-                p.cmd("SET").arg(shadow_key).arg(json).arg("PXAT").arg(expire_at).ignore();
+                p.cmd("SET")
+                    .arg(shadow_key)
+                    .arg(json)
+                    .arg("PXAT")
+                    .arg(expire_at)
+                    .ignore();
                 created.push(key.as_str());
             }
             EntryWrite::Extend { key, offset, json } => {
                 let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
-                p.cmd("SETRANGE").arg(shadow_key).arg(*offset).arg(json).ignore();
+                p.cmd("SETRANGE")
+                    .arg(shadow_key)
+                    .arg(*offset)
+                    .arg(json)
+                    .ignore();
             }
         }
     }
     if !created.is_empty() {
         p.cmd("SADD").arg(&shadow_master).arg(created).ignore();
-        p.cmd("PEXPIREAT").arg(&shadow_master).arg(expire_at).ignore();
+        p.cmd("PEXPIREAT")
+            .arg(&shadow_master)
+            .arg(expire_at)
+            .ignore();
     }
     if !b.new_indexes.is_empty() {
         p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
@@ -639,7 +669,10 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
     // Group memberships by index so each index gets one SADD.
     let mut by_index: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
     for (idx, member) in &b.members {
-        by_index.entry(idx.as_str()).or_default().push(member.as_str());
+        by_index
+            .entry(idx.as_str())
+            .or_default()
+            .push(member.as_str());
     }
     for (idx, members) in by_index {
         let shadow_idx = keys::shadow_of_index(ds, idx).unwrap_or_default();
@@ -651,7 +684,12 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
 
 /// Estimates bytes of the shadow generation from MEMORY USAGE of a sample of
 /// entries and indexes. Returns (bytes, keys sampled).
-async fn estimate_memory(redis: &Redis, ds: DsId, entries: u64, indexes: u64) -> Result<(u64, u64)> {
+async fn estimate_memory(
+    redis: &Redis,
+    ds: DsId,
+    entries: u64,
+    indexes: u64,
+) -> Result<(u64, u64)> {
     if entries == 0 {
         return Ok((0, 0));
     }
@@ -682,7 +720,9 @@ async fn estimate_memory(redis: &Redis, ds: DsId, entries: u64, indexes: u64) ->
             .arg("USAGE")
             .arg(keys::shadow_of_index(ds, k).unwrap_or_default());
     }
-    p.cmd("MEMORY").arg("USAGE").arg(keys::master_index(ds, Gen::Shadow));
+    p.cmd("MEMORY")
+        .arg("USAGE")
+        .arg(keys::master_index(ds, Gen::Shadow));
     let sizes: Vec<Option<u64>> = redis.pipe("MEMORY USAGE", &p).await?;
     let avg = |s: &[Option<u64>]| {
         let known: Vec<u64> = s.iter().flatten().copied().collect();
@@ -697,12 +737,21 @@ async fn estimate_memory(redis: &Redis, ds: DsId, entries: u64, indexes: u64) ->
     let total = avg(entry_sizes) * entries as f64
         + avg(idx_sizes) * indexes as f64
         + master.iter().flatten().sum::<u64>() as f64;
-    Ok((total.round() as u64, (sample.len() + idx_sample.len() + 1) as u64))
+    Ok((
+        total.round() as u64,
+        (sample.len() + idx_sample.len() + 1) as u64,
+    ))
 }
 
 /// The atomic swap. Returns the new generation number and how many shadow
 /// keys had vanished (left out of the new generation).
-async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) -> Result<(u64, u64)> {
+async fn swap(
+    redis: &Redis,
+    ds: DsId,
+    job_id: &str,
+    epoch: i64,
+    meta: &Meta,
+) -> Result<(u64, u64)> {
     let mut inv = scripts::SWAP.prepare_invoke();
     inv.key(keys::warm_lock(ds))
         .key(keys::epoch(ds))
@@ -739,7 +788,10 @@ async fn swap(redis: &Redis, ds: DsId, job_id: &str, epoch: i64, meta: &Meta) ->
     if text(0) == "1" {
         Ok((text(1).parse().unwrap_or(0), text(2).parse().unwrap_or(0)))
     } else {
-        Err(Error::SwapAborted { ds, reason: text(1) })
+        Err(Error::SwapAborted {
+            ds,
+            reason: text(1),
+        })
     }
 }
 

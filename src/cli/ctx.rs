@@ -87,7 +87,8 @@ impl Ctx {
                 let facts = crate::governance::ActorFacts {
                     profile: resolved.map_or_else(|| "(command line)".into(), |r| r.name.clone()),
                     origin: Origin::Cli,
-                    redis_user: resolved.and_then(|r| crate::governance::permissions::redis_user_of(&r.redis)),
+                    redis_user: resolved
+                        .and_then(|r| crate::governance::permissions::redis_user_of(&r.redis)),
                     limits: crate::governance::Limits::from_defaults(&defaults)?,
                 };
                 let redis = match resolved {

@@ -27,10 +27,14 @@ fn line(d: &Datasource) -> String {
         "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  {}{}",
         d.id,
         d.name,
-        humantime::format_duration(std::time::Duration::from_secs(d.stale_after_secs as u64)).to_string(),
+        humantime::format_duration(std::time::Duration::from_secs(d.stale_after_secs as u64))
+            .to_string(),
         humantime::format_duration(std::time::Duration::from_secs(d.ttl_secs as u64)).to_string(),
         if d.enabled { "" } else { "(disabled) " },
-        d.source_url.as_deref().map(crate::redis_conn::redact_url).unwrap_or_default()
+        d.source_url
+            .as_deref()
+            .map(crate::redis_conn::redact_url)
+            .unwrap_or_default()
     )
 }
 
@@ -38,7 +42,11 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
     let store = ctx.store().await?;
     match cmd {
         DatasourceCmd::Add(a) => {
-            let defaults = ctx.resolved().await.map(|r| r.defaults.clone()).unwrap_or_default();
+            let defaults = ctx
+                .resolved()
+                .await
+                .map(|r| r.defaults.clone())
+                .unwrap_or_default();
             let input = DatasourceInput {
                 id: a.id,
                 name: a.name,
@@ -49,7 +57,13 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 enabled: !a.disabled,
             };
             let actor = ctx.actor().await?;
-            crate::governance::require_write(&actor, "add a datasource", Some(input.id), serde_json::json!({})).await?;
+            crate::governance::require_write(
+                &actor,
+                "add a datasource",
+                Some(input.id),
+                serde_json::json!({}),
+            )
+            .await?;
             validate(ctx, &input).await?;
             let d = crate::governance::datasources::add(store, &actor, &input).await?;
             ctx.print(&d, || format!("added {}", line(&d)));
@@ -72,7 +86,13 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 enabled: a.enabled.unwrap_or(cur.enabled),
             };
             let actor = ctx.actor().await?;
-            crate::governance::require_write(&actor, "edit a datasource", Some(input.id), serde_json::json!({})).await?;
+            crate::governance::require_write(
+                &actor,
+                "edit a datasource",
+                Some(input.id),
+                serde_json::json!({}),
+            )
+            .await?;
             validate(ctx, &input).await?;
             let d = crate::governance::datasources::update(store, &actor, &input).await?;
             ctx.print(&d, || format!("updated {}", line(&d)));
@@ -90,7 +110,9 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
         DatasourceCmd::Remove { id } => {
             let actor = ctx.actor().await?;
             crate::governance::datasources::remove(store, &actor, id).await?;
-            ctx.print(&serde_json::json!({"removed": id}), || format!("removed datasource #{id}"));
+            ctx.print(&serde_json::json!({"removed": id}), || {
+                format!("removed datasource #{id}")
+            });
         }
     }
     Ok(0)

@@ -24,7 +24,10 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
                     j.state.as_str(),
                     j.progress,
                     j.rows_processed,
-                    j.pause_reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default()
+                    j.pause_reason
+                        .as_deref()
+                        .map(|r| format!("  ({r})"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -39,7 +42,10 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
                     j.state,
                     j.duration_ms.unwrap_or(0),
                     j.entries_cached,
-                    j.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default()
+                    j.error
+                        .as_deref()
+                        .map(|e| format!("  {e}"))
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -59,7 +65,10 @@ pub async fn control(ctx: &Ctx, job_id: &str, req: ControlRequest) -> Result<i32
         ControlRequest::Cancel => "cancel",
     };
     ctx.print(&snap, || {
-        format!("asked job {job_id} (DS #{}) to {verb}; it obeys at its next batch", snap.datasource_id)
+        format!(
+            "asked job {job_id} (DS #{}) to {verb}; it obeys at its next batch",
+            snap.datasource_id
+        )
     });
     Ok(0)
 }

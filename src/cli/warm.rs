@@ -44,9 +44,17 @@ impl Display {
                 let Ok(mut seen) = seen.lock() else { return };
                 let now = std::time::Instant::now();
                 let entry = seen.entry(s.job_id.clone()).or_insert((s.state, now));
-                if entry.0 != s.state || now.duration_since(entry.1).as_secs() >= 5 || s.state.is_final() {
+                if entry.0 != s.state
+                    || now.duration_since(entry.1).as_secs() >= 5
+                    || s.state.is_final()
+                {
                     *entry = (s.state, now);
-                    eprintln!("DS #{} {}: {}", s.datasource_id, s.datasource_name, describe(s));
+                    eprintln!(
+                        "DS #{} {}: {}",
+                        s.datasource_id,
+                        s.datasource_name,
+                        describe(s)
+                    );
                 }
             }
             Display::Quiet => {}
@@ -64,11 +72,19 @@ fn describe(s: &JobSnapshot) -> String {
         JobState::Running => {
             let eta = s
                 .eta_ms
-                .map(|ms| format!(" • ETA {}", humantime::format_duration(std::time::Duration::from_secs(ms / 1000))))
+                .map(|ms| {
+                    format!(
+                        " • ETA {}",
+                        humantime::format_duration(std::time::Duration::from_secs(ms / 1000))
+                    )
+                })
                 .unwrap_or_default();
             format!("{rows} • {} rows/s{eta}", s.rows_per_second)
         }
-        JobState::Paused => format!("paused: {}", s.pause_reason.as_deref().unwrap_or("by an admin")),
+        JobState::Paused => format!(
+            "paused: {}",
+            s.pause_reason.as_deref().unwrap_or("by an admin")
+        ),
         JobState::Swapping => format!("{rows} • swapping"),
         JobState::Succeeded => format!(
             "done: {} rows, {} entries, {} indexes in {} ms",
@@ -77,7 +93,11 @@ fn describe(s: &JobSnapshot) -> String {
             s.indexes_cached,
             s.duration_ms.unwrap_or(0)
         ),
-        JobState::Skipped => s.warnings.first().cloned().unwrap_or_else(|| "skipped".into()),
+        JobState::Skipped => s
+            .warnings
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "skipped".into()),
         JobState::Failed => format!("failed: {}", s.error.as_deref().unwrap_or("unknown error")),
         JobState::Cancelled => "cancelled".into(),
     }
@@ -86,7 +106,13 @@ fn describe(s: &JobSnapshot) -> String {
 pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     let store = ctx.store().await?;
     let ids: Vec<i64> = if args.all {
-        store.datasources().await?.iter().filter(|d| d.enabled).map(|d| d.id).collect()
+        store
+            .datasources()
+            .await?
+            .iter()
+            .filter(|d| d.enabled)
+            .map(|d| d.id)
+            .collect()
     } else {
         args.datasource.clone()
     };
@@ -99,7 +125,8 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     }
     let jc = ctx.job_context(Origin::Cli).await?;
     // One datasource already being warmed is "busy" before anything is queued.
-    if !args.all && ids.len() == 1
+    if !args.all
+        && ids.len() == 1
         && let Some(holder) = crate::cache::lock::holder(&jc.redis, ids[0]).await?
     {
         return Err(Error::AlreadyWarming { ds: ids[0], holder });
@@ -149,10 +176,19 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
         })
         .collect();
     if ctx.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "jobs": summary })).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "jobs": summary }))
+                .unwrap_or_default()
+        );
     } else if matches!(*display, Display::Bars(..)) {
         for s in &finals {
-            println!("DS #{} {}: {}", s.datasource_id, s.datasource_name, describe(s));
+            println!(
+                "DS #{} {}: {}",
+                s.datasource_id,
+                s.datasource_name,
+                describe(s)
+            );
         }
     }
     let failed = finals

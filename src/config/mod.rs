@@ -183,13 +183,15 @@ impl ConfigFile {
                 .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
         let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::write(&tmp, text)
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
         }
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("replacing {}", path.display()), e))
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("replacing {}", path.display()), e))
     }
 }
 
@@ -216,8 +218,12 @@ pub struct Resolved {
 /// The local SQLite store used when a profile names no database.
 pub fn local_store_url() -> Result<String> {
     let dir = data_dir()?;
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    Ok(format!("sqlite://{}?mode=rwc", dir.join("cachedeck.db").display()))
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    Ok(format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("cachedeck.db").display()
+    ))
 }
 
 fn with_password(url: &str, password: &str) -> Result<String> {
@@ -237,7 +243,9 @@ impl Resolved {
                 None => {
                     return Err(Error::Config(format!(
                         "no profile named `{n}` in {} (profiles: {})",
-                        config_path().map(|p| p.display().to_string()).unwrap_or_default(),
+                        config_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default(),
                         file.profiles.keys().cloned().collect::<Vec<_>>().join(", ")
                     )));
                 }

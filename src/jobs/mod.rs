@@ -159,9 +159,18 @@ pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64)
         .ignore();
     if snap.state.is_final() {
         p.cmd("EXPIRE").arg(&key).arg(ENDED_TTL_SECS).ignore();
-        p.cmd("SREM").arg(keys::jobs_live()).arg(&snap.job_id).ignore();
-        p.cmd("ZREM").arg(keys::jobs_queue()).arg(&snap.job_id).ignore();
-        p.cmd("ZREM").arg(keys::jobs_slots()).arg(&snap.job_id).ignore();
+        p.cmd("SREM")
+            .arg(keys::jobs_live())
+            .arg(&snap.job_id)
+            .ignore();
+        p.cmd("ZREM")
+            .arg(keys::jobs_queue())
+            .arg(&snap.job_id)
+            .ignore();
+        p.cmd("ZREM")
+            .arg(keys::jobs_slots())
+            .arg(&snap.job_id)
+            .ignore();
     }
     redis.pipe::<()>("writing the job record", &p).await
 }
@@ -169,7 +178,10 @@ pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64)
 /// Reads one job's record.
 pub async fn read(redis: &Redis, job_id: &str) -> Result<Option<JobSnapshot>> {
     let h: HashMap<String, String> = redis
-        .query("reading a job", redis::cmd("HGETALL").arg(keys::job(job_id)))
+        .query(
+            "reading a job",
+            redis::cmd("HGETALL").arg(keys::job(job_id)),
+        )
         .await?;
     let now = redis.time_ms().await?;
     Ok(parse_record(&h, now))
@@ -193,7 +205,11 @@ pub async fn active(redis: &Redis) -> Result<Vec<JobSnapshot>> {
         let (next, batch): (u64, Vec<String>) = redis
             .query(
                 "listing live jobs",
-                redis::cmd("SSCAN").arg(keys::jobs_live()).arg(cursor).arg("COUNT").arg(200),
+                redis::cmd("SSCAN")
+                    .arg(keys::jobs_live())
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(200),
             )
             .await?;
         ids.extend(batch);
@@ -226,7 +242,12 @@ pub enum ControlRequest {
 
 /// Writes pause/resume/cancel into a live job's control field; the instance
 /// running it obeys at its next batch.
-pub async fn control(redis: &Redis, actor: &Actor, job_id: &str, req: ControlRequest) -> Result<JobSnapshot> {
+pub async fn control(
+    redis: &Redis,
+    actor: &Actor,
+    job_id: &str,
+    req: ControlRequest,
+) -> Result<JobSnapshot> {
     let what = match req {
         ControlRequest::Pause => "pause a warm job",
         ControlRequest::Resume => "resume a warm job",
@@ -250,12 +271,26 @@ pub async fn control(redis: &Redis, actor: &Actor, job_id: &str, req: ControlReq
     let _: () = redis
         .query(
             "writing the job control",
-            redis::cmd("HSET").arg(keys::job(job_id)).arg("control").arg(value),
+            redis::cmd("HSET")
+                .arg(keys::job(job_id))
+                .arg("control")
+                .arg(value),
         )
         .await?;
-    read(redis, job_id)
+    let snap = read(redis, job_id)
         .await?
-        .ok_or_else(|| Error::NoSuchJob(job_id.to_string()))
+        .ok_or_else(|| Error::NoSuchJob(job_id.to_string()))?;
+    use crate::governance::audit::{actions, record_via, results};
+    record_via(
+        actor,
+        actions::JOB_CONTROLLED,
+        Some(snap.datasource_id),
+        serde_json::json!({"jobId": job_id, "request": value}),
+        results::OK,
+        None,
+    )
+    .await;
+    Ok(snap)
 }
 
 /// The seed's warming-status shape.
@@ -312,7 +347,12 @@ pub async fn status(redis: &Redis, store: &Store, recent: i64) -> Result<Warming
         .recent_jobs(None, recent + active_jobs.len() as i64)
         .await?
         .iter()
-        .filter(|r| !matches!(r.state.as_str(), "queued" | "running" | "paused" | "swapping"))
+        .filter(|r| {
+            !matches!(
+                r.state.as_str(),
+                "queued" | "running" | "paused" | "swapping"
+            )
+        })
         .take(recent as usize)
         .map(RecentJob::from)
         .collect();

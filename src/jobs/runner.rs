@@ -51,7 +51,14 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
     crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
     let r = enqueue(ctx, ds_ids, force).await;
     if r.is_err() {
-        audit::record_outcome(&ctx.actor, audit::actions::CACHE_WARM_INITIATED, single, params, &r).await;
+        audit::record_outcome(
+            &ctx.actor,
+            audit::actions::CACHE_WARM_INITIATED,
+            single,
+            params,
+            &r,
+        )
+        .await;
     }
     r
 }
@@ -86,8 +93,15 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
         };
         write_record(&ctx.redis, &snap, now).await?;
         let mut p = redis::pipe();
-        p.cmd("HSET").arg(keys::job(&snap.job_id)).arg("control").arg("run").ignore();
-        p.cmd("SADD").arg(keys::jobs_live()).arg(&snap.job_id).ignore();
+        p.cmd("HSET")
+            .arg(keys::job(&snap.job_id))
+            .arg("control")
+            .arg("run")
+            .ignore();
+        p.cmd("SADD")
+            .arg(keys::jobs_live())
+            .arg(&snap.job_id)
+            .ignore();
         // Same-millisecond submissions keep their order.
         p.cmd("ZADD")
             .arg(keys::jobs_queue())
@@ -101,8 +115,15 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
             "force": force,
             "concurrent": datasources.len() > 1,
         });
-        audit::record_via(&ctx.actor, audit::actions::CACHE_WARM_INITIATED, Some(ds.id), params, audit::results::OK, None)
-            .await;
+        audit::record_via(
+            &ctx.actor,
+            audit::actions::CACHE_WARM_INITIATED,
+            Some(ds.id),
+            params,
+            audit::results::OK,
+            None,
+        )
+        .await;
         out.push(snap);
     }
     Ok(out)
@@ -119,7 +140,11 @@ async fn read_control(redis: &Redis, job_id: &str) -> Result<String> {
 }
 
 /// Waits for a run slot; `Ok(false)` when the job was cancelled meanwhile.
-async fn wait_for_slot(ctx: &JobContext, snap: &JobSnapshot, cancel: &CancellationToken) -> Result<bool> {
+async fn wait_for_slot(
+    ctx: &JobContext,
+    snap: &JobSnapshot,
+    cancel: &CancellationToken,
+) -> Result<bool> {
     loop {
         if cancel.is_cancelled() || read_control(&ctx.redis, &snap.job_id).await? == "cancel" {
             return Ok(false);
@@ -146,7 +171,10 @@ async fn wait_for_slot(ctx: &JobContext, snap: &JobSnapshot, cancel: &Cancellati
                     .redis
                     .query(
                         "re-queueing a job",
-                        redis::cmd("ZADD").arg(keys::jobs_queue()).arg(now).arg(&snap.job_id),
+                        redis::cmd("ZADD")
+                            .arg(keys::jobs_queue())
+                            .arg(now)
+                            .arg(&snap.job_id),
                     )
                     .await?;
             }
@@ -169,7 +197,11 @@ pub async fn run_job(
 ) -> JobSnapshot {
     let started = Instant::now();
     let outcome = run_inner(ctx, &mut snap, &cancel, &on_update).await;
-    let now = ctx.redis.time_ms().await.unwrap_or_else(|_| chrono::Utc::now().timestamp_millis());
+    let now = ctx
+        .redis
+        .time_ms()
+        .await
+        .unwrap_or_else(|_| chrono::Utc::now().timestamp_millis());
     match outcome {
         Ok(state) => snap.state = state,
         Err(Error::Cancelled) => {
@@ -191,7 +223,10 @@ pub async fn run_job(
         snap.duration_ms = Some(started.elapsed().as_millis() as u64);
     }
     if let Err(e) = write_record(&ctx.redis, &snap, now).await {
-        tracing::warn!("could not write the final record of job {}: {e}", snap.job_id);
+        tracing::warn!(
+            "could not write the final record of job {}: {e}",
+            snap.job_id
+        );
     }
     if let Err(e) = ctx.store.save_job(&snap.to_record()).await {
         tracing::warn!("could not record job {} in the history: {e}", snap.job_id);
@@ -220,8 +255,21 @@ async fn audit_end(ctx: &JobContext, snap: &JobSnapshot) {
         "durationMs": snap.duration_ms,
         "forced": snap.forced,
     });
-    let detail = snap.error.as_deref().or(snap.warnings.first().map(String::as_str));
-    if let Err(e) = audit::record_detail(&ctx.store, &ctx.actor, action, Some(snap.datasource_id), params, result, detail).await {
+    let detail = snap
+        .error
+        .as_deref()
+        .or(snap.warnings.first().map(String::as_str));
+    if let Err(e) = audit::record_detail(
+        &ctx.store,
+        &ctx.actor,
+        action,
+        Some(snap.datasource_id),
+        params,
+        result,
+        detail,
+    )
+    .await
+    {
         tracing::warn!("could not audit the end of job {}: {e}", snap.job_id);
     }
 }
@@ -255,7 +303,10 @@ async fn run_inner(
         return Ok(JobState::Skipped);
     }
     let ds = ctx.store.datasource(snap.datasource_id).await?;
-    let source_url = ds.source_url.clone().unwrap_or_else(|| ctx.default_source_url.clone());
+    let source_url = ds
+        .source_url
+        .clone()
+        .unwrap_or_else(|| ctx.default_source_url.clone());
 
     // A job paused while it queued starts paused.
     let initial = match read_control(&ctx.redis, &snap.job_id).await?.as_str() {
@@ -276,7 +327,15 @@ async fn run_inner(
     let job_id = snap.job_id.clone();
     let ds_for_task = ds.clone();
     let mut task = tokio::spawn(async move {
-        warm::run(&redis, &ds_for_task, &source_url, &job_id, &options, handles).await
+        warm::run(
+            &redis,
+            &ds_for_task,
+            &source_url,
+            &job_id,
+            &options,
+            handles,
+        )
+        .await
     });
 
     let mut rate = 0f64;
@@ -290,7 +349,11 @@ async fn run_inner(
         let dt = last.0.elapsed().as_secs_f64();
         if dt > 0.0 {
             let inst = p.rows_processed.saturating_sub(last.1) as f64 / dt;
-            rate = if rate == 0.0 { inst } else { 0.8 * rate + 0.2 * inst };
+            rate = if rate == 0.0 {
+                inst
+            } else {
+                0.8 * rate + 0.2 * inst
+            };
             last = (Instant::now(), p.rows_processed);
         }
         apply_progress(snap, &p, rate);
@@ -312,7 +375,8 @@ async fn run_inner(
             .await;
         match read_control(&ctx.redis, &snap.job_id).await.as_deref() {
             Ok("pause") => {
-                control_tx.send_if_modified(|c| std::mem::replace(c, Control::Pause) != Control::Pause);
+                control_tx
+                    .send_if_modified(|c| std::mem::replace(c, Control::Pause) != Control::Pause);
             }
             Ok("cancel") => warm_cancel.cancel(),
             Ok(_) => {

@@ -4,9 +4,9 @@
 //! multi-row INSERTs in transactions on SQLite.
 
 use rand::rngs::StdRng;
-use sqlx::postgres::PgPoolCopyExt;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+use sqlx::postgres::PgPoolCopyExt;
 
 use crate::error::{Error, Result};
 
@@ -44,8 +44,13 @@ pub struct DemoSummary {
 pub fn check_table_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -59,7 +64,10 @@ pub fn check_table_name(name: &str) -> Result<()> {
 pub fn datasource_sql(table: &str, measures: Option<&[&str]>) -> String {
     let filter = measures
         .map(|m| {
-            let list: Vec<String> = m.iter().map(|x| format!("'{}'", x.replace('\'', "''"))).collect();
+            let list: Vec<String> = m
+                .iter()
+                .map(|x| format!("'{}'", x.replace('\'', "''")))
+                .collect();
             format!(" WHERE measure IN ({})", list.join(", "))
         })
         .unwrap_or_default();
@@ -113,7 +121,11 @@ impl Generator {
                             return Ok(());
                         }
                         self.groups += 1;
-                        let share = if provider.is_some() { 1.0 / n_prov as f64 } else { 1.0 };
+                        let share = if provider.is_some() {
+                            1.0 / n_prov as f64
+                        } else {
+                            1.0
+                        };
                         let per = match frequency {
                             "Weekly" => 12.0 / 52.0,
                             "Quarterly" => 3.0,
@@ -129,10 +141,13 @@ impl Generator {
                                 "Quarterly" => base
                                     .checked_add_months(chrono::Months::new(3 * i))
                                     .unwrap_or(base),
-                                _ => base.checked_add_months(chrono::Months::new(i)).unwrap_or(base),
+                                _ => base
+                                    .checked_add_months(chrono::Months::new(i))
+                                    .unwrap_or(base),
                             };
                             let noise: f64 = self.rng.random_range(0.75..1.25);
-                            let amount = (size * scale * share * per * noise * 100.0).round() / 100.0;
+                            let amount =
+                                (size * scale * share * per * noise * 100.0).round() / 100.0;
                             let visits = (310.0 * scale * share * per * noise).round() as i64;
                             emit(&DemoRow {
                                 measure,
@@ -154,7 +169,10 @@ impl Generator {
 
 fn copy_line(r: &DemoRow, updated: &str, out: &mut String) {
     use std::fmt::Write as _;
-    let prov = r.provider.map(|p| p.to_string()).unwrap_or_else(|| "\\N".into());
+    let prov = r
+        .provider
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "\\N".into());
     let _ = writeln!(
         out,
         "{}\t{}\t{}\t{}\t{}\t{:.2}\t{}\t{}",
@@ -174,7 +192,10 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
     match &source {
         super::Source::Pg(pool) => {
             if replace {
-                sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(pool).await.map_err(ctx)?;
+                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                    .execute(pool)
+                    .await
+                    .map_err(ctx)?;
             }
             sqlx::query(&format!(
                 "CREATE TABLE {table} (measure TEXT NOT NULL, practice_uid INTEGER NOT NULL, provider_uid INTEGER, \
@@ -212,11 +233,17 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
                 .await
                 .map_err(|e| Error::Invalid(format!("demo generator stopped: {e}")))??;
             copy.finish().await.map_err(ctx)?;
-            sqlx::query(&format!("ANALYZE {table}")).execute(pool).await.map_err(ctx)?;
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(pool)
+                .await
+                .map_err(ctx)?;
         }
         super::Source::Lite(pool) => {
             if replace {
-                sqlx::query(&format!("DROP TABLE IF EXISTS {table}")).execute(pool).await.map_err(ctx)?;
+                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+                    .execute(pool)
+                    .await
+                    .map_err(ctx)?;
             }
             sqlx::query(&format!(
                 "CREATE TABLE {table} (measure TEXT NOT NULL, practice_uid INTEGER NOT NULL, provider_uid INTEGER, \
@@ -241,7 +268,8 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
                         r.visits,
                     ));
                     if pending.len() == 400 {
-                        btx.blocking_send(std::mem::take(&mut pending)).map_err(|_| Error::Cancelled)?;
+                        btx.blocking_send(std::mem::take(&mut pending))
+                            .map_err(|_| Error::Cancelled)?;
                     }
                     Ok(())
                 });
@@ -255,7 +283,9 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
                 if b.is_empty() {
                     continue;
                 }
-                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!("INSERT INTO {table} ({COLUMNS}) "));
+                let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                    "INSERT INTO {table} ({COLUMNS}) "
+                ));
                 qb.push_values(b, |mut row, v| {
                     row.push_bind(v.0)
                         .push_bind(v.1 as i64)
@@ -267,7 +297,7 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
                         .push_bind(updated.clone());
                 });
                 qb.build().execute(&mut *tx).await.map_err(ctx)?;
-                if n % 50 == 0 {
+                if n.is_multiple_of(50) {
                     tx.commit().await.map_err(ctx)?;
                     tx = pool.begin().await.map_err(ctx)?;
                 }
@@ -291,7 +321,9 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
 fn exists_or(e: sqlx::Error, table: &str, ctx: impl Fn(sqlx::Error) -> Error) -> Error {
     let msg = e.to_string();
     if msg.contains("already exists") {
-        Error::Invalid(format!("table {table} exists already (pass --replace to recreate it)"))
+        Error::Invalid(format!(
+            "table {table} exists already (pass --replace to recreate it)"
+        ))
     } else {
         ctx(e)
     }

@@ -77,7 +77,8 @@ impl GroupAcc {
                     frequency: f.to_string(),
                 };
                 self.groups.push((g, String::with_capacity(256)));
-                self.index.insert(self.keybuf.clone(), self.groups.len() - 1);
+                self.index
+                    .insert(self.keybuf.clone(), self.groups.len() - 1);
                 self.groups.len() - 1
             }
         };
@@ -121,7 +122,11 @@ mod tests {
     #[test]
     fn rows_of_a_group_are_joined_and_nulls_kept_apart() {
         let mut acc = GroupAcc::new(1, 1 << 20);
-        for (prov, row) in [(Some("5"), "{\"a\":1}"), (None, "{\"a\":2}"), (Some("5"), "{\"a\":3}")] {
+        for (prov, row) in [
+            (Some("5"), "{\"a\":1}"),
+            (None, "{\"a\":2}"),
+            (Some("5"), "{\"a\":3}"),
+        ] {
             let t = acc.target([Some("M"), Some("1"), prov, Some("F")]).unwrap();
             t.push_str(row);
             let n = t.len();

@@ -2,11 +2,11 @@
 //! group-key order so that the warm can write each group as soon as it is
 //! complete. Memory is bounded by the largest group, whatever the row count.
 
+pub mod demo;
 mod group;
 mod json;
 mod pg_copy;
 mod sqlite;
-pub mod demo;
 
 pub use group::GroupChunk;
 
@@ -34,7 +34,8 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
 
 /// Strips trailing semicolons and blanks so the query can be wrapped.
 fn clean_sql(sql: &str) -> &str {
-    sql.trim().trim_end_matches(|c: char| c == ';' || c.is_whitespace())
+    sql.trim()
+        .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }
 
 /// The datasource query counted, for progress.
@@ -109,19 +110,38 @@ impl Source {
     /// Streams the rows gathered per group, in chunks of about `budget` bytes
     /// of row JSON, in whatever order the database returns them (Postgres
     /// through `COPY … TO STDOUT`). A group may span several chunks.
-    pub async fn rows(&self, ds: DsId, sql: &str, budget: usize) -> Result<BoxStream<'static, Result<GroupChunk>>> {
+    pub async fn rows(
+        &self,
+        ds: DsId,
+        sql: &str,
+        budget: usize,
+    ) -> Result<BoxStream<'static, Result<GroupChunk>>> {
         match self {
             Source::Pg(p) => {
                 use sqlx::{Column, Executor, TypeInfo};
-                let d = p.describe(clean_sql(sql)).await.map_err(|e| source_err(ds, e))?;
+                let d = p
+                    .describe(clean_sql(sql))
+                    .await
+                    .map_err(|e| source_err(ds, e))?;
                 let columns = d
                     .columns()
                     .iter()
                     .map(|c| (c.name().to_string(), c.type_info().name().to_string()))
                     .collect();
-                Ok(pg_copy::rows(p.clone(), ds, clean_sql(sql).to_string(), columns, budget))
+                Ok(pg_copy::rows(
+                    p.clone(),
+                    ds,
+                    clean_sql(sql).to_string(),
+                    columns,
+                    budget,
+                ))
             }
-            Source::Lite(p) => Ok(sqlite::rows(p.clone(), ds, clean_sql(sql).to_string(), budget)),
+            Source::Lite(p) => Ok(sqlite::rows(
+                p.clone(),
+                ds,
+                clean_sql(sql).to_string(),
+                budget,
+            )),
         }
     }
 

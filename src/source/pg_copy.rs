@@ -78,13 +78,21 @@ pub(crate) fn append_line(
 ) -> Result<()> {
     let fields: Vec<&str> = line.split('\t').collect();
     if fields.len() != names.len() {
-        return Err(source_err(ds, "COPY returned a different number of columns than described"));
+        return Err(source_err(
+            ds,
+            "COPY returned a different number of columns than described",
+        ));
     }
     let part = |i: usize| -> Option<std::borrow::Cow<'_, str>> {
         let f = fields[i];
         (f != "\\N").then(|| unescape(f))
     };
-    let (m, p, prov, f) = (part(key.measure), part(key.practice), part(key.provider), part(key.frequency));
+    let (m, p, prov, f) = (
+        part(key.measure),
+        part(key.practice),
+        part(key.provider),
+        part(key.frequency),
+    );
     let target = acc.target([m.as_deref(), p.as_deref(), prov.as_deref(), f.as_deref()])?;
     target.push('{');
     for (i, ((name, kind), raw)) in names.iter().zip(kinds).zip(&fields).enumerate() {
@@ -214,7 +222,16 @@ mod tests {
 
     #[test]
     fn copy_text_becomes_typed_json() {
-        let plain = ["measure", "practice_uid", "provider_uid", "frequency", "amount", "at", "ok", "note"];
+        let plain = [
+            "measure",
+            "practice_uid",
+            "provider_uid",
+            "frequency",
+            "amount",
+            "at",
+            "ok",
+            "note",
+        ];
         let names: Vec<String> = plain.iter().map(|n| format!("\"{n}\":")).collect();
         let plain: Vec<String> = plain.iter().map(|s| s.to_string()).collect();
         let kinds = [

@@ -25,7 +25,13 @@ fn value(row: &SqliteRow, i: usize) -> std::result::Result<Val, sqlx::Error> {
     })
 }
 
-fn append(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns, acc: &mut GroupAcc) -> Result<()> {
+fn append(
+    ds: DsId,
+    row: &SqliteRow,
+    names: &[String],
+    key: KeyColumns,
+    acc: &mut GroupAcc,
+) -> Result<()> {
     let mut w = RowWriter::new();
     let mut k: [Option<String>; 4] = Default::default();
     for (i, name) in names.iter().enumerate() {
@@ -42,7 +48,12 @@ fn append(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns, acc: &mu
         w.push(name, &v);
     }
     let json = w.finish();
-    let target = acc.target([k[0].as_deref(), k[1].as_deref(), k[2].as_deref(), k[3].as_deref()])?;
+    let target = acc.target([
+        k[0].as_deref(),
+        k[1].as_deref(),
+        k[2].as_deref(),
+        k[3].as_deref(),
+    ])?;
     target.push_str(&json);
     let n = target.len();
     acc.written(n);
@@ -50,7 +61,12 @@ fn append(ds: DsId, row: &SqliteRow, names: &[String], key: KeyColumns, acc: &mu
 }
 
 /// Streams chunks of grouped rows from a task of its own.
-pub(crate) fn rows(pool: SqlitePool, ds: DsId, sql: String, budget: usize) -> BoxStream<'static, Result<GroupChunk>> {
+pub(crate) fn rows(
+    pool: SqlitePool,
+    ds: DsId,
+    sql: String,
+    budget: usize,
+) -> BoxStream<'static, Result<GroupChunk>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<GroupChunk>>(1);
     tokio::spawn(async move {
         let mut stream = sqlx::query(&sql).fetch(&pool);
@@ -59,7 +75,8 @@ pub(crate) fn rows(pool: SqlitePool, ds: DsId, sql: String, budget: usize) -> Bo
         while let Some(item) = stream.next().await {
             let done = item.map_err(|e| source_err(ds, e)).and_then(|row| {
                 if layout.is_none() {
-                    let names: Vec<String> = row.columns().iter().map(|c| c.name().to_string()).collect();
+                    let names: Vec<String> =
+                        row.columns().iter().map(|c| c.name().to_string()).collect();
                     let key = KeyColumns::find(ds, &names)?;
                     layout = Some((names, key));
                 }

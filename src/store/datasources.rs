@@ -37,12 +37,15 @@ pub struct DatasourceInput {
     pub enabled: bool,
 }
 
-const COLUMNS: &str = "id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms";
+const COLUMNS: &str =
+    "id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms";
 
 impl DatasourceInput {
     fn validate(&self) -> Result<()> {
         if self.id <= 0 {
-            return Err(Error::Invalid("a datasource id is a positive number".into()));
+            return Err(Error::Invalid(
+                "a datasource id is a positive number".into(),
+            ));
         }
         if self.name.trim().is_empty() {
             return Err(Error::Invalid("a datasource needs a name".into()));
@@ -51,7 +54,9 @@ impl DatasourceInput {
             return Err(Error::Invalid("a datasource needs a source query".into()));
         }
         if self.stale_after_secs <= 0 || self.ttl_secs <= 0 {
-            return Err(Error::Invalid("stale-after and TTL must be positive".into()));
+            return Err(Error::Invalid(
+                "stale-after and TTL must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -85,9 +90,15 @@ impl Store {
             .execute(p).await.map(|_| ()));
         match res {
             Ok(()) => self.datasource(d.id).await,
-            Err(e) if e.as_database_error().is_some_and(|d| d.is_unique_violation()) => Err(
-                Error::Invalid(format!("datasource {} exists already (use `datasource edit`)", d.id)),
-            ),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(Error::Invalid(format!(
+                    "datasource {} exists already (use `datasource edit`)",
+                    d.id
+                )))
+            }
             Err(e) => Err(Error::db("adding a datasource", e)),
         }
     }

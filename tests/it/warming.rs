@@ -90,7 +90,10 @@ async fn add_ds(store: &Store, id: i64, sql: &str) {
 }
 
 async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
-    let snap = jobs::submit(&f.jc, &[ds], true).await.expect("submit").remove(0);
+    let snap = jobs::submit(&f.jc, &[ds], true)
+        .await
+        .expect("submit")
+        .remove(0);
     jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
 }
 
@@ -105,12 +108,17 @@ fn req(measure: &str, freq: &str) -> QueryRequest {
 
 /// Every row's `gen` of a query result (must all be equal).
 fn gens(rows: &[serde_json::Value]) -> Vec<i64> {
-    rows.iter().map(|r| r["gen"].as_i64().expect("gen is a number")).collect()
+    rows.iter()
+        .map(|r| r["gen"].as_i64().expect("gen is a number"))
+        .collect()
 }
 
 async fn live_entries(redis: &Redis, ds: i64) -> u64 {
     redis
-        .query("SCARD", redis::cmd("SCARD").arg(keys::master_index(ds, Gen::Live)))
+        .query(
+            "SCARD",
+            redis::cmd("SCARD").arg(keys::master_index(ds, Gen::Live)),
+        )
         .await
         .expect("scard")
 }
@@ -131,19 +139,28 @@ async fn wait_state(redis: &Redis, job_id: &str, state: JobState) {
 /// Starts a job that pauses at its first batch, runs it in the background,
 /// and waits until it is paused. Returns its id and the running task.
 async fn start_paused(f: &Fixture) -> (String, tokio::task::JoinHandle<JobSnapshot>) {
-    let snap = jobs::submit(&f.jc, &[1], true).await.expect("submit").remove(0);
+    let snap = jobs::submit(&f.jc, &[1], true)
+        .await
+        .expect("submit")
+        .remove(0);
     let id = snap.job_id.clone();
     jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Pause)
         .await
         .expect("pause");
     let jc = f.jc.clone();
-    let task = tokio::spawn(async move { jobs::run_job(&jc, snap, CancellationToken::new(), |_| {}).await });
+    let task =
+        tokio::spawn(
+            async move { jobs::run_job(&jc, snap, CancellationToken::new(), |_| {}).await },
+        );
     wait_state(&f.redis, &id, JobState::Paused).await;
     (id, task)
 }
 
 async fn assert_no_shadow(redis: &Redis) {
-    assert!(!shadow::exists(redis, 1).await.expect("shadow check"), "shadow keys left behind");
+    assert!(
+        !shadow::exists(redis, 1).await.expect("shadow check"),
+        "shadow keys left behind"
+    );
 }
 
 macro_rules! both {
@@ -174,14 +191,23 @@ async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
         let stop = stop.clone();
         let reads = reads.clone();
         readers.push(tokio::spawn(async move {
-            let (m, fr) = if n % 2 == 0 { ("Charges", "Monthly") } else { ("Visits", "Weekly") };
+            let (m, fr) = if n % 2 == 0 {
+                ("Charges", "Monthly")
+            } else {
+                ("Visits", "Weekly")
+            };
             let mut last_gen = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let res = query::query(&redis, &req(m, fr)).await.expect("query errors");
+                let res = query::query(&redis, &req(m, fr))
+                    .await
+                    .expect("query errors");
                 assert!(res.hit, "a reader saw a miss during warming");
                 assert_eq!(res.entries, 8 * 3, "a reader saw a partial generation");
                 let g = gens(&res.rows);
-                assert!(g.windows(2).all(|w| w[0] == w[1]), "mixed generations in one read: {g:?}");
+                assert!(
+                    g.windows(2).all(|w| w[0] == w[1]),
+                    "mixed generations in one read: {g:?}"
+                );
                 assert!(res.generation >= last_gen, "generation went back");
                 last_gen = res.generation;
                 reads.fetch_add(1, Ordering::Relaxed);
@@ -202,9 +228,18 @@ async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
         h.await.expect("reader failed");
     }
     assert!(reads.load(Ordering::Relaxed) > 20, "readers barely ran");
-    let last = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    let last = query::query(&f.redis, &req("Charges", "Monthly"))
+        .await
+        .expect("query");
     assert!(gens(&last.rows).iter().all(|&g| g == 20));
-    assert_eq!(meta::read(&f.redis, 1).await.expect("meta").expect("meta").generation, 21);
+    assert_eq!(
+        meta::read(&f.redis, 1)
+            .await
+            .expect("meta")
+            .expect("meta")
+            .generation,
+        21
+    );
     assert_no_shadow(&f.redis).await;
 }
 both!(zero_downtime, readers_see_no_miss_and_no_mixed_generation);
@@ -231,7 +266,10 @@ async fn stale_groups_disappear(r: &AnyRedis) {
         providers: vec![Some("2".into())],
         ..req("Visits", "Weekly")
     };
-    assert_eq!(query::query(&f.redis, &prov).await.expect("query").entries, 0);
+    assert_eq!(
+        query::query(&f.redis, &prov).await.expect("query").entries,
+        0
+    );
     let old = keys::entry(
         1,
         Gen::Live,
@@ -242,7 +280,11 @@ async fn stale_groups_disappear(r: &AnyRedis) {
             frequency: "Monthly".into(),
         },
     );
-    let exists: bool = f.redis.query("EXISTS", redis::cmd("EXISTS").arg(&old)).await.expect("exists");
+    let exists: bool = f
+        .redis
+        .query("EXISTS", redis::cmd("EXISTS").arg(&old))
+        .await
+        .expect("exists");
     assert!(!exists, "a stale entry survived the swap");
     let removed_index = keys::SecondaryIndex::Practice {
         measure: "Charges".into(),
@@ -254,7 +296,9 @@ async fn stale_groups_disappear(r: &AnyRedis) {
         .redis
         .query(
             "SISMEMBER",
-            redis::cmd("SISMEMBER").arg(keys::index_list(1, Gen::Live)).arg(&removed_index),
+            redis::cmd("SISMEMBER")
+                .arg(keys::index_list(1, Gen::Live))
+                .arg(&removed_index),
         )
         .await
         .expect("sismember");
@@ -269,10 +313,20 @@ async fn cancel_leaves_live_cache(r: &AnyRedis) {
     let f = fixture(r, 4).await;
     assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
     let before = live_entries(&f.redis, 1).await;
-    let gen_before = meta::read(&f.redis, 1).await.expect("meta").expect("meta").generation;
-    sqlx::query("UPDATE src SET gen = 7").execute(&f.pool).await.expect("update");
+    let gen_before = meta::read(&f.redis, 1)
+        .await
+        .expect("meta")
+        .expect("meta")
+        .generation;
+    sqlx::query("UPDATE src SET gen = 7")
+        .execute(&f.pool)
+        .await
+        .expect("update");
     let (id, task) = start_paused(&f).await;
-    let paused = jobs::read(&f.redis, &id).await.expect("read").expect("record");
+    let paused = jobs::read(&f.redis, &id)
+        .await
+        .expect("read")
+        .expect("record");
     assert_eq!(paused.pause_reason.as_deref(), Some("paused by an admin"));
     jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Cancel)
         .await
@@ -282,7 +336,9 @@ async fn cancel_leaves_live_cache(r: &AnyRedis) {
     assert_eq!(live_entries(&f.redis, 1).await, before);
     let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
     assert_eq!(m.generation, gen_before, "a cancelled warm swapped");
-    let res = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    let res = query::query(&f.redis, &req("Charges", "Monthly"))
+        .await
+        .expect("query");
     assert!(gens(&res.rows).iter().all(|&g| g == 0));
     assert_no_shadow(&f.redis).await;
     assert_eq!(lock::holder(&f.redis, 1).await.expect("lock"), None);
@@ -310,7 +366,11 @@ async fn invalidation_during_warm_aborts_swap(r: &AnyRedis) {
         "error names the cause: {:?}",
         end.error
     );
-    assert_eq!(live_entries(&f.redis, 1).await, 0, "the invalidated cache came back");
+    assert_eq!(
+        live_entries(&f.redis, 1).await,
+        0,
+        "the invalidated cache came back"
+    );
     assert_eq!(meta::read(&f.redis, 1).await.expect("meta"), None);
     assert_no_shadow(&f.redis).await;
     assert_eq!(lock::holder(&f.redis, 1).await.expect("lock"), None);
@@ -331,24 +391,49 @@ async fn crashed_holder_lease_expires(r: &AnyRedis) {
     };
     let live = keys::entry(1, Gen::Live, &ghost);
     let mut p = redis::pipe();
-    p.cmd("SET").arg(keys::warm_lock(1)).arg("dead-job").arg("PX").arg(1500).ignore();
-    p.cmd("SET").arg(keys::entry(1, Gen::Shadow, &ghost)).arg("[]").ignore();
-    p.cmd("SADD").arg(keys::master_index(1, Gen::Shadow)).arg(&live).ignore();
+    p.cmd("SET")
+        .arg(keys::warm_lock(1))
+        .arg("dead-job")
+        .arg("PX")
+        .arg(1500)
+        .ignore();
+    p.cmd("SET")
+        .arg(keys::entry(1, Gen::Shadow, &ghost))
+        .arg("[]")
+        .ignore();
+    p.cmd("SADD")
+        .arg(keys::master_index(1, Gen::Shadow))
+        .arg(&live)
+        .ignore();
     let _: () = f.redis.pipe("setup", &p).await.expect("setup");
     let busy = warm(&f, 1).await;
     assert_eq!(busy.state, JobState::Failed);
     assert_eq!(busy.error_kind.as_deref(), Some("busy"));
-    assert!(busy.error.as_deref().unwrap_or("").contains("dead-job"), "{:?}", busy.error);
+    assert!(
+        busy.error.as_deref().unwrap_or("").contains("dead-job"),
+        "{:?}",
+        busy.error
+    );
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let ok = warm(&f, 1).await;
     assert_eq!(ok.state, JobState::Succeeded, "{:?}", ok.error);
     let ghost_left: bool = f
         .redis
-        .query("EXISTS", redis::cmd("EXISTS").arg(keys::entry(1, Gen::Shadow, &ghost)))
+        .query(
+            "EXISTS",
+            redis::cmd("EXISTS").arg(keys::entry(1, Gen::Shadow, &ghost)),
+        )
         .await
         .expect("exists");
-    assert!(!ghost_left, "the crashed warm's shadow entry was not cleaned");
-    let ghost_live: bool = f.redis.query("EXISTS", redis::cmd("EXISTS").arg(&live)).await.expect("exists");
+    assert!(
+        !ghost_left,
+        "the crashed warm's shadow entry was not cleaned"
+    );
+    let ghost_live: bool = f
+        .redis
+        .query("EXISTS", redis::cmd("EXISTS").arg(&live))
+        .await
+        .expect("exists");
     assert!(!ghost_live);
     assert_no_shadow(&f.redis).await;
 }
@@ -401,7 +486,11 @@ async fn source_dropped_mid_stream(r: &AnyRedis) {
         .expect("resume");
     let end = task.await.expect("job task");
     assert_eq!(end.state, JobState::Failed);
-    assert!(end.error.as_deref().unwrap_or("").contains("source query"), "{:?}", end.error);
+    assert!(
+        end.error.as_deref().unwrap_or("").contains("source query"),
+        "{:?}",
+        end.error
+    );
     assert_eq!(live_entries(&f.redis, 1).await, before);
     assert_no_shadow(&f.redis).await;
     let _ = &f.db;
@@ -425,26 +514,44 @@ async fn hostile_values_round_trip(r: &AnyRedis) {
         practices: vec![],
         providers: prov,
     };
-    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![None])).await.expect("query");
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![None]))
+        .await
+        .expect("query");
     assert_eq!(res.rows.len(), 1);
     assert_eq!(res.rows[0]["amount"], serde_json::json!(1.5));
-    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![])).await.expect("query");
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![]))
+        .await
+        .expect("query");
     assert_eq!(res.entries, 2);
-    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![])).await.expect("query");
+    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![]))
+        .await
+        .expect("query");
     assert_eq!(res.rows.len(), 1);
-    let res = query::query(&f.redis, &q("%N", "x\\y", vec![None])).await.expect("query");
+    let res = query::query(&f.redis, &q("%N", "x\\y", vec![None]))
+        .await
+        .expect("query");
     assert_eq!(res.rows[0]["measure"], serde_json::json!("%N"));
     // Nothing of datasource 2 was touched by `{ds:2}` as a measure.
     let sel = Selection {
         measure: Some("a:b*c".into()),
         ..Default::default()
     };
-    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel).await.expect("invalidate");
+    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel)
+        .await
+        .expect("invalidate");
     assert_eq!(inv.keys_deleted, 2);
-    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![])).await.expect("query");
+    let res = query::query(&f.redis, &q("a:b*c", "Monthly[1]", vec![]))
+        .await
+        .expect("query");
     assert_eq!(res.entries, 0);
-    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![])).await.expect("query");
-    assert_eq!(res.rows.len(), 1, "selective invalidation touched other entries");
+    let res = query::query(&f.redis, &q("{ds:2}", "é ?%", vec![]))
+        .await
+        .expect("query");
+    assert_eq!(
+        res.rows.len(),
+        1,
+        "selective invalidation touched other entries"
+    );
     assert_eq!(live_entries(&f.redis, 1).await, 12 + 2);
 }
 both!(hostile_values, hostile_values_round_trip);
@@ -457,17 +564,31 @@ async fn selective_invalidation_keeps_the_rest(r: &AnyRedis) {
         frequency: Some("Weekly".into()),
         ..Default::default()
     };
-    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel).await.expect("invalidate");
+    let inv = invalidate::invalidate(&f.redis, &f.jc.actor, 1, &sel)
+        .await
+        .expect("invalidate");
     // practice 2 × 3 providers × 2 measures, Weekly only.
     assert_eq!(inv.keys_deleted, 6);
     assert!(inv.memory_freed_mb >= 0.0);
     assert_eq!(live_entries(&f.redis, 1).await, 36 - 6);
-    let weekly = query::query(&f.redis, &req("Charges", "Weekly")).await.expect("query");
+    let weekly = query::query(&f.redis, &req("Charges", "Weekly"))
+        .await
+        .expect("query");
     assert_eq!(weekly.entries, 6);
-    assert!(weekly.rows.iter().all(|r| r["practice_uid"] != serde_json::json!(2)));
-    let monthly = query::query(&f.redis, &req("Charges", "Monthly")).await.expect("query");
+    assert!(
+        weekly
+            .rows
+            .iter()
+            .all(|r| r["practice_uid"] != serde_json::json!(2))
+    );
+    let monthly = query::query(&f.redis, &req("Charges", "Monthly"))
+        .await
+        .expect("query");
     assert_eq!(monthly.entries, 9, "other frequencies kept");
     let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
     assert_eq!(m.entries, 30, "meta follows selective invalidation");
 }
-both!(selective_invalidation, selective_invalidation_keeps_the_rest);
+both!(
+    selective_invalidation,
+    selective_invalidation_keeps_the_rest
+);
