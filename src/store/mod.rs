@@ -101,6 +101,19 @@ impl Store {
         let opts = PgConnectOptions::from_str(url)
             .map_err(|e| connect_err(&label, e))?
             .options([("search_path", "cachedeck")]);
+        // One plain connection first: a refused or failed login says why at
+        // once, where the pool would only report a timeout.
+        {
+            use sqlx::Connection;
+            let probe = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                sqlx::PgConnection::connect_with(&opts),
+            )
+            .await
+            .map_err(|_| connect_err(&label, "no answer within 5 s"))?
+            .map_err(|e| connect_err(&label, e))?;
+            let _ = probe.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(6)
             .acquire_timeout(std::time::Duration::from_secs(5))

@@ -12,7 +12,7 @@ use crate::ui::clock::ago;
 use crate::ui::{format, theme};
 
 /// Height of every card (fixed, so a long list scrolls by rows cheaply).
-pub const CARD_HEIGHT: f32 = 212.0;
+pub const CARD_HEIGHT: f32 = 236.0;
 /// Narrowest card; the grid fits as many columns as this allows.
 pub const CARD_MIN_WIDTH: f32 = 340.0;
 /// Space between cards.

@@ -15,8 +15,9 @@ pub fn tile_ui(ui: &mut egui::Ui, width: f32, caption: &str, value: RichText, de
         .corner_radius(8.0)
         .inner_margin(egui::Margin::symmetric(14, 10))
         .show(ui, |ui| {
-            ui.set_min_size(Vec2::new(width - 28.0, 62.0));
-            ui.set_max_width(width - 28.0);
+            // Margins (2 × 14) and the stroke (2 × 1) make up the rest.
+            ui.set_min_size(Vec2::new(width - 30.0, 62.0));
+            ui.set_max_width(width - 30.0);
             ui.vertical(|ui| {
                 ui.label(RichText::new(caption).small().color(theme::muted(dark)));
                 ui.label(value.size(22.0).strong());
