@@ -2,11 +2,11 @@
 //! configured.
 //!
 //! - its own `redis-server` on a free loopback port (`--save ""`, nothing
-//!   persisted, working dir `<data dir>/demo/redis`), killed when the demo
-//!   ends; it never writes into a Redis it did not start (the server must
+//!   persisted, 512 MB `maxmemory` with `noeviction`, working dir
+//!   `<data dir>/demo/redis`), killed when the demo ends; it never writes into a Redis it did not start (the server must
 //!   report the process id it was started with);
 //! - a SQLite file of demo analytics rows (`<data dir>/demo/data.db`, made
-//!   once) and a SQLite store (`<data dir>/demo/store.db`) with four
+//!   once; 60,000 rows unless `CACHEDECK_DEMO_ROWS` asks for another number) and a SQLite store (`<data dir>/demo/store.db`) with four
 //!   datasources over it, one of them left cold;
 //! - simulated application reads, so hit rates and query times have
 //!   something to show: 24 hours of history written into the stats buckets
@@ -38,6 +38,27 @@ pub const INSTALL_HINT: &str = "redis-server is not installed: install it with `
 pub const TABLE: &str = "analytics_demo";
 /// Rows of demo data generated on first start.
 pub const ROWS: u64 = 60_000;
+/// Environment variable that asks for another number of demo rows (the
+/// data is made again when it changes), e.g. to watch a longer warm.
+pub const ROWS_ENV: &str = "CACHEDECK_DEMO_ROWS";
+/// The demo redis-server's memory limit, set as the health check recommends
+/// (with `noeviction`, so a full cache fails writes instead of losing entries).
+const MAXMEMORY: &str = "512mb";
+
+/// Demo rows to generate: [`ROWS`], or [`ROWS_ENV`] when set to a number.
+pub fn demo_rows() -> Result<u64> {
+    match std::env::var(ROWS_ENV) {
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                Error::Invalid(format!("{ROWS_ENV}=`{v}` is not a positive number of rows"))
+            }),
+        Err(_) => Ok(ROWS),
+    }
+}
 /// Name of the demo profile.
 pub const PROFILE: &str = "demo";
 
@@ -60,7 +81,13 @@ pub const DATASOURCES: [DemoDatasource; 4] = [
     DemoDatasource {
         id: 1,
         name: "Revenue Analytics",
-        measures: Some(&["Charges", "Payments", "Adjustments", "Refunds", "Write-offs"]),
+        measures: Some(&[
+            "Charges",
+            "Payments",
+            "Adjustments",
+            "Refunds",
+            "Write-offs",
+        ]),
         warm_at_start: true,
         traffic: (2.0, 0.02),
     },
@@ -152,7 +179,11 @@ impl DemoEnv {
                 defaults: Defaults::default(),
             },
             datasource_ids: DATASOURCES.iter().map(|d| d.id).collect(),
-            warm_at_start: DATASOURCES.iter().filter(|d| d.warm_at_start).map(|d| d.id).collect(),
+            warm_at_start: DATASOURCES
+                .iter()
+                .filter(|d| d.warm_at_start)
+                .map(|d| d.id)
+                .collect(),
             server: Some(server),
             dir,
         };
@@ -169,10 +200,13 @@ impl DemoEnv {
         let data = self.dir.join("data.db");
         let ready = self.dir.join("data.ready");
         let source_url = sqlite_url(&data);
-        if !ready.exists() {
-            progress(&format!("Generating {ROWS} rows of demo analytics data…"));
-            demo::create(&source_url, TABLE, ROWS, true).await?;
-            std::fs::write(&ready, format!("{TABLE} {ROWS}\n"))
+        let rows = demo_rows()?;
+        let marker = format!("{TABLE} {rows}\n");
+        if std::fs::read_to_string(&ready).ok().as_deref() != Some(marker.as_str()) {
+            progress(&format!("Generating {rows} rows of demo analytics data…"));
+            let _ = std::fs::remove_file(&ready);
+            demo::create(&source_url, TABLE, rows, true).await?;
+            std::fs::write(&ready, marker)
                 .map_err(|e| Error::io(format!("writing {}", ready.display()), e))?;
         }
         progress("Registering the demo datasources…");
@@ -223,13 +257,17 @@ async fn spawn_redis(binary: &Path, dir: &Path) -> Result<(Child, String)> {
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .map_err(|e| Error::io("finding a free loopback port", e))?;
-        let out = std::fs::File::create(&log).map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
-        let err = out.try_clone().map_err(|e| Error::io("duplicating a file handle", e))?;
+        let out = std::fs::File::create(&log)
+            .map_err(|e| Error::io(format!("creating {}", log.display()), e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| Error::io("duplicating a file handle", e))?;
         let mut child = Command::new(binary)
             .arg("--port")
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--daemonize", "no", "--protected-mode", "yes"])
+            .args(["--maxmemory", MAXMEMORY, "--maxmemory-policy", "noeviction"])
             .arg("--dir")
             .arg(dir)
             .stdin(Stdio::null())
@@ -262,7 +300,10 @@ async fn spawn_redis(binary: &Path, dir: &Path) -> Result<(Child, String)> {
                     .query::<String>("INFO server", redis::cmd("INFO").arg("server"))
                     .await
             {
-                if info.lines().any(|l| l.trim() == format!("process_id:{}", child.id())) {
+                if info
+                    .lines()
+                    .any(|l| l.trim() == format!("process_id:{}", child.id()))
+                {
                     return Ok((child, url));
                 }
                 // Someone else answers on this port: never touch it.
@@ -303,18 +344,34 @@ pub async fn backfill_traffic(redis: &Redis, minutes: i64) -> Result<()> {
         let base_us = 600.0 + 250.0 * d.id as f64;
         let mut p = redis::pipe();
         for m in (now_minute - minutes)..now_minute {
-            let queries = (per_second * 60.0 * diurnal(m) * rng.random_range(0.8..1.2)).round() as u64;
-            let misses = ((queries as f64) * miss_share * rng.random_range(0.5..1.5)).round() as u64;
+            let queries =
+                (per_second * 60.0 * diurnal(m) * rng.random_range(0.8..1.2)).round() as u64;
+            let misses =
+                ((queries as f64) * miss_share * rng.random_range(0.5..1.5)).round() as u64;
             let misses = misses.min(queries);
-            let query_us = (queries as f64 * base_us * rng.random_range(0.85..1.3) * (0.7 + 0.6 * diurnal(m))) as u64;
+            let query_us =
+                (queries as f64 * base_us * rng.random_range(0.85..1.3) * (0.7 + 0.6 * diurnal(m)))
+                    as u64;
             for (bucket, ttl) in [
                 (Bucket::Minute(m), MINUTE_TTL_SECS),
                 (Bucket::Hour(m.div_euclid(60)), HOUR_TTL_SECS),
             ] {
                 let key = keys::stats_bucket(d.id, bucket);
-                p.cmd("HINCRBY").arg(&key).arg("hits").arg(queries - misses).ignore();
-                p.cmd("HINCRBY").arg(&key).arg("misses").arg(misses).ignore();
-                p.cmd("HINCRBY").arg(&key).arg("queryUs").arg(query_us).ignore();
+                p.cmd("HINCRBY")
+                    .arg(&key)
+                    .arg("hits")
+                    .arg(queries - misses)
+                    .ignore();
+                p.cmd("HINCRBY")
+                    .arg(&key)
+                    .arg("misses")
+                    .arg(misses)
+                    .ignore();
+                p.cmd("HINCRBY")
+                    .arg(&key)
+                    .arg("queryUs")
+                    .arg(query_us)
+                    .ignore();
                 p.cmd("EXPIRE").arg(&key).arg(ttl).ignore();
             }
             if m % 200 == 0 {

@@ -30,12 +30,18 @@ pub async fn breakdown(redis: &Redis, ds: DsId) -> Result<Breakdown> {
         let (next, batch): (u64, Vec<Vec<u8>>) = redis
             .query(
                 "scanning the master index",
-                redis::cmd("SSCAN").arg(&master).arg(cursor).arg("COUNT").arg(SCAN_COUNT),
+                redis::cmd("SSCAN")
+                    .arg(&master)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT),
             )
             .await?;
         for raw in &batch {
             scanned += 1;
-            let Ok(key) = std::str::from_utf8(raw) else { continue };
+            let Ok(key) = std::str::from_utf8(raw) else {
+                continue;
+            };
             if let Some(ParsedKey::Entry { group, .. }) = keys::parse(key) {
                 *per_measure.entry(group.measure).or_default() += 1;
                 *per_frequency.entry(group.frequency).or_default() += 1;
@@ -66,7 +72,12 @@ fn sorted(map: HashMap<String, u64>) -> Vec<(String, u64)> {
 }
 
 /// Loads everything the Details view shows for `ds` over `range`.
-pub async fn load(redis: &Redis, store: &Store, ds: DsId, range: TrendRange) -> Result<DatasourceDetails> {
+pub async fn load(
+    redis: &Redis,
+    store: &Store,
+    ds: DsId,
+    range: TrendRange,
+) -> Result<DatasourceDetails> {
     let to_ms = redis.time_ms().await?;
     let from_ms = to_ms - range.span().as_millis() as i64;
     let trends = crate::metrics::trends(redis, store, ds, from_ms, to_ms, range.hourly()).await?;

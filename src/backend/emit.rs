@@ -65,7 +65,9 @@ impl Emitter {
         let send = match self.last_progress.lock() {
             Ok(mut map) => {
                 let due = match map.get(&snap.job_id) {
-                    Some((at, state)) => *state != snap.state || now.duration_since(*at) >= PROGRESS_INTERVAL,
+                    Some((at, state)) => {
+                        *state != snap.state || now.duration_since(*at) >= PROGRESS_INTERVAL
+                    }
                     None => true,
                 };
                 if snap.state.is_final() {
@@ -81,7 +83,7 @@ impl Emitter {
             Err(_) => true,
         };
         if send {
-            self.send(Event::Job(snap.clone()));
+            self.send(Event::Job(Box::new(snap.clone())));
         }
     }
 }
@@ -119,7 +121,10 @@ mod tests {
         while let Ok(Event::Job(s)) = rx.try_recv() {
             got.push(s.state);
         }
-        assert_eq!(got, vec![JobState::Running, JobState::Swapping, JobState::Succeeded]);
+        assert_eq!(
+            got,
+            vec![JobState::Running, JobState::Swapping, JobState::Succeeded]
+        );
         assert_eq!(wakes.load(Ordering::SeqCst), 3);
     }
 }

@@ -18,9 +18,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// 1 s, 2 s, 4 s … capped at [`BACKOFF_MAX`].
 pub fn backoff(failures: u32) -> Duration {
     let shift = failures.saturating_sub(1).min(16);
-    BACKOFF_START
-        .saturating_mul(1u32 << shift)
-        .min(BACKOFF_MAX)
+    BACKOFF_START.saturating_mul(1u32 << shift).min(BACKOFF_MAX)
 }
 
 /// One connection and what the window should show about it.
@@ -116,7 +114,10 @@ pub fn broken(e: &Error) -> Option<Broken> {
         Error::DbConnect { .. } => Some(Broken::Database),
         Error::Db { source, .. } => matches!(
             source,
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+            sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Tls(_)
         )
         .then_some(Broken::Database),
         _ => None,
@@ -125,7 +126,10 @@ pub fn broken(e: &Error) -> Option<Broken> {
 
 /// True for errors that retrying cannot fix (a malformed or missing profile).
 pub fn is_permanent(e: &Error) -> bool {
-    matches!(e, Error::Config(_) | Error::MigrationsNeeded(_) | Error::Invalid(_))
+    matches!(
+        e,
+        Error::Config(_) | Error::MigrationsNeeded(_) | Error::Invalid(_)
+    )
 }
 
 #[cfg(test)]

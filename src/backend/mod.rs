@@ -20,7 +20,8 @@ pub use details::{BREAKDOWN_MAX_KEYS, breakdown};
 pub use emit::{Emitter, PROGRESS_INTERVAL, Repaint};
 pub use links::{BACKOFF_MAX, BACKOFF_START, backoff};
 pub use protocol::{
-    Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo, TrendRange,
+    Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo,
+    TrendRange,
 };
 
 use std::time::Duration;
@@ -97,7 +98,7 @@ enum Internal {
         /// The profile generation the attempt was made for.
         generation: u64,
         /// The handle, or why not.
-        result: Result<Redis, Error>,
+        result: Result<Box<Redis>, Error>,
     },
     /// A store connection attempt ended.
     StoreConnected {
@@ -221,13 +222,15 @@ impl Backend {
     fn start(&mut self) {
         match self.startup.clone() {
             Startup::Demo => {
-                self.emit.send(Event::Setup(Some("Starting the demo environment…".into())));
+                self.emit
+                    .send(Event::Setup(Some("Starting the demo environment…".into())));
                 self.redis.failed_quietly();
                 self.store.failed_quietly();
                 let tx = self.internal_tx.clone();
                 let emit = self.emit.clone();
                 self.tasks.spawn(async move {
-                    let progress = move |step: &str| emit.send(Event::Setup(Some(step.to_string())));
+                    let progress =
+                        move |step: &str| emit.send(Event::Setup(Some(step.to_string())));
                     let result = DemoEnv::start(progress).await.map(Box::new);
                     let _ = tx.send(Internal::DemoReady(result));
                 });
@@ -291,7 +294,10 @@ impl Backend {
     /// The earliest moment the loop has something to do.
     fn next_wake(&self) -> Instant {
         let mut wake = self.next_refresh;
-        for t in [self.redis.next_attempt, self.store.next_attempt].into_iter().flatten() {
+        for t in [self.redis.next_attempt, self.store.next_attempt]
+            .into_iter()
+            .flatten()
+        {
             wake = wake.min(t);
         }
         wake.max(Instant::now() + Duration::from_millis(20))
@@ -309,7 +315,7 @@ impl Backend {
             let tx = self.internal_tx.clone();
             let target = resolved.redis.clone();
             tokio::spawn(async move {
-                let result = Redis::connect(&target).await;
+                let result = Redis::connect(&target).await.map(Box::new);
                 let _ = tx.send(Internal::RedisConnected { generation, result });
             });
         }
@@ -361,7 +367,8 @@ impl Backend {
             _ => None,
         };
         tokio::spawn(async move {
-            let (broken, error) = ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler).await;
+            let (broken, error) =
+                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler).await;
             let _ = tx.send(Internal::RefreshDone {
                 generation,
                 broken,
@@ -376,7 +383,7 @@ impl Backend {
                 match result {
                     Ok(r) => {
                         let label = r.label().to_string();
-                        self.redis.up(r, label);
+                        self.redis.up(*r, label);
                         self.next_refresh = Instant::now();
                     }
                     Err(e) if links::is_permanent(&e) => self.redis.failed(e.to_string()),
@@ -494,11 +501,12 @@ impl Backend {
             .resolved
             .clone()
             .ok_or_else(|| format!("cannot {what}: no profile is in use"))?;
-        let redis = self
-            .redis
-            .conn
-            .clone()
-            .ok_or_else(|| format!("cannot {what}: Redis is not connected ({})", describe(&self.redis.state)))?;
+        let redis = self.redis.conn.clone().ok_or_else(|| {
+            format!(
+                "cannot {what}: Redis is not connected ({})",
+                describe(&self.redis.state)
+            )
+        })?;
         let store = self.store.conn.clone().ok_or_else(|| {
             format!(
                 "cannot {what}: the database is not connected ({})",
@@ -530,7 +538,9 @@ impl Backend {
             }
             Command::SwitchProfile(name) => {
                 if self.demo.is_some() {
-                    self.emit.error("the demo has one profile; restart without `demo` to use your profiles");
+                    self.emit.error(
+                        "the demo has one profile; restart without `demo` to use your profiles",
+                    );
                     return;
                 }
                 // A profile switch means the profile's own servers, not the
@@ -587,7 +597,10 @@ impl Backend {
     async fn stop(&mut self) {
         self.shutdown.cancel();
         let drain = async { while self.tasks.join_next().await.is_some() {} };
-        if tokio::time::timeout(Duration::from_secs(15), drain).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(15), drain)
+            .await
+            .is_err()
+        {
             tracing::warn!("some backend tasks did not stop in time");
             self.tasks.abort_all();
         }
@@ -612,8 +625,14 @@ fn describe(state: &LinkState) -> String {
     match state {
         LinkState::Connecting => "connecting".into(),
         LinkState::Connected { label } => format!("connected to {label}"),
-        LinkState::Reconnecting { next_retry_in, reason } => {
-            format!("retrying in {} s after: {reason}", next_retry_in.as_secs().max(1))
+        LinkState::Reconnecting {
+            next_retry_in,
+            reason,
+        } => {
+            format!(
+                "retrying in {} s after: {reason}",
+                next_retry_in.as_secs().max(1)
+            )
         }
         LinkState::Failed(reason) => reason.clone(),
     }

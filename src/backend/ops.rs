@@ -127,7 +127,12 @@ pub(super) async fn refresh(
                     active_jobs: Vec::new(),
                     recent_jobs: records
                         .iter()
-                        .filter(|r| !matches!(r.state.as_str(), "queued" | "running" | "paused" | "swapping"))
+                        .filter(|r| {
+                            !matches!(
+                                r.state.as_str(),
+                                "queued" | "running" | "paused" | "swapping"
+                            )
+                        })
                         .map(jobs::RecentJob::from)
                         .collect(),
                 })),
@@ -184,20 +189,23 @@ pub(super) async fn run(ctx: Ctx, cmd: Command) {
         Command::Resume { job_id } => control(&ctx, &job_id, ControlRequest::Resume).await,
         Command::Cancel { job_id } => control(&ctx, &job_id, ControlRequest::Cancel).await,
         Command::Invalidate { ds } => invalidate_all(&ctx, ds).await,
-        Command::LoadDetails { ds, range } => match details::load(&ctx.redis, &ctx.store, ds, range).await {
-            Ok(d) => ctx.emit.send(Event::Details(Box::new(d))),
-            Err(e) => ctx.fail(&format!("cannot load the details of datasource {ds}"), &e),
-        },
+        Command::LoadDetails { ds, range } => {
+            match details::load(&ctx.redis, &ctx.store, ds, range).await {
+                Ok(d) => ctx.emit.send(Event::Details(Box::new(d))),
+                Err(e) => ctx.fail(&format!("cannot load the details of datasource {ds}"), &e),
+            }
+        }
         Command::SaveDatasource(input) => save(&ctx, input).await,
-        Command::ValidateSql { ds, sql, source_url } => {
+        Command::ValidateSql {
+            ds,
+            sql,
+            source_url,
+        } => {
             let url = source_url.unwrap_or_else(|| ctx.resolved.database_url.clone());
             let result = validate(ds, &sql, &url).await.map_err(|e| e.to_string());
             ctx.emit.send(Event::SqlValidated { ds, sql, result });
         }
-        Command::Refresh
-        | Command::SwitchProfile(_)
-        | Command::Reconnect
-        | Command::Shutdown => {}
+        Command::Refresh | Command::SwitchProfile(_) | Command::Reconnect | Command::Shutdown => {}
     }
 }
 
@@ -242,7 +250,9 @@ fn report_end(ctx: &Ctx, s: &JobSnapshot) {
             "{name}: {}",
             s.warnings.first().map(String::as_str).unwrap_or("skipped")
         )),
-        JobState::Cancelled => ctx.emit.notice(format!("Warm of {name} cancelled; the live cache is unchanged")),
+        JobState::Cancelled => ctx.emit.notice(format!(
+            "Warm of {name} cancelled; the live cache is unchanged"
+        )),
         JobState::Failed => ctx.emit.error(format!(
             "Warm of {name} failed: {}",
             s.error.as_deref().unwrap_or("unknown error")
@@ -321,7 +331,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

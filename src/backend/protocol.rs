@@ -7,8 +7,8 @@ use std::time::Duration;
 use crate::cache::invalidate::InvalidateResult;
 use crate::jobs::{JobSnapshot, RecentJob, WarmingStatus};
 use crate::keys::DsId;
-use crate::metrics::types::{HealthReport, StatsReport};
 use crate::metrics::Trends;
+use crate::metrics::types::{HealthReport, StatsReport};
 use crate::store::{Datasource, DatasourceInput};
 
 /// A request from the window. Every command is answered by events (or by
@@ -93,7 +93,12 @@ pub enum TrendRange {
 
 impl TrendRange {
     /// Every range, in the order the selector shows them.
-    pub const ALL: [TrendRange; 4] = [TrendRange::Hour, TrendRange::Day, TrendRange::Week, TrendRange::Month];
+    pub const ALL: [TrendRange; 4] = [
+        TrendRange::Hour,
+        TrendRange::Day,
+        TrendRange::Week,
+        TrendRange::Month,
+    ];
 
     /// Length of the window.
     pub fn span(self) -> Duration {
@@ -227,7 +232,7 @@ pub enum Event {
     Jobs(WarmingStatus),
     /// One job changed (progress of a job this backend runs, or a control
     /// answer). Progress is throttled to a few per second per job.
-    Job(JobSnapshot),
+    Job(Box<JobSnapshot>),
     /// The Details view's data.
     Details(Box<DatasourceDetails>),
     /// A datasource's cache was invalidated.

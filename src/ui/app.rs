@@ -9,9 +9,9 @@ use egui::{Key, Modifiers, RichText};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use super::clock::Clock;
+use super::dialogs::Outcome;
 use super::dialogs::configure::{ConfigureDialog, ConfigureRequest, configure_dialog_ui};
 use super::dialogs::invalidate::{InvalidateDialog, invalidate_dialog_ui};
-use super::dialogs::Outcome;
 use super::model::{Model, Validation};
 use super::state::{Persisted, STORAGE_KEY};
 use super::tabs::{self, Intent, Tab};
@@ -64,7 +64,11 @@ pub struct CacheDeckApp {
 
 impl CacheDeckApp {
     /// Builds the app: restores the view, installs the theme.
-    pub fn new(cc: &eframe::CreationContext<'_>, link: BackendLink, config: AppConfig) -> CacheDeckApp {
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        link: BackendLink,
+        config: AppConfig,
+    ) -> CacheDeckApp {
         theme::install(&cc.egui_ctx);
         let view = cc
             .storage
@@ -138,7 +142,8 @@ impl CacheDeckApp {
     fn shortcuts(&mut self, ctx: &egui::Context, cmds: &mut Vec<Command>) {
         let keys = [Key::Num1, Key::Num2, Key::Num3, Key::Num4];
         ctx.input_mut(|i| {
-            if i.consume_key(Modifiers::NONE, Key::F5) || i.consume_key(Modifiers::COMMAND, Key::R) {
+            if i.consume_key(Modifiers::NONE, Key::F5) || i.consume_key(Modifiers::COMMAND, Key::R)
+            {
                 cmds.push(Command::Refresh);
             }
             for (key, tab) in keys.iter().zip(Tab::ALL) {
@@ -149,7 +154,13 @@ impl CacheDeckApp {
         });
     }
 
-    fn central_ui(&mut self, ui: &mut egui::Ui, now: i64, cmds: &mut Vec<Command>, intents: &mut Vec<Intent>) {
+    fn central_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        now: i64,
+        cmds: &mut Vec<Command>,
+        intents: &mut Vec<Intent>,
+    ) {
         let dark = theme::is_dark(ui.ctx());
         if let Some(step) = &self.model.setup {
             ui.horizontal(|ui| {
@@ -181,9 +192,13 @@ impl CacheDeckApp {
             return;
         }
         match self.view.tab {
-            Tab::Cache => tabs::dashboard::dashboard_ui(ui, &self.model, &mut self.view, now, cmds, intents),
+            Tab::Cache => {
+                tabs::dashboard::dashboard_ui(ui, &self.model, &mut self.view, now, cmds, intents)
+            }
             Tab::Warming => tabs::warming::warming_ui(ui, &self.model, now, cmds),
-            Tab::Details => tabs::details::details_ui(ui, &self.model, &mut self.view, now, cmds, intents),
+            Tab::Details => {
+                tabs::details::details_ui(ui, &self.model, &mut self.view, now, cmds, intents)
+            }
             Tab::Health => tabs::health::health_ui(ui, &self.model, intents),
         }
     }
@@ -193,7 +208,8 @@ impl CacheDeckApp {
             match intent {
                 Intent::ConfirmInvalidate(ds) => {
                     if let Some(m) = self.model.metrics(ds) {
-                        self.invalidate = Some(InvalidateDialog::new(m, self.model.profiles.production));
+                        self.invalidate =
+                            Some(InvalidateDialog::new(m, self.model.profiles.production));
                     }
                 }
                 Intent::Configure(ds) => {
@@ -210,7 +226,11 @@ impl CacheDeckApp {
                 Intent::AddDatasource => {
                     let next = self.model.datasources.keys().max().copied().unwrap_or(0) + 1;
                     let d = crate::config::Defaults::default();
-                    self.configure = Some(ConfigureDialog::new_datasource(next, &d.stale_after, &d.ttl));
+                    self.configure = Some(ConfigureDialog::new_datasource(
+                        next,
+                        &d.stale_after,
+                        &d.ttl,
+                    ));
                 }
                 Intent::ShowDetails(ds) => {
                     self.view.details_ds = Some(ds);
@@ -237,10 +257,18 @@ impl CacheDeckApp {
                 Outcome::Open => {}
                 Outcome::Cancelled => self.configure = None,
                 Outcome::Confirmed(ConfigureRequest::Validate { sql, source_url }) => {
-                    self.model.validations.insert(ds, Validation::Pending { sql: sql.clone() });
-                    cmds.push(Command::ValidateSql { ds, sql, source_url });
+                    self.model
+                        .validations
+                        .insert(ds, Validation::Pending { sql: sql.clone() });
+                    cmds.push(Command::ValidateSql {
+                        ds,
+                        sql,
+                        source_url,
+                    });
                 }
-                Outcome::Confirmed(ConfigureRequest::Save(input)) => cmds.push(Command::SaveDatasource(input)),
+                Outcome::Confirmed(ConfigureRequest::Save(input)) => {
+                    cmds.push(Command::SaveDatasource(input))
+                }
             }
         }
     }
@@ -248,14 +276,21 @@ impl CacheDeckApp {
     /// Keeps the Details tab loaded: asks when the shown datasource or range
     /// changes, and again after each stats refresh.
     fn keep_details_loaded(&mut self, cmds: &mut Vec<Command>) {
-        if self.view.tab != Tab::Details || !self.model.connected() || self.model.details_pending.is_some() {
+        if self.view.tab != Tab::Details
+            || !self.model.connected()
+            || self.model.details_pending.is_some()
+        {
             return;
         }
         let Some(ds) = tabs::details::current_ds(&self.model, &self.view) else {
             return;
         };
         let range = self.view.range;
-        let have = self.model.details.as_ref().is_some_and(|d| d.ds == ds && d.range == range);
+        let have = self
+            .model
+            .details
+            .as_ref()
+            .is_some_and(|d| d.ds == ds && d.range == range);
         let stale = self.model.stats_at_ms > self.details_refreshed_at;
         let invalidated = self.model.invalidated.take() == Some(ds);
         if !have || stale || invalidated {
@@ -272,7 +307,11 @@ impl CacheDeckApp {
             }
             if self.link.commands.send(cmd).is_err() {
                 let now = self.clock.now_ms();
-                self.toasts.push(ToastKind::Error, "the backend has stopped; restart cachedeck", now);
+                self.toasts.push(
+                    ToastKind::Error,
+                    "the backend has stopped; restart cachedeck",
+                    now,
+                );
             }
         }
     }

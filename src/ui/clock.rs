@@ -24,7 +24,9 @@ pub struct Clock {
 impl Clock {
     /// The real clock.
     pub fn system() -> Clock {
-        Clock { source: Source::System }
+        Clock {
+            source: Source::System,
+        }
     }
 
     /// A clock standing at `ms` until moved with [`Clock::set_ms`] or [`Clock::advance`].
@@ -78,7 +80,9 @@ pub fn ago(elapsed_ms: i64) -> String {
 
 /// Milliseconds of an ISO-8601 time, if it parses.
 pub fn parse_iso_ms(text: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(text).ok().map(|d| d.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|d| d.timestamp_millis())
 }
 
 /// Local wall-clock text of a timestamp: "14:05" today, else "Mar 3 14:05".
@@ -94,6 +98,16 @@ pub fn local_time(ms: i64, now_ms: i64) -> String {
         t.format("%H:%M").to_string()
     } else {
         t.format("%b %-d %H:%M").to_string()
+    }
+}
+
+/// Short local text for a time axis: "Mar 3" at midnight, else "14:05".
+pub fn axis_time(ms: i64) -> String {
+    use chrono::{TimeZone as _, Timelike as _};
+    match chrono::Local.timestamp_millis_opt(ms).single() {
+        Some(t) if t.hour() == 0 && t.minute() == 0 => t.format("%b %-d").to_string(),
+        Some(t) => t.format("%H:%M").to_string(),
+        None => String::new(),
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::backend::{ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo, TrendRange};
+use crate::backend::{
+    ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo, TrendRange,
+};
 use crate::jobs::{JobSnapshot, JobState, RecentJob};
 use crate::keys::DsId;
 use crate::metrics::types::{DatasourceCacheMetrics, HealthReport, StatsReport};
@@ -40,7 +42,9 @@ impl Validation {
     /// The query this result is about.
     pub fn sql(&self) -> &str {
         match self {
-            Validation::Pending { sql } | Validation::Valid { sql, .. } | Validation::Invalid { sql, .. } => sql,
+            Validation::Pending { sql }
+            | Validation::Valid { sql, .. }
+            | Validation::Invalid { sql, .. } => sql,
         }
     }
 }
@@ -98,7 +102,9 @@ impl Model {
             }
             Event::Setup(s) => self.setup = s,
             Event::ServerClock { offset_ms } => self.server_offset_ms = offset_ms,
-            Event::Datasources(list) => self.datasources = list.into_iter().map(|d| (d.id, d)).collect(),
+            Event::Datasources(list) => {
+                self.datasources = list.into_iter().map(|d| (d.id, d)).collect()
+            }
             Event::Stats(report) => {
                 self.stats = Some(report);
                 self.stats_at_ms = now_ms;
@@ -108,7 +114,8 @@ impl Model {
                 let mut next = BTreeMap::new();
                 for job in status.active_jobs {
                     let keep_ours = self.jobs.get(&job.job_id).is_some_and(|ours| {
-                        ours.state.is_final() || (ours.state == job.state && ours.rows_processed > job.rows_processed)
+                        ours.state.is_final()
+                            || (ours.state == job.state && ours.rows_processed > job.rows_processed)
                     });
                     match self.jobs.remove(&job.job_id) {
                         Some(ours) if keep_ours => next.insert(ours.job_id.clone(), ours),
@@ -125,7 +132,7 @@ impl Model {
                     self.recent.insert(0, recent_of(&snap));
                     self.recent.truncate(RECENT_KEPT);
                 } else {
-                    self.jobs.insert(snap.job_id.clone(), snap);
+                    self.jobs.insert(snap.job_id.clone(), *snap);
                 }
             }
             Event::Details(d) => {
@@ -157,7 +164,11 @@ impl Model {
 
     /// The metrics of one datasource.
     pub fn metrics(&self, ds: DsId) -> Option<&DatasourceCacheMetrics> {
-        self.stats.as_ref()?.datasources.iter().find(|m| m.datasource_id == ds)
+        self.stats
+            .as_ref()?
+            .datasources
+            .iter()
+            .find(|m| m.datasource_id == ds)
     }
 
     /// Minutes since `ds` was warmed, now: the server's age plus the time
@@ -170,7 +181,11 @@ impl Model {
     /// The job working on `ds` now (running, paused, swapping or queued), if any.
     pub fn job_for(&self, ds: DsId) -> Option<&JobSnapshot> {
         let mut best: Option<&JobSnapshot> = None;
-        for j in self.jobs.values().filter(|j| j.datasource_id == ds && !j.state.is_final()) {
+        for j in self
+            .jobs
+            .values()
+            .filter(|j| j.datasource_id == ds && !j.state.is_final())
+        {
             // A running job says more than a queued one.
             if best.is_none_or(|b| b.state == JobState::Queued && j.state != JobState::Queued) {
                 best = Some(j);
@@ -184,7 +199,12 @@ impl Model {
         let mut v: Vec<&JobSnapshot> = self
             .jobs
             .values()
-            .filter(|j| matches!(j.state, JobState::Running | JobState::Paused | JobState::Swapping))
+            .filter(|j| {
+                matches!(
+                    j.state,
+                    JobState::Running | JobState::Paused | JobState::Swapping
+                )
+            })
             .collect();
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
         v
@@ -192,7 +212,11 @@ impl Model {
 
     /// Jobs waiting for a slot, oldest first.
     pub fn queued_jobs(&self) -> Vec<&JobSnapshot> {
-        let mut v: Vec<&JobSnapshot> = self.jobs.values().filter(|j| j.state == JobState::Queued).collect();
+        let mut v: Vec<&JobSnapshot> = self
+            .jobs
+            .values()
+            .filter(|j| j.state == JobState::Queued)
+            .collect();
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
         v
     }
@@ -207,7 +231,9 @@ impl Model {
         for link in [&self.connection.redis, &self.connection.database] {
             match link {
                 LinkState::Failed(reason) => return Some(reason.clone()),
-                LinkState::Reconnecting { reason, .. } if self.stats.is_none() => return Some(reason.clone()),
+                LinkState::Reconnecting { reason, .. } if self.stats.is_none() => {
+                    return Some(reason.clone());
+                }
                 _ => {}
             }
         }

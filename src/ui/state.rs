@@ -28,7 +28,12 @@ pub enum SortKey {
 
 impl SortKey {
     /// Every key, in the order the selector shows them.
-    pub const ALL: [SortKey; 4] = [SortKey::Health, SortKey::Name, SortKey::Age, SortKey::Memory];
+    pub const ALL: [SortKey; 4] = [
+        SortKey::Health,
+        SortKey::Name,
+        SortKey::Age,
+        SortKey::Memory,
+    ];
 
     /// Selector text.
     pub fn label(self) -> &'static str {

@@ -29,8 +29,15 @@ pub fn top_bar_ui(
     ui.horizontal_wrapped(|ui| {
         ui.label(RichText::new("cachedeck").strong().size(17.0));
         if demo {
-            ui.label(RichText::new("DEMO").small().strong().color(theme::accent(dark)))
-                .on_hover_text("A local demo: its own redis-server and SQLite data, removed from memory on exit");
+            ui.label(
+                RichText::new("DEMO")
+                    .small()
+                    .strong()
+                    .color(theme::accent(dark)),
+            )
+            .on_hover_text(
+                "A local demo: its own redis-server and SQLite data, removed from memory on exit",
+            );
         }
         ui.separator();
         ui.label("Profile");
@@ -53,8 +60,13 @@ pub fn top_bar_ui(
             cmds.push(Command::SwitchProfile(choice));
         }
         if model.profiles.production {
-            ui.label(RichText::new("PRODUCTION").small().strong().color(theme::bad(dark)))
-                .on_hover_text("Destructive actions ask you to type the datasource name");
+            ui.label(
+                RichText::new("PRODUCTION")
+                    .small()
+                    .strong()
+                    .color(theme::bad(dark)),
+            )
+            .on_hover_text("Destructive actions ask you to type the datasource name");
         }
         ui.separator();
         let elapsed = now_ms - model.connection_at_ms;
@@ -76,7 +88,8 @@ pub fn top_bar_ui(
         }
         if model.stats.is_some() {
             ui.label(
-                RichText::new(format!("updated {}", ago(now_ms - model.stats_at_ms))).color(theme::muted(dark)),
+                RichText::new(format!("updated {}", ago(now_ms - model.stats_at_ms)))
+                    .color(theme::muted(dark)),
             );
         }
     });

@@ -268,12 +268,14 @@ fn stale_cards_say_when_they_went_stale() {
     old.age_minutes = Some(300.0);
     old.health = Health::Stale;
     w.feed([Event::Stats(report(vec![old]))]);
-    w.harness.get_by_label("Last warmed: 5 hours ago (stale after 4 h)");
+    w.harness
+        .get_by_label("Last warmed: 5 hours ago (stale after 4 h)");
     w.harness.get_by_label("Stale");
     // Ages move on with the clock, without a new refresh.
     w.clock.advance(Duration::from_secs(3600));
     w.frames();
-    w.harness.get_by_label("Last warmed: 6 hours ago (stale after 4 h)");
+    w.harness
+        .get_by_label("Last warmed: 6 hours ago (stale after 4 h)");
 }
 
 #[test]
@@ -282,11 +284,23 @@ fn clicking_refresh_sends_a_forced_warm_of_that_datasource() {
     w.sent();
     w.harness.get_by_label("Refresh").click();
     w.frames();
-    assert_eq!(w.sent(), vec![Command::Warm { ids: vec![1], force: true }]);
+    assert_eq!(
+        w.sent(),
+        vec![Command::Warm {
+            ids: vec![1],
+            force: true
+        }]
+    );
 
     w.harness.get_by_label("Warm Now").click();
     w.frames();
-    assert_eq!(w.sent(), vec![Command::Warm { ids: vec![4], force: false }]);
+    assert_eq!(
+        w.sent(),
+        vec![Command::Warm {
+            ids: vec![4],
+            force: false
+        }]
+    );
 
     w.harness.get_by_label(REFRESH_LABEL).click();
     w.frames();
@@ -296,21 +310,28 @@ fn clicking_refresh_sends_a_forced_warm_of_that_datasource() {
 #[test]
 fn refresh_is_disabled_while_the_datasource_warms() {
     let mut w = Window::with_two_datasources(false);
-    w.feed([Event::Job(running_job(25.0, 15_000))]);
+    w.feed([Event::Job(Box::new(running_job(25.0, 15_000)))]);
     w.sent();
     w.harness.get_by_label("Refresh").click();
     w.frames();
-    assert!(w.sent().is_empty(), "a warming datasource cannot be refreshed again");
+    assert!(
+        w.sent().is_empty(),
+        "a warming datasource cannot be refreshed again"
+    );
 }
 
 #[test]
 fn progress_bars_follow_progress_events() {
     let mut w = Window::with_two_datasources(false);
-    w.feed([Event::Job(running_job(25.0, 15_000))]);
-    assert_eq!(progress_values(&w.harness), vec![25.0], "the card shows the job");
+    w.feed([Event::Job(Box::new(running_job(25.0, 15_000)))]);
+    assert_eq!(
+        progress_values(&w.harness),
+        vec![25.0],
+        "the card shows the job"
+    );
     w.harness.get_by_label("15,000 / 60,000 rows");
 
-    w.feed([Event::Job(running_job(60.0, 36_000))]);
+    w.feed([Event::Job(Box::new(running_job(60.0, 36_000)))]);
     assert_eq!(progress_values(&w.harness), vec![60.0]);
     w.harness.get_by_label("36,000 / 60,000 rows");
 
@@ -318,19 +339,28 @@ fn progress_bars_follow_progress_events() {
     w.harness.get_by_label("Warming (1)").click();
     w.frames();
     assert_eq!(progress_values(&w.harness), vec![60.0]);
-    w.harness
-        .get_by_label("36,000 / 60,000 rows • 8,500 rows/s • ETA 4.0 s • started 2 min ago by admin@host (gui)");
+    w.harness.get_by_label(
+        "36,000 / 60,000 rows • 8,500 rows/s • ETA 4.0 s • started 2 min ago by admin@host (gui)",
+    );
     w.harness.get_by_label("Pause").click();
     w.frames();
-    assert_eq!(w.sent(), vec![Command::Pause { job_id: "job-1".into() }]);
+    assert_eq!(
+        w.sent(),
+        vec![Command::Pause {
+            job_id: "job-1".into()
+        }]
+    );
 
     let mut done = running_job(100.0, 60_000);
     done.state = JobState::Succeeded;
     done.entries_cached = 12_345;
     done.duration_ms = Some(7_000);
     done.completed_at = Some("2026-01-15T11:59:00.000Z".into());
-    w.feed([Event::Job(done)]);
-    assert!(progress_values(&w.harness).is_empty(), "an ended job has no bar");
+    w.feed([Event::Job(Box::new(done))]);
+    assert!(
+        progress_values(&w.harness).is_empty(),
+        "an ended job has no bar"
+    );
     w.harness.get_by_label("succeeded");
     w.harness.get_by_label("7.0 s");
 }
@@ -350,7 +380,11 @@ fn invalidate_asks_for_confirmation_before_sending() {
     w.harness.get_by_label("Cancel").click();
     w.frames();
     assert!(w.sent().is_empty());
-    assert!(w.harness.query_by_label("Invalidate Revenue Analytics?").is_none());
+    assert!(
+        w.harness
+            .query_by_label("Invalidate Revenue Analytics?")
+            .is_none()
+    );
 
     click_enabled(&w.harness, "Invalidate");
     w.frames();
@@ -427,13 +461,16 @@ fn keyboard_shortcuts_refresh_and_switch_tabs() {
     w.harness.key_press(egui::Key::F5);
     w.frames();
     assert_eq!(w.sent(), vec![Command::Refresh]);
-    w.harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
+    w.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::R);
     w.frames();
     assert_eq!(w.sent(), vec![Command::Refresh]);
-    w.harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num2);
+    w.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num2);
     w.frames();
     w.harness.get_by_label("Active jobs (0)");
-    w.harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
+    w.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num1);
     w.frames();
     w.harness.get_by_label("Revenue Analytics");
 }
@@ -485,7 +522,10 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
                 id: 7,
                 name: "Revenue Analytics".into(),
                 source_url: Some(data.url()),
-                sql: cachedeck::source::demo::datasource_sql("analytics_demo", Some(&["Charges", "Payments"])),
+                sql: cachedeck::source::demo::datasource_sql(
+                    "analytics_demo",
+                    Some(&["Charges", "Payments"]),
+                ),
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,
                 enabled: true,
@@ -524,7 +564,9 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
                 },
             )
         });
-    let pump_until = |harness: &mut Harness<'static, CacheDeckApp>, what: &str, done: &dyn Fn(&Harness<'static, CacheDeckApp>) -> bool| {
+    let pump_until = |harness: &mut Harness<'static, CacheDeckApp>,
+                      what: &str,
+                      done: &dyn Fn(&Harness<'static, CacheDeckApp>) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(60);
         while !done(harness) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -532,7 +574,9 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
             std::thread::sleep(Duration::from_millis(50));
         }
     };
-    pump_until(&mut harness, "the cold card", &|h| h.query_by_label("Warm Now").is_some());
+    pump_until(&mut harness, "the cold card", &|h| {
+        h.query_by_label("Warm Now").is_some()
+    });
     harness.get_by_label("Never warmed");
     harness.get_by_label("Warm Now").click();
     pump_until(&mut harness, "the card to turn excellent or good", &|h| {
@@ -542,20 +586,33 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
             .is_some_and(|m| matches!(m.health, Health::Excellent | Health::Good))
             && h.query_by_label("Warm Now").is_none()
     });
-    let m = harness.state().model().metrics(7).cloned().expect("metrics of ds 7");
+    let m = harness
+        .state()
+        .model()
+        .metrics(7)
+        .cloned()
+        .expect("metrics of ds 7");
     assert!(m.is_warm && m.total_entries > 0, "{m:?}");
     let label = match m.health {
         Health::Excellent => "Excellent",
         _ => "Good",
     };
-    assert!(harness.query_all_by_label(label).count() >= 1, "the card shows {label}");
+    assert!(
+        harness.query_all_by_label(label).count() >= 1,
+        "the card shows {label}"
+    );
     harness.get_by_label("Last warmed: just now");
     harness.get_by_label("Hit rate: no queries yet");
     // The finished job is in the history with its outcome.
-    let job = harness.state().model().recent.first().cloned().expect("a finished job");
+    let job = harness
+        .state()
+        .model()
+        .recent
+        .first()
+        .cloned()
+        .expect("a finished job");
     assert_eq!(job.state, "succeeded", "{job:?}");
     assert_eq!(job.datasource_id, 7);
     drop(harness);
     runtime.block_on(handle.shutdown(Duration::from_secs(10)));
 }
-

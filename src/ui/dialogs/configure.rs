@@ -136,44 +136,63 @@ pub fn configure_dialog_ui(
             format!("Configure {} (#{})", d.name, d.id)
         });
         ui.add_space(6.0);
-        egui::Grid::new("configure-grid").num_columns(2).spacing([12.0, 8.0]).show(ui, |ui| {
-            ui.label("Id");
-            ui.add_enabled(d.is_new, egui::TextEdit::singleline(&mut d.id).desired_width(120.0));
-            ui.end_row();
-            ui.label("Name");
-            ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(f32::INFINITY));
-            ui.end_row();
-            ui.label("Source database");
-            ui.add(
-                egui::TextEdit::singleline(&mut d.source_url)
-                    .hint_text("the profile's database")
-                    .desired_width(f32::INFINITY),
-            );
-            ui.end_row();
-            ui.label("Stale after");
-            ui.add(egui::TextEdit::singleline(&mut d.stale_after).hint_text("4h").desired_width(120.0));
-            ui.end_row();
-            ui.label("TTL");
-            ui.add(egui::TextEdit::singleline(&mut d.ttl).hint_text("48h").desired_width(120.0));
-            ui.end_row();
-            ui.label("Enabled");
-            ui.checkbox(&mut d.enabled, "warmed by Warm All and schedules");
-            ui.end_row();
-        });
+        egui::Grid::new("configure-grid")
+            .num_columns(2)
+            .spacing([12.0, 8.0])
+            .show(ui, |ui| {
+                ui.label("Id");
+                ui.add_enabled(
+                    d.is_new,
+                    egui::TextEdit::singleline(&mut d.id).desired_width(120.0),
+                );
+                ui.end_row();
+                ui.label("Name");
+                ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(f32::INFINITY));
+                ui.end_row();
+                ui.label("Source database");
+                ui.add(
+                    egui::TextEdit::singleline(&mut d.source_url)
+                        .hint_text("the profile's database")
+                        .desired_width(f32::INFINITY),
+                );
+                ui.end_row();
+                ui.label("Stale after");
+                ui.add(
+                    egui::TextEdit::singleline(&mut d.stale_after)
+                        .hint_text("4h")
+                        .desired_width(120.0),
+                );
+                ui.end_row();
+                ui.label("TTL");
+                ui.add(
+                    egui::TextEdit::singleline(&mut d.ttl)
+                        .hint_text("48h")
+                        .desired_width(120.0),
+                );
+                ui.end_row();
+                ui.label("Enabled");
+                ui.checkbox(&mut d.enabled, "warmed by Warm All and schedules");
+                ui.end_row();
+            });
         ui.add_space(6.0);
         ui.label("Source query (returns measure, practice_uid, provider_uid, frequency, …)");
-        egui::ScrollArea::vertical().max_height(160.0).show(ui, |ui| {
-            ui.add(
-                egui::TextEdit::multiline(&mut d.sql)
-                    .code_editor()
-                    .desired_rows(5)
-                    .desired_width(f32::INFINITY),
-            );
-        });
+        egui::ScrollArea::vertical()
+            .max_height(160.0)
+            .show(ui, |ui| {
+                ui.add(
+                    egui::TextEdit::multiline(&mut d.sql)
+                        .code_editor()
+                        .desired_rows(5)
+                        .desired_width(f32::INFINITY),
+                );
+            });
         ui.horizontal(|ui| {
             let pending = matches!(validation, Some(Validation::Pending { sql }) if *sql == d.sql);
             if ui
-                .add_enabled(!pending && !d.sql.trim().is_empty(), egui::Button::new("Validate"))
+                .add_enabled(
+                    !pending && !d.sql.trim().is_empty(),
+                    egui::Button::new("Validate"),
+                )
                 .clicked()
             {
                 outcome = Outcome::Confirmed(ConfigureRequest::Validate {
@@ -183,17 +202,28 @@ pub fn configure_dialog_ui(
             }
             match validation {
                 Some(v) if v.sql() != d.sql => {
-                    ui.label(RichText::new("query changed since the last check").color(theme::muted(dark)));
+                    ui.label(
+                        RichText::new("query changed since the last check")
+                            .color(theme::muted(dark)),
+                    );
                 }
                 Some(Validation::Pending { .. }) => {
                     ui.spinner();
                     ui.label("checking…");
                 }
                 Some(Validation::Valid { columns, .. }) => {
-                    ui.label(RichText::new(format!("Valid. Columns: {}", columns.join(", "))).color(theme::good(dark)));
+                    ui.label(
+                        RichText::new(format!("Valid. Columns: {}", columns.join(", ")))
+                            .color(theme::good(dark)),
+                    );
                 }
                 Some(Validation::Invalid { message, .. }) => {
-                    ui.add(egui::Label::new(RichText::new(format!("Invalid: {message}")).color(theme::bad(dark))).wrap());
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(format!("Invalid: {message}")).color(theme::bad(dark)),
+                        )
+                        .wrap(),
+                    );
                 }
                 None => {}
             }
@@ -207,7 +237,10 @@ pub fn configure_dialog_ui(
         }
         ui.add_space(8.0);
         ui.horizontal(|ui| {
-            let save = ui.add_enabled(input.is_ok() && !d.saving, egui::Button::new(RichText::new("Save").strong()));
+            let save = ui.add_enabled(
+                input.is_ok() && !d.saving,
+                egui::Button::new(RichText::new("Save").strong()),
+            );
             if save.clicked()
                 && let Ok(i) = input
             {

@@ -9,7 +9,9 @@ use crate::backend::Command;
 use crate::metrics::types::{DatasourceCacheMetrics, Health, StatsReport};
 use crate::ui::model::Model;
 use crate::ui::state::{Persisted, SortKey};
-use crate::ui::widgets::cards::{self, CARD_GAP, CARD_HEIGHT, CARD_MIN_WIDTH, CardAction, CardView};
+use crate::ui::widgets::cards::{
+    self, CARD_GAP, CARD_HEIGHT, CARD_MIN_WIDTH, CardAction, CardView,
+};
 use crate::ui::widgets::tiles::tile_ui;
 use crate::ui::{format, theme};
 
@@ -71,9 +73,21 @@ fn summary_ui(ui: &mut egui::Ui, model: &Model, stats: &StatsReport) {
             RichText::new(format::group(s.total_cache_entries)),
             &format!("{} indexes", format::group(s.total_indexes)),
         );
-        tile_ui(ui, width, "Memory", RichText::new(format::mb(s.total_memory_mb)), "estimated");
+        tile_ui(
+            ui,
+            width,
+            "Memory",
+            RichText::new(format::mb(s.total_memory_mb)),
+            "estimated",
+        );
         match s.overall_cache_hit_rate {
-            Some(rate) => tile_ui(ui, width, "Hit rate", RichText::new(format::percent(rate)), "since each warm"),
+            Some(rate) => tile_ui(
+                ui,
+                width,
+                "Hit rate",
+                RichText::new(format::percent(rate)),
+                "since each warm",
+            ),
             None => tile_ui(
                 ui,
                 width,
@@ -87,7 +101,8 @@ fn summary_ui(ui: &mut egui::Ui, model: &Model, stats: &StatsReport) {
                 ui,
                 width,
                 "Health",
-                RichText::new(theme::overall_label(h.overall)).color(theme::overall_color(h.overall, dark)),
+                RichText::new(theme::overall_label(h.overall))
+                    .color(theme::overall_color(h.overall, dark)),
                 &match h.issues.len() {
                     0 => "no issues".to_string(),
                     1 => "1 issue".to_string(),
@@ -119,13 +134,21 @@ fn toolbar_ui<'a>(
     ui.horizontal_wrapped(|ui| {
         let enabled = model.connected();
         if ui
-            .add_enabled(enabled, egui::Button::new(RichText::new("Warm All").strong()))
-            .on_hover_text("Warm every enabled datasource (ones warmed in the last minutes are skipped)")
+            .add_enabled(
+                enabled,
+                egui::Button::new(RichText::new("Warm All").strong()),
+            )
+            .on_hover_text(
+                "Warm every enabled datasource (ones warmed in the last minutes are skipped)",
+            )
             .clicked()
         {
             cmds.push(Command::WarmAll { force: false });
         }
-        if ui.add_enabled(enabled, egui::Button::new("+ Add datasource")).clicked() {
+        if ui
+            .add_enabled(enabled, egui::Button::new("+ Add datasource"))
+            .clicked()
+        {
             intents.push(Intent::AddDatasource);
         }
         ui.separator();
@@ -145,12 +168,21 @@ fn toolbar_ui<'a>(
                 .desired_width(180.0),
         )
         .labelled_by(label.id);
-        if !view.filter.is_empty() && ui.small_button("×").on_hover_text("Clear the filter").clicked() {
+        if !view.filter.is_empty()
+            && ui
+                .small_button("×")
+                .on_hover_text("Clear the filter")
+                .clicked()
+        {
             view.filter.clear();
         }
         ui.label(
-            RichText::new(format!("showing {} of {}", shown.len(), stats.datasources.len()))
-                .color(theme::muted(theme::is_dark(ui.ctx()))),
+            RichText::new(format!(
+                "showing {} of {}",
+                shown.len(),
+                stats.datasources.len()
+            ))
+            .color(theme::muted(theme::is_dark(ui.ctx()))),
         );
     });
     // The selection reflects this frame's edits next frame; recompute so
@@ -170,7 +202,10 @@ fn health_rank(h: Health) -> u8 {
 }
 
 /// Filters and sorts the datasources for display.
-pub fn select<'a>(all: &'a [DatasourceCacheMetrics], view: &Persisted) -> Vec<&'a DatasourceCacheMetrics> {
+pub fn select<'a>(
+    all: &'a [DatasourceCacheMetrics],
+    view: &Persisted,
+) -> Vec<&'a DatasourceCacheMetrics> {
     let needle = view.filter.trim().trim_start_matches('#').to_lowercase();
     let mut v: Vec<&DatasourceCacheMetrics> = all
         .iter()
@@ -195,7 +230,9 @@ pub fn select<'a>(all: &'a [DatasourceCacheMetrics], view: &Persisted) -> Vec<&'
         }),
         SortKey::Age => v.sort_by(|a, b| {
             let age = |m: &DatasourceCacheMetrics| m.age_minutes.unwrap_or(f64::INFINITY);
-            age(b).total_cmp(&age(a)).then(a.datasource_id.cmp(&b.datasource_id))
+            age(b)
+                .total_cmp(&age(a))
+                .then(a.datasource_id.cmp(&b.datasource_id))
         }),
         SortKey::Memory => v.sort_by(|a, b| {
             b.estimated_memory_mb
@@ -242,9 +279,15 @@ fn grid_ui(
                                 ids: vec![m.datasource_id],
                                 force: false,
                             }),
-                            Some(CardAction::Invalidate) => intents.push(Intent::ConfirmInvalidate(m.datasource_id)),
-                            Some(CardAction::Details) => intents.push(Intent::ShowDetails(m.datasource_id)),
-                            Some(CardAction::Configure) => intents.push(Intent::Configure(m.datasource_id)),
+                            Some(CardAction::Invalidate) => {
+                                intents.push(Intent::ConfirmInvalidate(m.datasource_id))
+                            }
+                            Some(CardAction::Details) => {
+                                intents.push(Intent::ShowDetails(m.datasource_id))
+                            }
+                            Some(CardAction::Configure) => {
+                                intents.push(Intent::Configure(m.datasource_id))
+                            }
                             None => {}
                         }
                     }

@@ -20,9 +20,7 @@ const PLOT_HEIGHT: f32 = 170.0;
 
 /// The datasource the tab shows: the chosen one, else the first known.
 pub fn current_ds(model: &Model, view: &Persisted) -> Option<DsId> {
-    let known = |id: DsId| {
-        model.datasources.contains_key(&id) || model.metrics(id).is_some()
-    };
+    let known = |id: DsId| model.datasources.contains_key(&id) || model.metrics(id).is_some();
     view.details_ds.filter(|id| known(*id)).or_else(|| {
         model
             .stats
@@ -81,8 +79,14 @@ pub fn details_ui(
             }
         }
         ui.separator();
-        if ui.add_enabled(model.connected() && !loading, egui::Button::new("Reload")).clicked() {
-            cmds.push(Command::LoadDetails { ds, range: view.range });
+        if ui
+            .add_enabled(model.connected() && !loading, egui::Button::new("Reload"))
+            .clicked()
+        {
+            cmds.push(Command::LoadDetails {
+                ds,
+                range: view.range,
+            });
         }
         if ui.button("Configure").clicked() {
             intents.push(Intent::Configure(ds));
@@ -96,7 +100,11 @@ pub fn details_ui(
         ui.horizontal_wrapped(|ui| {
             let c = theme::health_color(m.health, dark);
             crate::ui::widgets::status::dot_ui(ui, c, true);
-            ui.label(RichText::new(theme::health_label(m.health)).color(c).strong());
+            ui.label(
+                RichText::new(theme::health_label(m.health))
+                    .color(c)
+                    .strong(),
+            );
             let age = model
                 .age_minutes(m, now_ms)
                 .map(|a| format!("last warmed {}", ago((a * 60_000.0) as i64)))
@@ -112,10 +120,16 @@ pub fn details_ui(
             ));
         });
     }
-    let details = model.details.as_ref().filter(|d| d.ds == ds && d.range == view.range);
+    let details = model
+        .details
+        .as_ref()
+        .filter(|d| d.ds == ds && d.range == view.range);
     let Some(d) = details else {
         if !model.connected() {
-            ui.label(RichText::new("Not connected: details load once the connection is back.").color(theme::warn(dark)));
+            ui.label(
+                RichText::new("Not connected: details load once the connection is back.")
+                    .color(theme::warn(dark)),
+            );
         } else {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -124,9 +138,11 @@ pub fn details_ui(
         }
         return;
     };
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        details_body_ui(ui, model, d, now_ms);
-    });
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            details_body_ui(ui, model, d, now_ms);
+        });
 }
 
 fn details_body_ui(ui: &mut egui::Ui, model: &Model, d: &DatasourceDetails, now_ms: i64) {
@@ -161,50 +177,82 @@ fn details_body_ui(ui: &mut egui::Ui, model: &Model, d: &DatasourceDetails, now_
         "Queries",
         "",
         theme::muted(dark),
-        t.points.iter().map(|p| (p.time_ms - off, Some(p.queries as f64))),
+        t.points
+            .iter()
+            .map(|p| (p.time_ms - off, Some(p.queries as f64))),
     );
     let mut memory = Series::from_points(
         "Memory",
         "MB",
         theme::warn(dark),
-        t.memory.iter().map(|p| (p.time_ms - off, Some(p.memory_mb))),
+        t.memory
+            .iter()
+            .map(|p| (p.time_ms - off, Some(p.memory_mb))),
     );
     memory.markers = true;
     let mut entries = Series::from_points(
         "Entries",
         "",
         theme::accent(dark),
-        t.memory.iter().map(|p| (p.time_ms - off, Some(p.entries as f64))),
+        t.memory
+            .iter()
+            .map(|p| (p.time_ms - off, Some(p.entries as f64))),
     );
     entries.markers = true;
 
+    // Warms are sparse: plot their samples from the first one (at least the
+    // last hour), not over the whole range.
+    let mem_range = match t.memory.first() {
+        Some(first) => (
+            (first.time_ms - off - 300_000).min(x_range.1 - 3_600_000),
+            x_range.1,
+        ),
+        None => x_range,
+    };
     let wide = ui.available_width() > 900.0;
-    let plot = |ui: &mut egui::Ui, title: &str, id: &str, s: Series, y: Option<(f64, f64)>| {
+    type Spec<'a> = (&'a str, &'a str, Series, Option<(f64, f64)>, (i64, i64));
+    let plot = |ui: &mut egui::Ui, (title, id, s, y, range): Spec<'_>| {
         ui.vertical(|ui| {
             ui.label(RichText::new(title).strong());
-            time_series_ui(ui, id, &[s], x_range, now_ms, y, PLOT_HEIGHT);
+            time_series_ui(ui, id, &[s], range, now_ms, y, PLOT_HEIGHT);
         });
     };
-    let pairs = [
-        (("Hit rate (%)", "plot-hit", hit, Some((0.0, 100.0))), ("Average query time (ms)", "plot-avg", avg, None)),
+    let pairs: [(Spec<'_>, Spec<'_>); 2] = [
         (
-            ("Memory over warms (MB)", "plot-mem", memory, None),
-            ("Entries over warms", "plot-entries", entries, None),
+            ("Hit rate (%)", "plot-hit", hit, Some((0.0, 100.0)), x_range),
+            ("Average query time (ms)", "plot-avg", avg, None, x_range),
+        ),
+        (
+            (
+                "Memory over warms (MB)",
+                "plot-mem",
+                memory,
+                None,
+                mem_range,
+            ),
+            (
+                "Entries over warms",
+                "plot-entries",
+                entries,
+                None,
+                mem_range,
+            ),
         ),
     ];
     for (a, b) in pairs {
         if wide {
             ui.columns(2, |cols| {
-                plot(&mut cols[0], a.0, a.1, a.2, a.3);
-                plot(&mut cols[1], b.0, b.1, b.2, b.3);
+                plot(&mut cols[0], a);
+                plot(&mut cols[1], b);
             });
         } else {
-            plot(ui, a.0, a.1, a.2, a.3);
-            plot(ui, b.0, b.1, b.2, b.3);
+            plot(ui, a);
+            plot(ui, b);
         }
         ui.add_space(6.0);
     }
-    plot(ui, &format!("Queries per {bucket}"), "plot-queries", queries, None);
+    let title = format!("Queries per {bucket}");
+    plot(ui, (&title, "plot-queries", queries, None, x_range));
     ui.add_space(8.0);
 
     ui.heading("Entries");
@@ -226,5 +274,12 @@ fn details_body_ui(ui: &mut egui::Ui, model: &Model, d: &DatasourceDetails, now_
     });
     ui.add_space(8.0);
     ui.heading("Recent jobs");
-    history_ui(ui, "details-history", &d.recent_jobs, model.server_now(now_ms), now_ms, false);
+    history_ui(
+        ui,
+        "details-history",
+        &d.recent_jobs,
+        model.server_now(now_ms),
+        now_ms,
+        false,
+    );
 }

@@ -8,9 +8,9 @@ use crate::backend::Command;
 use crate::jobs::{JobSnapshot, JobState};
 use crate::ui::clock::{ago, parse_iso_ms};
 use crate::ui::model::Model;
+use crate::ui::theme;
 use crate::ui::widgets::history::history_ui;
 use crate::ui::widgets::progress;
-use crate::ui::theme;
 
 /// Draws the tab; commands go to `cmds`.
 pub fn warming_ui(ui: &mut egui::Ui, model: &Model, now_ms: i64, cmds: &mut Vec<Command>) {
@@ -18,39 +18,58 @@ pub fn warming_ui(ui: &mut egui::Ui, model: &Model, now_ms: i64, cmds: &mut Vec<
     let server_now = model.server_now(now_ms);
     let running = model.running_jobs();
     let queued = model.queued_jobs();
-    egui::ScrollArea::vertical().auto_shrink([false, false]).show(ui, |ui| {
-        ui.horizontal(|ui| {
-            ui.heading(format!("Active jobs ({})", running.len()));
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui
-                    .add_enabled(model.connected(), egui::Button::new(RichText::new("Warm All").strong()))
-                    .on_hover_text("Warm every enabled datasource (recently warmed ones are skipped)")
-                    .clicked()
-                {
-                    cmds.push(Command::WarmAll { force: false });
-                }
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading(format!("Active jobs ({})", running.len()));
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui
+                        .add_enabled(
+                            model.connected(),
+                            egui::Button::new(RichText::new("Warm All").strong()),
+                        )
+                        .on_hover_text(
+                            "Warm every enabled datasource (recently warmed ones are skipped)",
+                        )
+                        .clicked()
+                    {
+                        cmds.push(Command::WarmAll { force: false });
+                    }
+                });
             });
+            if !model.connection.redis.is_up() {
+                ui.label(
+                    RichText::new("Redis is not connected: live jobs are unknown.")
+                        .color(theme::warn(dark)),
+                );
+            } else if running.is_empty() {
+                ui.label(RichText::new("No warm is running.").color(theme::muted(dark)));
+            }
+            for job in &running {
+                active_job_ui(ui, job, server_now, model.connected(), cmds);
+            }
+            ui.add_space(10.0);
+            ui.heading(format!("Queued ({})", queued.len()));
+            if queued.is_empty() {
+                ui.label(
+                    RichText::new("Nothing is waiting for a warm slot.").color(theme::muted(dark)),
+                );
+            }
+            for job in &queued {
+                queued_job_ui(ui, job, server_now, model.connected(), cmds);
+            }
+            ui.add_space(10.0);
+            ui.heading("History");
+            history_ui(
+                ui,
+                "warming-history",
+                &model.recent,
+                server_now,
+                now_ms,
+                true,
+            );
         });
-        if !model.connection.redis.is_up() {
-            ui.label(RichText::new("Redis is not connected: live jobs are unknown.").color(theme::warn(dark)));
-        } else if running.is_empty() {
-            ui.label(RichText::new("No warm is running.").color(theme::muted(dark)));
-        }
-        for job in &running {
-            active_job_ui(ui, job, server_now, model.connected(), cmds);
-        }
-        ui.add_space(10.0);
-        ui.heading(format!("Queued ({})", queued.len()));
-        if queued.is_empty() {
-            ui.label(RichText::new("Nothing is waiting for a warm slot.").color(theme::muted(dark)));
-        }
-        for job in &queued {
-            queued_job_ui(ui, job, server_now, model.connected(), cmds);
-        }
-        ui.add_space(10.0);
-        ui.heading("History");
-        history_ui(ui, "warming-history", &model.recent, server_now, now_ms, true);
-    });
 }
 
 /// Who started a job, from where, and when.
@@ -62,83 +81,115 @@ fn started_text(job: &JobSnapshot, server_now: i64) -> String {
         .and_then(parse_iso_ms)
         .map(|t| ago(server_now - t))
         .unwrap_or_else(|| "—".into());
-    let verb = if job.started_at.is_some() { "started" } else { "queued" };
+    let verb = if job.started_at.is_some() {
+        "started"
+    } else {
+        "queued"
+    };
     format!("{verb} {when} by {} ({})", job.owner, job.origin)
 }
 
-fn active_job_ui(ui: &mut egui::Ui, job: &JobSnapshot, server_now: i64, connected: bool, cmds: &mut Vec<Command>) {
+fn active_job_ui(
+    ui: &mut egui::Ui,
+    job: &JobSnapshot,
+    server_now: i64,
+    connected: bool,
+    cmds: &mut Vec<Command>,
+) {
     let dark = theme::is_dark(ui.ctx());
-    egui::Frame::group(ui.style()).inner_margin(10.0).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.horizontal(|ui| {
-            ui.label(RichText::new(&job.datasource_name).strong().size(15.0));
-            ui.label(RichText::new(format!("#{}", job.datasource_id)).color(theme::muted(dark)));
-            ui.label(
-                RichText::new(progress::state_label(job.state))
-                    .color(progress::state_color(job.state, dark))
-                    .strong(),
-            );
-            if job.forced {
-                ui.label(RichText::new("forced").small().color(theme::muted(dark)));
-            }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                ui.add_enabled_ui(connected, |ui| {
-                    if ui.button("Cancel").on_hover_text("Stop; the live cache stays as it is").clicked() {
-                        cmds.push(Command::Cancel {
-                            job_id: job.job_id.clone(),
-                        });
-                    }
-                    match job.state {
-                        JobState::Paused => {
-                            if ui.button("Resume").clicked() {
+    egui::Frame::group(ui.style())
+        .inner_margin(10.0)
+        .show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(&job.datasource_name).strong().size(15.0));
+                ui.label(
+                    RichText::new(format!("#{}", job.datasource_id)).color(theme::muted(dark)),
+                );
+                ui.label(
+                    RichText::new(progress::state_label(job.state))
+                        .color(progress::state_color(job.state, dark))
+                        .strong(),
+                );
+                if job.forced {
+                    ui.label(RichText::new("forced").small().color(theme::muted(dark)));
+                }
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    ui.add_enabled_ui(connected, |ui| {
+                        if ui
+                            .button("Cancel")
+                            .on_hover_text("Stop; the live cache stays as it is")
+                            .clicked()
+                        {
+                            cmds.push(Command::Cancel {
+                                job_id: job.job_id.clone(),
+                            });
+                        }
+                        match job.state {
+                            JobState::Paused if ui.button("Resume").clicked() => {
                                 cmds.push(Command::Resume {
                                     job_id: job.job_id.clone(),
                                 });
                             }
-                        }
-                        JobState::Running => {
-                            if ui.button("Pause").on_hover_text("Stop reading; keeps the lock").clicked() {
+                            JobState::Running
+                                if ui
+                                    .button("Pause")
+                                    .on_hover_text("Stop reading; keeps the lock")
+                                    .clicked() =>
+                            {
                                 cmds.push(Command::Pause {
                                     job_id: job.job_id.clone(),
                                 });
                             }
+                            _ => {}
                         }
-                        _ => {}
-                    }
+                    });
                 });
             });
+            progress::progress_bar_ui(ui, job, ui.available_width());
+            let mut line = progress::rows_text(job);
+            let speed = progress::speed_text(job);
+            if !speed.is_empty() {
+                line.push_str(" • ");
+                line.push_str(&speed);
+            }
+            line.push_str(&format!(" • {}", started_text(job, server_now)));
+            ui.label(line);
+            if let Some(reason) = &job.pause_reason {
+                ui.label(RichText::new(format!("Paused: {reason}")).color(theme::warn(dark)));
+            }
+            if job
+                .heartbeat_age_ms
+                .is_some_and(|a| a > crate::jobs::STALE_MS)
+            {
+                ui.label(
+                    RichText::new("No heartbeat for a while: the instance running it may be gone.")
+                        .color(theme::bad(dark)),
+                );
+            }
         });
-        progress::progress_bar_ui(ui, job, ui.available_width());
-        let mut line = progress::rows_text(job);
-        let speed = progress::speed_text(job);
-        if !speed.is_empty() {
-            line.push_str(" • ");
-            line.push_str(&speed);
-        }
-        line.push_str(&format!(" • {}", started_text(job, server_now)));
-        ui.label(line);
-        if let Some(reason) = &job.pause_reason {
-            ui.label(RichText::new(format!("Paused: {reason}")).color(theme::warn(dark)));
-        }
-        if job.heartbeat_age_ms.is_some_and(|a| a > crate::jobs::STALE_MS) {
-            ui.label(
-                RichText::new("No heartbeat for a while: the instance running it may be gone.")
-                    .color(theme::bad(dark)),
-            );
-        }
-    });
     if matches!(job.state, JobState::Running | JobState::Swapping) {
-        ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(250));
     }
 }
 
-fn queued_job_ui(ui: &mut egui::Ui, job: &JobSnapshot, server_now: i64, connected: bool, cmds: &mut Vec<Command>) {
+fn queued_job_ui(
+    ui: &mut egui::Ui,
+    job: &JobSnapshot,
+    server_now: i64,
+    connected: bool,
+    cmds: &mut Vec<Command>,
+) {
     let dark = theme::is_dark(ui.ctx());
     ui.horizontal(|ui| {
         ui.label(RichText::new(&job.datasource_name).strong());
         ui.label(RichText::new(format!("#{}", job.datasource_id)).color(theme::muted(dark)));
         ui.label(started_text(job, server_now));
-        if ui.add_enabled(connected, egui::Button::new("Cancel")).clicked() {
+        if ui
+            .add_enabled(connected, egui::Button::new("Cancel"))
+            .clicked()
+        {
             cmds.push(Command::Cancel {
                 job_id: job.job_id.clone(),
             });

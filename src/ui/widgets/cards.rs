@@ -73,7 +73,9 @@ pub fn card_ui(ui: &mut egui::Ui, size: Vec2, view: &CardView<'_>) -> Option<Car
         },
         health_color,
     );
-    let inner = rect.shrink2(Vec2::new(16.0, 12.0)).translate(Vec2::new(3.0, 0.0));
+    let inner = rect
+        .shrink2(Vec2::new(16.0, 12.0))
+        .translate(Vec2::new(3.0, 0.0));
     let mut child = ui.new_child(
         UiBuilder::new()
             .max_rect(inner)
@@ -84,14 +86,23 @@ pub fn card_ui(ui: &mut egui::Ui, size: Vec2, view: &CardView<'_>) -> Option<Car
     card_body_ui(&mut child, view, health_color, dark)
 }
 
-fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Color32, dark: bool) -> Option<CardAction> {
+fn card_body_ui(
+    ui: &mut egui::Ui,
+    view: &CardView<'_>,
+    health_color: egui::Color32,
+    dark: bool,
+) -> Option<CardAction> {
     let m = view.metrics;
     let muted = theme::muted(dark);
     let mut action = None;
     ui.horizontal(|ui| {
         dot_ui(ui, health_color, true);
-        ui.label(RichText::new(theme::health_label(m.health)).color(health_color).strong())
-            .on_hover_text(format!("Health score {:.0} / 100", m.health_score.score));
+        ui.label(
+            RichText::new(theme::health_label(m.health))
+                .color(health_color)
+                .strong(),
+        )
+        .on_hover_text(format!("Health score {:.0} / 100", m.health_score.score));
         if !m.enabled {
             ui.label(RichText::new("disabled").small().color(muted));
         }
@@ -99,7 +110,7 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
             ui.label(RichText::new(format!("#{}", m.datasource_id)).color(muted));
         });
     });
-    ui.add(egui::Label::new(RichText::new(&m.datasource_name).heading()).truncate());
+    ui.add(egui::Label::new(RichText::new(&m.datasource_name).heading().strong()).truncate());
     // Age.
     match view.age_minutes {
         Some(age) => {
@@ -110,7 +121,11 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
                     format::span_secs((m.stale_after_minutes * 60.0).round() as i64)
                 ));
             }
-            let color = if age > m.stale_after_minutes { theme::warn(dark) } else { ui.visuals().text_color() };
+            let color = if age > m.stale_after_minutes {
+                theme::warn(dark)
+            } else {
+                ui.visuals().text_color()
+            };
             ui.label(RichText::new(text).color(color))
                 .on_hover_text(m.last_warmed.clone().unwrap_or_default());
         }
@@ -119,13 +134,17 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
         }
     }
     // Size.
-    ui.label(format!(
-        "{} entries • {} • {} measures • {} practices",
-        format::group(m.total_entries),
-        format::mb(m.estimated_memory_mb),
-        format::group(m.unique_measures),
-        format::group(m.unique_practices)
-    ));
+    if !m.is_warm && m.total_entries == 0 {
+        ui.label(RichText::new("Nothing cached").color(muted));
+    } else {
+        ui.label(format!(
+            "{} entries • {} • {} measures • {} practices",
+            format::group(m.total_entries),
+            format::mb(m.estimated_memory_mb),
+            format::group(m.unique_measures),
+            format::group(m.unique_practices)
+        ));
+    }
     // Readers.
     match (m.cache_hit_rate, m.avg_query_time_ms) {
         (Some(rate), Some(avg)) => ui.label(format!(
@@ -171,7 +190,9 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
                     }
                     if ui
                         .button("Refresh")
-                        .on_hover_text("Shadow-warm again; readers keep the current cache until the swap")
+                        .on_hover_text(
+                            "Shadow-warm again; readers keep the current cache until the swap",
+                        )
                         .on_disabled_hover_text(if busy { "Warming now" } else { "Not connected" })
                         .clicked()
                     {
@@ -184,13 +205,21 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
                         ui.add(egui::Spinner::new().size(14.0));
                     }
                     let b = egui::Button::new(RichText::new("Warm Now").strong());
-                    if ui.add(b).on_hover_text("Fill the cache from the source query").clicked() {
+                    if ui
+                        .add(b)
+                        .on_hover_text("Fill the cache from the source query")
+                        .clicked()
+                    {
                         action = Some(CardAction::WarmNow);
                     }
                 });
             }
             ui.add_enabled_ui(view.connected && m.is_warm && !busy, |ui| {
-                if ui.button("Invalidate").on_hover_text("Delete this datasource's cache").clicked() {
+                if ui
+                    .button("Invalidate")
+                    .on_hover_text("Delete this datasource's cache")
+                    .clicked()
+                {
                     action = Some(CardAction::Invalidate);
                 }
             });
@@ -202,8 +231,12 @@ fn card_body_ui(ui: &mut egui::Ui, view: &CardView<'_>, health_color: egui::Colo
             }
         });
     });
-    if matches!(warming.map(|j| j.state), Some(JobState::Running | JobState::Swapping)) {
-        ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+    if matches!(
+        warming.map(|j| j.state),
+        Some(JobState::Running | JobState::Swapping)
+    ) {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(250));
     }
     action
 }

@@ -48,12 +48,18 @@ pub fn history_ui(
                     .or(j.started_at.as_deref())
                     .and_then(parse_iso_ms);
                 match end {
-                    Some(t) => ui
-                        .label(ago(now_ms - t))
-                        .on_hover_text(format!("{} (local time), by {}", local_time(t - (now_ms - local_now_ms), local_now_ms), j.owner)),
+                    Some(t) => ui.label(ago(now_ms - t)).on_hover_text(format!(
+                        "{} (local time), by {}",
+                        local_time(t - (now_ms - local_now_ms), local_now_ms),
+                        j.owner
+                    )),
                     None => ui.label("—"),
                 };
-                ui.label(j.duration_ms.map(|d| format::duration_ms(d.max(0) as u64)).unwrap_or_else(|| "—".into()));
+                ui.label(
+                    j.duration_ms
+                        .map(|d| format::duration_ms(d.max(0) as u64))
+                        .unwrap_or_else(|| "—".into()),
+                );
                 ui.label(format::group_i(j.rows_processed));
                 ui.label(format::group_i(j.entries_cached));
                 result_ui(ui, j, dark);

@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 use egui::{Color32, RichText, Sense, Vec2};
 use egui_plot::{GridInput, GridMark, HoverPosition, Line, Plot, PlotPoints, Points};
 
-use crate::ui::clock::local_time;
+use crate::ui::clock::{axis_time, local_time};
 use crate::ui::{format, theme};
 
 /// Grid steps that read well on a time axis, in ms.
@@ -82,8 +82,12 @@ impl Series {
 
 /// Picks three grid steps for a time axis from the smallest readable one.
 fn time_steps(input: GridInput) -> [f64; 3] {
-    let want = input.base_step_size * 6.0;
-    let i = TIME_STEPS_MS.iter().position(|s| *s >= want).unwrap_or(TIME_STEPS_MS.len() - 1);
+    // Labels are about five characters wide: keep them well apart.
+    let want = input.base_step_size * 12.0;
+    let i = TIME_STEPS_MS
+        .iter()
+        .position(|s| *s >= want)
+        .unwrap_or(TIME_STEPS_MS.len() - 1);
     let at = |k: usize| TIME_STEPS_MS[(i + k).min(TIME_STEPS_MS.len() - 1)];
     [at(0), at(1), at(2)]
 }
@@ -112,7 +116,8 @@ pub fn time_series_ui(
 ) {
     let dark = theme::is_dark(ui.ctx());
     let unit = series.first().map(|s| s.unit).unwrap_or("");
-    let units: Vec<(String, &'static str)> = series.iter().map(|s| (s.name.clone(), s.unit)).collect();
+    let units: Vec<(String, &'static str)> =
+        series.iter().map(|s| (s.name.clone(), s.unit)).collect();
     let mut plot = Plot::new(id)
         .height(height)
         .allow_scroll(false)
@@ -123,14 +128,24 @@ pub fn time_series_ui(
         .include_x(from_ms as f64)
         .include_x(to_ms as f64)
         .x_grid_spacer(egui_plot::uniform_grid_spacer(time_steps))
-        .x_axis_formatter(move |mark: GridMark, _range: &RangeInclusive<f64>| local_time(mark.value as i64, now_ms))
+        .x_axis_formatter(move |mark: GridMark, _range: &RangeInclusive<f64>| {
+            axis_time(mark.value as i64)
+        })
         .y_axis_formatter(move |mark: GridMark, _range: &RangeInclusive<f64>| {
             with_unit(mark.value, unit)
         })
         .y_axis_min_width(56.0)
         .label_formatter(move |pos: &HoverPosition<'_>| match pos {
-            HoverPosition::NearDataPoint { plot_name, position, .. } => {
-                let u = units.iter().find(|(n, _)| n == plot_name).map(|(_, u)| *u).unwrap_or("");
+            HoverPosition::NearDataPoint {
+                plot_name,
+                position,
+                ..
+            } => {
+                let u = units
+                    .iter()
+                    .find(|(n, _)| n == plot_name)
+                    .map(|(_, u)| *u)
+                    .unwrap_or("");
                 Some(format!(
                     "{}\n{}: {}",
                     local_time(position.x as i64, now_ms),
@@ -189,17 +204,28 @@ pub fn bar_list_ui(ui: &mut egui::Ui, rows: &[(String, u64)], color: Color32) {
         ui.label(RichText::new("no entries").color(theme::muted(dark)));
         return;
     }
-    egui::Grid::new(ui.next_auto_id()).num_columns(3).spacing([10.0, 4.0]).show(ui, |ui| {
-        for (name, n) in rows {
-            ui.label(name);
-            let width = 160.0;
-            let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
-            ui.painter().rect_filled(rect, 3.0, ui.visuals().extreme_bg_color);
-            let filled = egui::Rect::from_min_size(rect.min, Vec2::new(width * (*n as f32 / max as f32), rect.height()));
-            ui.painter().rect_filled(filled, 3.0, color);
-            let share = if total > 0 { *n as f64 * 100.0 / total as f64 } else { 0.0 };
-            ui.label(format!("{} ({:.0}%)", format::group(*n), share));
-            ui.end_row();
-        }
-    });
+    egui::Grid::new(ui.next_auto_id())
+        .num_columns(3)
+        .spacing([10.0, 4.0])
+        .show(ui, |ui| {
+            for (name, n) in rows {
+                ui.label(name);
+                let width = 160.0;
+                let (rect, _) = ui.allocate_exact_size(Vec2::new(width, 14.0), Sense::hover());
+                ui.painter()
+                    .rect_filled(rect, 3.0, ui.visuals().extreme_bg_color);
+                let filled = egui::Rect::from_min_size(
+                    rect.min,
+                    Vec2::new(width * (*n as f32 / max as f32), rect.height()),
+                );
+                ui.painter().rect_filled(filled, 3.0, color);
+                let share = if total > 0 {
+                    *n as f64 * 100.0 / total as f64
+                } else {
+                    0.0
+                };
+                ui.label(format!("{} ({:.0}%)", format::group(*n), share));
+                ui.end_row();
+            }
+        });
 }

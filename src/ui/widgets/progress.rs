@@ -54,7 +54,11 @@ pub fn progress_bar_ui(ui: &mut egui::Ui, snap: &JobSnapshot, width: f32) -> egu
 /// "27,000 / 60,000 rows" (or "27,000 rows" before the count is known).
 pub fn rows_text(snap: &JobSnapshot) -> String {
     match snap.rows_total {
-        Some(t) => format!("{} / {} rows", format::group(snap.rows_processed), format::group(t)),
+        Some(t) => format!(
+            "{} / {} rows",
+            format::group(snap.rows_processed),
+            format::group(t)
+        ),
         None => format!("{} rows", format::group(snap.rows_processed)),
     }
 }
@@ -64,7 +68,10 @@ pub fn speed_text(snap: &JobSnapshot) -> String {
     if snap.state != JobState::Running {
         return String::new();
     }
-    let mut s = format!("{} rows/s", format::group(snap.rows_per_second.max(0.0).round() as u64));
+    let mut s = format!(
+        "{} rows/s",
+        format::group(snap.rows_per_second.max(0.0).round() as u64)
+    );
     if let Some(eta) = snap.eta_ms {
         s.push_str(&format!(" • ETA {}", format::duration_ms(eta)));
     }

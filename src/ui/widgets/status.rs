@@ -12,14 +12,22 @@ use crate::ui::theme;
 pub fn link_chip_ui(ui: &mut egui::Ui, name: &str, state: &LinkState, elapsed_ms: i64) {
     let dark = theme::is_dark(ui.ctx());
     let (filled, color, text, hover) = match state {
-        LinkState::Connecting => (false, theme::muted(dark), format!("{name}: connecting…"), None),
+        LinkState::Connecting => (
+            false,
+            theme::muted(dark),
+            format!("{name}: connecting…"),
+            None,
+        ),
         LinkState::Connected { label } => (
             true,
             theme::good(dark),
             format!("{name}: connected"),
             Some(format!("Connected to {label}")),
         ),
-        LinkState::Reconnecting { next_retry_in, reason } => {
+        LinkState::Reconnecting {
+            next_retry_in,
+            reason,
+        } => {
             let left = (next_retry_in.as_millis() as i64 - elapsed_ms).max(0);
             let text = if left > 0 {
                 format!("{name}: reconnecting in {} s", (left + 999) / 1000)
@@ -54,7 +62,8 @@ pub fn dot_ui(ui: &mut egui::Ui, color: egui::Color32, filled: bool) {
     if filled {
         ui.painter().circle_filled(c, 4.5, color);
     } else {
-        ui.painter().circle_stroke(c, 4.0, egui::Stroke::new(1.6, color));
+        ui.painter()
+            .circle_stroke(c, 4.0, egui::Stroke::new(1.6, color));
     }
 }
 

@@ -57,7 +57,11 @@ impl Toasts {
     /// Adds a message; the same text while still shown bumps its count instead.
     pub fn push(&mut self, kind: ToastKind, text: impl Into<String>, now_ms: i64) {
         let text = text.into();
-        if let Some(t) = self.items.iter_mut().find(|t| t.kind == kind && t.text == text) {
+        if let Some(t) = self
+            .items
+            .iter_mut()
+            .find(|t| t.kind == kind && t.text == text)
+        {
             t.count += 1;
             t.at_ms = now_ms;
             return;
@@ -114,7 +118,11 @@ impl Toasts {
                                     ToastKind::Notice => "Done",
                                     ToastKind::Error => "Error",
                                 };
-                                ui.label(RichText::new(word).strong().color(accent.gamma_multiply(alpha)));
+                                ui.label(
+                                    RichText::new(word)
+                                        .strong()
+                                        .color(accent.gamma_multiply(alpha)),
+                                );
                                 let mut text = t.text.clone();
                                 if t.count > 1 {
                                     text.push_str(&format!(" (×{})", t.count));
