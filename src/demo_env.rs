@@ -12,10 +12,14 @@
 //!   something to show: 24 hours of history written into the stats buckets
 //!   at start, then a few live queries a second through the real reader.
 //!
-//! No profile file is written. Nothing here depends on the window.
+//! No profile file is written. Nothing here depends on the window. The
+//! server is stopped when the demo ends, when the process gets SIGTERM,
+//! SIGINT or SIGHUP, and (through a pid file) at the next start after a
+//! crash.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -61,6 +65,8 @@ pub fn demo_rows() -> Result<u64> {
 }
 /// Name of the demo profile.
 pub const PROFILE: &str = "demo";
+/// Pid file of the running demo redis-server, in its working directory.
+const PID_FILE: &str = "cachedeck-demo.pid";
 
 /// One demo datasource.
 pub struct DemoDatasource {
@@ -135,9 +141,96 @@ pub struct DemoEnv {
     /// The ones to warm when the window opens.
     pub warm_at_start: Vec<DsId>,
     /// The demo's own redis-server, killed on stop.
-    server: Option<Child>,
+    server: ServerHandle,
     /// `<data dir>/demo`.
     dir: PathBuf,
+}
+
+/// The demo's redis-server process, shared so a signal handler can stop it
+/// too (a terminated window must not leave it running).
+#[derive(Clone, Default)]
+pub struct ServerHandle {
+    /// The child process while it runs, and where its pid file is.
+    inner: Arc<Mutex<Option<(Child, PathBuf)>>>,
+}
+
+impl ServerHandle {
+    fn new(child: Child, pid_file: PathBuf) -> ServerHandle {
+        ServerHandle {
+            inner: Arc::new(Mutex::new(Some((child, pid_file)))),
+        }
+    }
+
+    /// Kills the server (once) and removes its pid file.
+    pub fn stop(&self) {
+        let taken = match self.inner.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some((mut child, pid_file)) = taken {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(pid_file);
+        }
+    }
+}
+
+/// Stops the demo's redis-server when the process is told to end (SIGTERM,
+/// SIGINT, SIGHUP), then exits: the window cannot clean up after those.
+#[cfg(unix)]
+pub async fn stop_on_signal(server: ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        (SignalKind::terminate(), 143),
+        (SignalKind::interrupt(), 130),
+        (SignalKind::hangup(), 129),
+    ];
+    let mut streams = Vec::new();
+    for (kind, code) in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push((s, code)),
+            Err(e) => tracing::warn!("cannot watch a signal: {e}"),
+        }
+    }
+    if streams.is_empty() {
+        return;
+    }
+    let waits = streams.iter_mut().map(|(s, code)| {
+        let code = *code;
+        Box::pin(async move {
+            s.recv().await;
+            code
+        })
+    });
+    let (code, _, _) = futures::future::select_all(waits).await;
+    server.stop();
+    std::process::exit(code);
+}
+
+/// Kills a demo redis-server left running by an earlier demo that could not
+/// clean up (killed with SIGKILL, power loss): the pid file names it, and it
+/// is only killed when it is a redis-server working in this demo's directory.
+fn reap_leftover(redis_dir: &Path) {
+    let pid_file = redis_dir.join(PID_FILE);
+    let Ok(text) = std::fs::read_to_string(&pid_file) else {
+        return;
+    };
+    let _ = std::fs::remove_file(&pid_file);
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return;
+    };
+    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+    let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+    let is_redis = String::from_utf8_lossy(&cmdline).contains("redis-server");
+    let cwd = std::fs::read_link(proc_dir.join("cwd")).ok();
+    let ours = match (cwd, std::fs::canonicalize(redis_dir)) {
+        (Some(cwd), Ok(dir)) => cwd == dir,
+        _ => false,
+    };
+    if is_redis && ours {
+        tracing::info!("stopping the demo redis-server {pid} left by an earlier run");
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
 }
 
 /// The full path of an executable on PATH.
@@ -165,8 +258,14 @@ impl DemoEnv {
         std::fs::create_dir_all(&redis_dir)
             .map_err(|e| Error::io(format!("creating {}", redis_dir.display()), e))?;
 
+        reap_leftover(&redis_dir);
         progress("Starting a private redis-server…");
-        let (server, url) = spawn_redis(&redis_server, &redis_dir).await?;
+        let (child, url) = spawn_redis(&redis_server, &redis_dir).await?;
+        let pid_file = redis_dir.join(PID_FILE);
+        if let Err(e) = std::fs::write(&pid_file, format!("{}\n", child.id())) {
+            tracing::warn!("cannot write {}: {e}", pid_file.display());
+        }
+        let server = ServerHandle::new(child, pid_file);
         let env = DemoEnv {
             resolved: Resolved {
                 name: PROFILE.into(),
@@ -184,7 +283,7 @@ impl DemoEnv {
                 .filter(|d| d.warm_at_start)
                 .map(|d| d.id)
                 .collect(),
-            server: Some(server),
+            server,
             dir,
         };
         // On any failure below, `env` is dropped and the server killed.
@@ -234,10 +333,12 @@ impl DemoEnv {
 
     /// Kills the demo's redis-server (nothing was persisted).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.server.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.server.stop();
+    }
+
+    /// A handle that can stop the server from elsewhere (a signal handler).
+    pub fn server_handle(&self) -> ServerHandle {
+        self.server.clone()
     }
 }
 

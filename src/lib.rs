@@ -15,6 +15,7 @@ pub mod keys;
 pub mod metrics;
 pub mod redis_admin;
 pub mod redis_conn;
+pub mod report;
 pub mod source;
 pub mod store;
 

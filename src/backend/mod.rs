@@ -174,6 +174,8 @@ struct Backend {
 
 /// Time between memory/entries trend samples written by the window.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+/// When the first sample is taken after start.
+const FIRST_SAMPLE: Duration = Duration::from_secs(60);
 
 impl Backend {
     fn new(startup: Startup, emit: Emitter) -> Backend {
@@ -196,7 +198,8 @@ impl Backend {
             tasks: JoinSet::new(),
             demo: None,
             demo_warm_sent: false,
-            next_sample: Instant::now() + SAMPLE_INTERVAL,
+            // The first sample soon after start, then every interval.
+            next_sample: Instant::now() + FIRST_SAMPLE,
         }
     }
 
@@ -408,6 +411,17 @@ impl Backend {
                 self.emit.send(Event::Setup(None));
                 match result {
                     Ok(env) => {
+                        #[cfg(unix)]
+                        {
+                            let handle = env.server_handle();
+                            let done = self.shutdown.clone();
+                            self.tasks.spawn(async move {
+                                tokio::select! {
+                                    _ = done.cancelled() => {}
+                                    _ = crate::demo_env::stop_on_signal(handle) => {}
+                                }
+                            });
+                        }
                         let resolved = env.resolved.clone();
                         self.demo = Some(env);
                         self.profile_names = vec![resolved.name.clone()];

@@ -12,11 +12,12 @@ mod demo_data;
 mod grant;
 mod inspect;
 mod jobs_cmd;
-mod metrics_cmd;
 mod keys;
+mod metrics_cmd;
 mod migrate;
 mod purge;
 mod redis_info;
+mod report;
 mod schedule;
 mod ttl;
 mod warm;
@@ -105,6 +106,8 @@ pub enum Command {
     Grant(GrantCmd),
     /// Headless: run schedules, clean up after stopped jobs, send health alerts.
     Agent(AgentArgs),
+    /// Cache efficiency report (HTML with charts, CSV tables or JSON) for a range.
+    Report(report::ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -343,6 +346,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Schedule(cmd)) => schedule::run(&ctx, cmd).await,
         Some(Command::Grant(cmd)) => grant::run(&ctx, cmd).await,
         Some(Command::Agent(args)) => agent::run(&ctx, args).await,
+        Some(Command::Report(args)) => report::run(&ctx, args).await,
         Some(Command::Demo) | None => Err(crate::Error::Invalid(
             "this build has no window; run a subcommand (see --help)".into(),
         )),

@@ -72,7 +72,11 @@ fn parse_instant(text: &str, end_of_day: bool) -> Result<i64> {
             .and_hms_opt(0, 0, 0)
             .map(|n| n.and_utc().timestamp_millis())
             .ok_or_else(|| Error::Invalid(format!("`{t}` is not a valid date")))?;
-        return Ok(if end_of_day { start + DAY_MS - 1 } else { start });
+        return Ok(if end_of_day {
+            start + DAY_MS - 1
+        } else {
+            start
+        });
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
@@ -166,7 +170,9 @@ impl ReportRange {
     pub fn label(&self) -> String {
         match self {
             ReportRange::Last { label, .. } => label.clone(),
-            ReportRange::Between { from_ms, to_ms } => format!("{}..{}", iso(*from_ms), iso(*to_ms)),
+            ReportRange::Between { from_ms, to_ms } => {
+                format!("{}..{}", iso(*from_ms), iso(*to_ms))
+            }
         }
     }
 
@@ -252,9 +258,27 @@ mod tests {
             assert_eq!((v.from_ms, v.to_ms), (NOW - ms, NOW), "{text}");
             assert_eq!(r.label(), text);
         }
-        assert!(!ReportRange::parse("24h").unwrap().resolve(NOW).unwrap().hourly);
-        assert!(!ReportRange::parse("2d").unwrap().resolve(NOW).unwrap().hourly);
-        assert!(ReportRange::parse("49h").unwrap().resolve(NOW).unwrap().hourly);
+        assert!(
+            !ReportRange::parse("24h")
+                .unwrap()
+                .resolve(NOW)
+                .unwrap()
+                .hourly
+        );
+        assert!(
+            !ReportRange::parse("2d")
+                .unwrap()
+                .resolve(NOW)
+                .unwrap()
+                .hourly
+        );
+        assert!(
+            ReportRange::parse("49h")
+                .unwrap()
+                .resolve(NOW)
+                .unwrap()
+                .hourly
+        );
         assert!(ReportRange::parse("90d").is_ok());
         let e = ReportRange::parse("91d").expect_err("too long");
         assert!(matches!(e, Error::Invalid(_)), "{e}");

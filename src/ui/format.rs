@@ -18,6 +18,15 @@ pub fn group_i(n: i64) -> String {
     group(n.max(0) as u64)
 }
 
+/// `1 query`, `4,000 queries`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{} {many}", group(n))
+    }
+}
+
 /// Megabytes with a precision that suits the size: `0.42 MB`, `12.3 MB`, `1,024 MB`.
 pub fn mb(value: f64) -> String {
     if value < 10.0 {

@@ -2,13 +2,14 @@
 //! colours keep their meaning in both (green good, amber ageing, red cold).
 
 use eframe::egui;
-use egui::{Color32, FontFamily, FontId, TextStyle, Theme, ThemePreference};
+use egui::{Color32, FontFamily, FontId, TextStyle, Theme};
 
 use crate::metrics::types::{Health, Overall};
 
-/// Applies cachedeck's look on top of egui's dark and light styles.
+/// Applies cachedeck's look on top of egui's dark and light styles. The
+/// theme preference starts as "follow the system"; the top bar can force
+/// light or dark, and egui keeps that choice with the window state.
 pub fn install(ctx: &egui::Context) {
-    ctx.set_theme(ThemePreference::System);
     ctx.all_styles_mut(|style| {
         style.text_styles.insert(
             TextStyle::Heading,

@@ -116,6 +116,37 @@ pub fn top_bar_ui(
                 view.tab = *tab;
             }
         }
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            theme_switch_ui(ui);
+        });
     });
     ui.add_space(2.0);
+}
+
+/// Follow the system, or force light or dark (kept with the window state).
+fn theme_switch_ui(ui: &mut egui::Ui) {
+    let ctx = ui.ctx().clone();
+    let current = ctx.options(|o| o.theme_preference);
+    let mut pref = current;
+    let label = |p: egui::ThemePreference| match p {
+        egui::ThemePreference::System => "System",
+        egui::ThemePreference::Light => "Light",
+        egui::ThemePreference::Dark => "Dark",
+    };
+    egui::ComboBox::from_id_salt("theme")
+        .selected_text(label(pref))
+        .width(80.0)
+        .show_ui(ui, |ui| {
+            for p in [
+                egui::ThemePreference::System,
+                egui::ThemePreference::Light,
+                egui::ThemePreference::Dark,
+            ] {
+                ui.selectable_value(&mut pref, p, label(p));
+            }
+        });
+    ui.label("Theme");
+    if pref != current {
+        ctx.set_theme(pref);
+    }
 }

@@ -616,3 +616,101 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
     drop(harness);
     runtime.block_on(handle.shutdown(Duration::from_secs(10)));
 }
+
+/// Waits up to `secs` for an event that `want` accepts, skipping others.
+fn wait_for(
+    runtime: &tokio::runtime::Runtime,
+    events: &mut UnboundedReceiver<Event>,
+    secs: u64,
+    what: &str,
+    want: impl Fn(&Event) -> bool,
+) -> Event {
+    runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Some(e)) if want(&e) => return e,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the backend stopped while waiting for {what}"),
+                Err(_) => panic!("no {what} within {secs} s"),
+            }
+        }
+    })
+}
+
+/// The backend keeps answering while Redis is down, says when it retries,
+/// and reconnects by itself once Redis is back.
+#[test]
+fn backend_reports_a_lost_redis_and_reconnects_with_backoff() {
+    let mut redis = RedisServer::start();
+    let db = SqliteFile::create();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let resolved = Resolved {
+        name: "outage".into(),
+        production: false,
+        redis: redis.target(),
+        database_url: db.url(),
+        defaults: Defaults {
+            refresh_interval_secs: 1,
+            ..Defaults::default()
+        },
+    };
+    let (handle, mut events) = backend::spawn(
+        runtime.handle(),
+        Startup::Resolved(Box::new(resolved)),
+        Arc::new(|| {}),
+    );
+    let up = |e: &Event| matches!(e, Event::Connection(c) if c.redis.is_up() && c.database.is_up());
+    wait_for(&runtime, &mut events, 20, "both connections up", up);
+    wait_for(&runtime, &mut events, 20, "the first stats", |e| {
+        matches!(e, Event::Stats(_))
+    });
+
+    redis.stop();
+    let down = wait_for(
+        &runtime,
+        &mut events,
+        20,
+        "Redis reported down",
+        |e| matches!(e, Event::Connection(c) if matches!(c.redis, LinkState::Reconnecting { .. })),
+    );
+    let Event::Connection(c) = down else {
+        unreachable!()
+    };
+    let LinkState::Reconnecting { next_retry_in, .. } = c.redis else {
+        unreachable!()
+    };
+    assert!(next_retry_in <= backend::BACKOFF_MAX, "{next_retry_in:?}");
+    assert!(
+        c.database.is_up(),
+        "the database is still up: {:?}",
+        c.database
+    );
+
+    // Commands are still answered, with why they cannot run now.
+    handle
+        .commands
+        .send(Command::Warm {
+            ids: vec![1],
+            force: false,
+        })
+        .expect("backend alive");
+    wait_for(
+        &runtime,
+        &mut events,
+        10,
+        "an error for the warm",
+        |e| matches!(e, Event::Error(m) if m.contains("Redis is not connected")),
+    );
+
+    redis.restart();
+    wait_for(&runtime, &mut events, 40, "Redis reconnected", up);
+    wait_for(&runtime, &mut events, 20, "stats after reconnecting", |e| {
+        matches!(e, Event::Stats(_))
+    });
+    runtime.block_on(handle.shutdown(Duration::from_secs(10)));
+}

@@ -11,5 +11,6 @@ mod governance;
 mod gui;
 mod metrics;
 mod redis_admin;
+mod report;
 mod warm_cli;
 mod warming;

@@ -147,16 +147,26 @@ fn active_job_ui(
                 });
             });
             progress::progress_bar_ui(ui, job, ui.available_width());
-            let mut line = progress::rows_text(job);
-            let speed = progress::speed_text(job);
-            if !speed.is_empty() {
-                line.push_str(" • ");
-                line.push_str(&speed);
+            let mut parts: Vec<String> = Vec::new();
+            if job.rows_total.is_some() || job.rows_processed > 0 {
+                parts.push(progress::rows_text(job));
+                let speed = progress::speed_text(job);
+                if !speed.is_empty() {
+                    parts.push(speed);
+                }
             }
-            line.push_str(&format!(" • {}", started_text(job, server_now)));
-            ui.label(line);
+            parts.push(started_text(job, server_now));
+            ui.label(parts.join(" • "));
             if let Some(reason) = &job.pause_reason {
-                ui.label(RichText::new(format!("Paused: {reason}")).color(theme::warn(dark)));
+                let text = if reason.to_lowercase().starts_with("paused") {
+                    let mut c = reason.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().chain(c).collect())
+                        .unwrap_or_default()
+                } else {
+                    format!("Paused: {reason}")
+                };
+                ui.label(RichText::new(text).color(theme::warn(dark)));
             }
             if job
                 .heartbeat_age_ms

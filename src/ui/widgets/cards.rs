@@ -148,10 +148,10 @@ fn card_body_ui(
     // Readers.
     match (m.cache_hit_rate, m.avg_query_time_ms) {
         (Some(rate), Some(avg)) => ui.label(format!(
-            "Hit rate {} • avg query {} • {} queries",
+            "Hit rate {} • avg query {} • {}",
             format::percent(rate),
             format::millis(avg),
-            format::group(m.total_queries)
+            format::count(m.total_queries, "query", "queries")
         )),
         _ => ui.label(RichText::new("Hit rate: no queries yet").color(muted)),
     };
@@ -186,7 +186,7 @@ fn card_body_ui(
             if m.is_warm {
                 ui.add_enabled_ui(view.connected && !busy, |ui| {
                     if busy {
-                        ui.add(egui::Spinner::new().size(14.0));
+                        ui.add(egui::Spinner::new().size(18.0));
                     }
                     if ui
                         .button("Refresh")
@@ -202,7 +202,7 @@ fn card_body_ui(
             } else {
                 ui.add_enabled_ui(view.connected && !busy, |ui| {
                     if busy {
-                        ui.add(egui::Spinner::new().size(14.0));
+                        ui.add(egui::Spinner::new().size(18.0));
                     }
                     let b = egui::Button::new(RichText::new("Warm Now").strong());
                     if ui

@@ -92,6 +92,25 @@ fn time_steps(input: GridInput) -> [f64; 3] {
     [at(0), at(1), at(2)]
 }
 
+/// 1-2-5 steps for a value axis, the smallest about 32 points apart, so
+/// every short range (0–8 ms, 0–12 MB) gets several labelled lines.
+fn value_steps(input: GridInput) -> [f64; 3] {
+    let want = (input.base_step_size * 4.0).max(f64::MIN_POSITIVE);
+    let magnitude = 10f64.powf(want.log10().floor());
+    // The smallest of 1, 2, 5, 10 × magnitude that is at least `want`, and a
+    // coarser step that is a multiple of it (so labels never crowd).
+    let (s0, s1) = if want <= magnitude {
+        (magnitude, 5.0 * magnitude)
+    } else if want <= 2.0 * magnitude {
+        (2.0 * magnitude, 10.0 * magnitude)
+    } else if want <= 5.0 * magnitude {
+        (5.0 * magnitude, 10.0 * magnitude)
+    } else {
+        (10.0 * magnitude, 50.0 * magnitude)
+    };
+    [s0, s1, s0 * 10.0]
+}
+
 /// A value with its unit, for hover labels and the y axis.
 fn with_unit(v: f64, unit: &str) -> String {
     match unit {
@@ -126,8 +145,10 @@ pub fn time_series_ui(
         .allow_boxed_zoom(false)
         .show_background(false)
         .include_x(from_ms as f64)
-        .include_x(to_ms as f64)
+        // A little room on the right so the newest point is not on the edge.
+        .include_x(to_ms as f64 + (to_ms - from_ms) as f64 * 0.02)
         .x_grid_spacer(egui_plot::uniform_grid_spacer(time_steps))
+        .y_grid_spacer(egui_plot::uniform_grid_spacer(value_steps))
         .x_axis_formatter(move |mark: GridMark, _range: &RangeInclusive<f64>| {
             axis_time(mark.value as i64)
         })
@@ -158,7 +179,13 @@ pub fn time_series_ui(
     if let Some((lo, hi)) = y_range {
         plot = plot.include_y(lo).include_y(hi);
     } else {
-        plot = plot.include_y(0.0);
+        // From zero, with headroom so the top grid line carries a label.
+        let top = series
+            .iter()
+            .flat_map(|s| s.segments.iter().flatten())
+            .map(|p| p[1])
+            .fold(0.0_f64, f64::max);
+        plot = plot.include_y(0.0).include_y(top * 1.2);
     }
     if series.len() > 1 {
         plot = plot.legend(egui_plot::Legend::default().position(egui_plot::Corner::LeftTop));
@@ -228,4 +255,24 @@ pub fn bar_list_ui(ui: &mut egui::Ui, rows: &[(String, u64)], color: Color32) {
                 ui.end_row();
             }
         });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(base: f64) -> [f64; 3] {
+        value_steps(GridInput {
+            bounds: (0.0, 1.0),
+            base_step_size: base,
+        })
+    }
+
+    #[test]
+    fn value_steps_climb_one_two_five_and_nest() {
+        assert_eq!(steps(0.2), [1.0, 5.0, 10.0]);
+        assert_eq!(steps(0.3), [2.0, 10.0, 20.0]);
+        assert_eq!(steps(1.0), [5.0, 10.0, 50.0]);
+        assert_eq!(steps(2.0), [10.0, 50.0, 100.0]);
+    }
 }
