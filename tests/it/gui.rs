@@ -12,7 +12,7 @@ use cachedeck::jobs::{JobSnapshot, JobState};
 use cachedeck::metrics::types::{
     DatasourceCacheMetrics, Health, HealthReport, HealthScore, Overall, StatsReport, StatsSummary,
 };
-use cachedeck::store::{DatasourceInput, Store};
+use cachedeck::store::{Datasource, DatasourceInput, Store};
 use cachedeck::ui::dialogs::invalidate::CONFIRM_LABEL;
 use cachedeck::ui::top_bar::REFRESH_LABEL;
 use cachedeck::ui::{AppConfig, BackendLink, CacheDeckApp, Clock};
@@ -496,6 +496,80 @@ fn filter_and_sort_keep_many_cards_usable() {
     w.harness.get_by_label("showing 1 of 60");
     w.harness.get_by_label("Datasource 42");
     assert!(w.harness.query_by_label("Datasource 01").is_none());
+}
+
+fn registry_entry() -> Datasource {
+    Datasource {
+        id: 1,
+        name: "Revenue Analytics".into(),
+        source_url: None,
+        sql: "SELECT measure, practice_uid, provider_uid, frequency, amount FROM revenue".into(),
+        stale_after_secs: 4 * 3600,
+        ttl_secs: 48 * 3600,
+        enabled: true,
+        created_at_ms: NOW_MS,
+        updated_at_ms: NOW_MS,
+    }
+}
+
+#[test]
+fn configure_validates_the_query_in_the_backend_and_saves() {
+    let mut w = Window::new();
+    w.feed(connected(false));
+    w.feed([
+        Event::Stats(report(vec![revenue()])),
+        Event::Datasources(vec![registry_entry()]),
+    ]);
+    w.sent();
+    w.harness.get_by_label("Configure").click();
+    w.frames();
+    w.harness.get_by_label("Configure Revenue Analytics (#1)");
+    w.harness.get_by_label("Validate").click();
+    w.frames();
+    let sql = registry_entry().sql;
+    assert_eq!(
+        w.sent(),
+        vec![Command::ValidateSql {
+            ds: 1,
+            sql: sql.clone(),
+            source_url: None,
+        }]
+    );
+    w.harness.get_by_label("checking…");
+    w.feed([Event::SqlValidated {
+        ds: 1,
+        sql: sql.clone(),
+        result: Ok(vec![
+            "measure".into(),
+            "practice_uid".into(),
+            "provider_uid".into(),
+            "frequency".into(),
+        ]),
+    }]);
+    w.harness
+        .get_by_label("Valid. Columns: measure, practice_uid, provider_uid, frequency");
+
+    w.harness.get_by_label("Save").click();
+    w.frames();
+    assert_eq!(
+        w.sent(),
+        vec![Command::SaveDatasource(DatasourceInput {
+            id: 1,
+            name: "Revenue Analytics".into(),
+            source_url: None,
+            sql,
+            stale_after_secs: 4 * 3600,
+            ttl_secs: 48 * 3600,
+            enabled: true,
+        })]
+    );
+    // The dialog closes when the backend confirms.
+    w.feed([Event::DatasourceSaved(registry_entry())]);
+    assert!(
+        w.harness
+            .query_by_label("Configure Revenue Analytics (#1)")
+            .is_none()
+    );
 }
 
 // ------------------------------------------------------------ end to end

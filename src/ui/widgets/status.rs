@@ -39,7 +39,7 @@ pub fn link_chip_ui(ui: &mut egui::Ui, name: &str, state: &LinkState, elapsed_ms
         LinkState::Failed(reason) => (
             true,
             theme::bad(dark),
-            format!("{name}: failed: {}", shorten(reason, 48)),
+            format!("{name}: failed: {}", shorten(reason, 32)),
             Some(reason.clone()),
         ),
     };
