@@ -114,10 +114,24 @@ pub(super) async fn refresh(
                 Ok(status) => emit.send(Event::Jobs(status)),
                 Err(e) => seen.note(e, "reading warm jobs"),
             }
-            if let Some(actor) = sampler
-                && let Err(e) = crate::metrics::trend_sampler(redis, store, &actor).await
-            {
-                seen.note(e, "sampling memory trends");
+            if let Some(actor) = sampler {
+                // Only an instance that may write records samples.
+                let facts = crate::governance::ActorFacts {
+                    profile: actor.profile.clone(),
+                    origin: actor.origin,
+                    redis_user: actor.redis_user.clone(),
+                    limits: crate::governance::Limits::off(),
+                };
+                let sampled =
+                    match crate::governance::resolve_actor(store, Some(redis), facts).await {
+                        Ok(actor) => crate::metrics::trend_sampler(redis, store, &actor)
+                            .await
+                            .map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                if let Err(e) = sampled {
+                    seen.note(e, "sampling memory trends");
+                }
             }
         }
         (None, Some(store)) if seen.broken.is_empty() => {
@@ -171,7 +185,39 @@ impl Seen {
 }
 
 /// Runs one command that needs both connections.
-pub(super) async fn run(ctx: Ctx, cmd: Command) {
+/// The window's admin as the servers see it: grants in the store, the Redis
+/// ACL (a read-only user stays read-only whatever the window offers), the
+/// profile's rate limits, and the audit sink.
+async fn resolve_actor(ctx: &Ctx) -> Result<Actor> {
+    let facts = crate::governance::ActorFacts {
+        profile: ctx.resolved.name.clone(),
+        origin: crate::actor::Origin::Gui,
+        redis_user: crate::governance::permissions::redis_user_of(&ctx.resolved.redis),
+        limits: crate::governance::Limits::from_defaults(&ctx.resolved.defaults)?,
+    };
+    crate::governance::resolve_actor(&ctx.store, Some(&ctx.redis), facts).await
+}
+
+pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
+    let writes = matches!(
+        cmd,
+        Command::Warm { .. }
+            | Command::WarmAll { .. }
+            | Command::Pause { .. }
+            | Command::Resume { .. }
+            | Command::Cancel { .. }
+            | Command::Invalidate { .. }
+            | Command::SaveDatasource(_)
+    );
+    if writes {
+        match resolve_actor(&ctx).await {
+            Ok(actor) => ctx.actor = actor,
+            Err(e) => {
+                ctx.fail("cannot check this admin's permissions", &e);
+                return;
+            }
+        }
+    }
     match cmd {
         Command::Warm { ids, force } => warm(&ctx, ids, force).await,
         Command::WarmAll { force } => match ctx.store.datasources().await {
@@ -303,10 +349,11 @@ async fn save(ctx: &Ctx, input: DatasourceInput) {
         Err(Error::NoSuchDatasource(_)) => false,
         Err(e) => return ctx.fail("cannot save", &e),
     };
+    // Through governance: checked and audited like the CLI's changes.
     let result = if exists {
-        ctx.store.update_datasource(&input).await
+        crate::governance::datasources::update(&ctx.store, &ctx.actor, &input).await
     } else {
-        ctx.store.add_datasource(&input).await
+        crate::governance::datasources::add(&ctx.store, &ctx.actor, &input).await
     };
     match result {
         Ok(d) => {
