@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
+use super::set_scan::SetScan;
 use super::{scripts, shadow};
 use crate::actor::Actor;
 use crate::error::{Error, Result};
@@ -175,18 +176,12 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
         .await?;
     // Which index sets can hold matching entries.
     let mut scan_sets = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, names): (u64, Vec<String>) = redis
-            .query(
-                "scanning the index list",
-                redis::cmd("SSCAN")
-                    .arg(keys::index_list(ds, Gen::Live))
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(500),
-            )
-            .await?;
+    let mut list = SetScan::new(
+        redis,
+        keys::index_list(ds, Gen::Live),
+        "scanning the index list",
+    );
+    while let Some(names) = list.next().await? {
         for n in names {
             if let Some(ParsedKey::Secondary { index, .. }) = keys::parse(&n)
                 && sel.index_may_match(&index)
@@ -194,36 +189,18 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
                 scan_sets.push(n);
             }
         }
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
     }
     // Collect matching entry keys (bounded by the selection's size).
     let mut targets: HashSet<String> = HashSet::new();
     for set in &scan_sets {
-        let mut cursor = 0u64;
-        loop {
-            let (next, members): (u64, Vec<String>) = redis
-                .query(
-                    "scanning an index",
-                    redis::cmd("SSCAN")
-                        .arg(set)
-                        .arg(cursor)
-                        .arg("COUNT")
-                        .arg(500),
-                )
-                .await?;
-            for m in members {
+        let mut members = SetScan::new(redis, set.as_str(), "scanning an index");
+        while let Some(batch) = members.next().await? {
+            for m in batch {
                 if let Some(ParsedKey::Entry { group, .. }) = keys::parse(&m)
                     && sel.matches(&group)
                 {
                     targets.insert(m);
                 }
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
             }
         }
     }

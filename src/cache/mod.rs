@@ -5,6 +5,7 @@ pub mod invalidate;
 pub mod lock;
 pub mod meta;
 pub mod query;
+pub mod set_scan;
 pub mod shadow;
 pub mod stats;
 pub mod trend;
@@ -28,6 +29,16 @@ pub(crate) mod scripts {
         LazyLock::new(|| Script::new(include_str!("lua/invalidate_begin.lua")));
     pub static INVALIDATE_ENTRIES: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/invalidate_entries.lua")));
+}
+
+/// A script reply element as text (bulk, status or integer; anything else is empty).
+pub(crate) fn value_text(v: &redis::Value) -> String {
+    match v {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        redis::Value::SimpleString(s) => s.clone(),
+        redis::Value::Int(i) => i.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// Schema version written into the meta hash by the swap.

@@ -95,14 +95,7 @@ async fn run(
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("querying the cache", e))?;
-    let text = |v: &redis::Value| -> String {
-        match v {
-            redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-            redis::Value::SimpleString(s) => s.clone(),
-            redis::Value::Int(i) => i.to_string(),
-            _ => String::new(),
-        }
-    };
+    let text = super::value_text;
     let status = reply.first().map(text).unwrap_or_default();
     let generation = reply
         .get(1)

@@ -3,6 +3,7 @@
 //! SSCAN and deleted with UNLINK in batches; every shadow key also carries the
 //! generation's absolute expiry as a safety net.
 
+use super::set_scan::SetScan;
 use crate::error::Result;
 use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
@@ -20,29 +21,15 @@ pub(crate) async fn unlink_members(
     set: &str,
     name: impl Fn(&str) -> Option<String>,
 ) -> Result<u64> {
-    let mut cursor: u64 = 0;
     let mut removed = 0u64;
-    loop {
-        let (next, members): (u64, Vec<String>) = redis
-            .query(
-                "scanning an index set",
-                redis::cmd("SSCAN")
-                    .arg(set)
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(500),
-            )
-            .await?;
+    let mut scan = SetScan::new(redis, set, "scanning an index set");
+    while let Some(members) = scan.next().await? {
         let targets: Vec<String> = members.iter().filter_map(|m| name(m)).collect();
         if !targets.is_empty() {
             let n: u64 = redis
                 .query("deleting keys", redis::cmd("UNLINK").arg(&targets))
                 .await?;
             removed += n;
-        }
-        cursor = next;
-        if cursor == 0 {
-            break;
         }
     }
     let _: u64 = redis

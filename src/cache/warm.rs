@@ -777,14 +777,7 @@ async fn swap(
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("swapping the new generation in", e))?;
-    let text = |i: usize| -> String {
-        match reply.get(i) {
-            Some(redis::Value::Int(n)) => n.to_string(),
-            Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-            Some(redis::Value::SimpleString(s)) => s.clone(),
-            _ => String::new(),
-        }
-    };
+    let text = |i: usize| reply.get(i).map(super::value_text).unwrap_or_default();
     if text(0) == "1" {
         Ok((text(1).parse().unwrap_or(0), text(2).parse().unwrap_or(0)))
     } else {

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::actor::Actor;
+use crate::cache::set_scan::SetScan;
 use crate::cache::warm::Phase;
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId};
@@ -200,23 +201,9 @@ fn parse_record(h: &HashMap<String, String>, now: i64) -> Option<JobSnapshot> {
 /// anyone, oldest first.
 pub async fn active(redis: &Redis) -> Result<Vec<JobSnapshot>> {
     let mut ids: Vec<String> = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis
-            .query(
-                "listing live jobs",
-                redis::cmd("SSCAN")
-                    .arg(keys::jobs_live())
-                    .arg(cursor)
-                    .arg("COUNT")
-                    .arg(200),
-            )
-            .await?;
+    let mut live = SetScan::new(redis, keys::jobs_live(), "listing live jobs");
+    while let Some(batch) = live.next().await? {
         ids.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
     }
     let now = redis.time_ms().await?;
     let mut out = Vec::new();

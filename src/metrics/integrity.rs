@@ -15,14 +15,13 @@ use std::time::Instant;
 use redis::Value;
 use serde::Serialize;
 
+use crate::cache::set_scan::SetScan;
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen, ParsedKey, SecondaryIndex};
 use crate::redis_conn::Redis;
 
 /// Examples kept in a report (enough to show an admin what is wrong).
 const MAX_EXAMPLES: usize = 10;
-/// Members read per SSCAN call in a full walk.
-const SCAN_COUNT: usize = 500;
 /// Members per SMISMEMBER command.
 const MEMBERS_PER_CMD: usize = 1000;
 
@@ -342,46 +341,6 @@ pub(crate) async fn sample(
     Ok(rep)
 }
 
-/// SSCAN over one set, a batch at a time.
-struct SetScan<'a> {
-    redis: &'a Redis,
-    set: String,
-    cursor: u64,
-    done: bool,
-}
-
-impl<'a> SetScan<'a> {
-    fn new(redis: &'a Redis, set: impl Into<String>) -> Self {
-        SetScan {
-            redis,
-            set: set.into(),
-            cursor: 0,
-            done: false,
-        }
-    }
-
-    /// The next batch, `None` after the last (a batch may be empty).
-    async fn next(&mut self) -> Result<Option<Vec<String>>> {
-        if self.done {
-            return Ok(None);
-        }
-        let (next, batch): (u64, Vec<String>) = self
-            .redis
-            .query(
-                "scanning an index set",
-                redis::cmd("SSCAN")
-                    .arg(&self.set)
-                    .arg(self.cursor)
-                    .arg("COUNT")
-                    .arg(SCAN_COUNT),
-            )
-            .await?;
-        self.cursor = next;
-        self.done = next == 0;
-        Ok(Some(batch))
-    }
-}
-
 /// The full integrity walk of `ds` for an explicit verify: every master
 /// member, every listed index and every index member, read with SSCAN in
 /// batches (a member may be seen twice if a set is rehashed meanwhile;
@@ -391,7 +350,11 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
     let (generation, epoch) = generation_and_epoch(redis, ds).await?;
     let mut rep = IntegrityReport::new(ds, true);
 
-    let mut master = SetScan::new(redis, keys::master_index(ds, Gen::Live));
+    let mut master = SetScan::new(
+        redis,
+        keys::master_index(ds, Gen::Live),
+        "scanning an index set",
+    );
     while let Some(batch) = master.next().await? {
         check_entries(redis, ds, &batch, &mut rep).await?;
     }
@@ -399,7 +362,11 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
     // The index names are bounded by distinct measures × practices /
     // providers × frequencies, never by rows; each index is walked in batches.
     let mut names: BTreeSet<String> = BTreeSet::new();
-    let mut list = SetScan::new(redis, keys::index_list(ds, Gen::Live));
+    let mut list = SetScan::new(
+        redis,
+        keys::index_list(ds, Gen::Live),
+        "scanning an index set",
+    );
     while let Some(batch) = list.next().await? {
         names.extend(batch);
     }
@@ -413,7 +380,7 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
         }
         rep.indexes_checked += 1;
         let mut seen_any = false;
-        let mut members = SetScan::new(redis, name.clone());
+        let mut members = SetScan::new(redis, name.clone(), "scanning an index set");
         while let Some(batch) = members.next().await? {
             seen_any |= !batch.is_empty();
             let pairs: Vec<(String, String)> =
