@@ -63,6 +63,18 @@ pub enum Error {
     #[error("the swap of datasource {ds} was aborted: {reason}; the live cache is unchanged")]
     SwapAborted { ds: DsId, reason: String },
 
+    #[error(
+        "not enough Redis memory to warm datasource {ds}: the shadow copy needs about {needed_mb:.1} MB but {node} has {free_mb:.1} MB left below {percent}% of maxmemory ({max_mb:.1} MB); free memory, raise maxmemory or lower the datasource's size"
+    )]
+    NotEnoughMemory {
+        ds: DsId,
+        needed_mb: f64,
+        free_mb: f64,
+        max_mb: f64,
+        percent: u32,
+        node: String,
+    },
+
     #[error("cancelled")]
     Cancelled,
 

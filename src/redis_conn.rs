@@ -318,6 +318,80 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// `host:port` of the master serving `key` (the only master on a
+    /// standalone server; on a cluster, the owner of its hash slot).
+    async fn owner_of(&self, key: &str) -> Result<String> {
+        match self.topology {
+            Topology::Standalone => Ok(addr_of(self.base_info.addr())),
+            Topology::Cluster => {
+                let slot: i64 = self
+                    .query(
+                        "CLUSTER KEYSLOT",
+                        redis::cmd("CLUSTER").arg("KEYSLOT").arg(key),
+                    )
+                    .await?;
+                let nodes: String = self
+                    .query("CLUSTER NODES", redis::cmd("CLUSTER").arg("NODES"))
+                    .await?;
+                slot_owner(&nodes, slot).ok_or_else(|| {
+                    Error::Invalid(format!("no master of the cluster serves slot {slot}"))
+                })
+            }
+        }
+    }
+
+    /// The shared direct connection to the master serving `key`.
+    pub async fn master_of(&self, key: &str) -> Result<NodeConn> {
+        let owner = self.owner_of(key).await?;
+        let mut masters = self.masters().await?;
+        match masters.iter().position(|m| m.addr == owner) {
+            Some(i) => Ok(masters.swap_remove(i)),
+            None => Err(Error::Invalid(format!(
+                "the master {owner} is not among the cluster's masters"
+            ))),
+        }
+    }
+
+    /// A new connection of its own to the master serving `key`, for
+    /// connection state no one else may share (WATCH before MULTI/EXEC).
+    pub async fn dedicated_master_of(&self, key: &str) -> Result<NodeConn> {
+        let addr = self.owner_of(key).await?;
+        let info = match self.topology {
+            Topology::Standalone => self.base_info.clone(),
+            Topology::Cluster => self
+                .base_info
+                .clone()
+                .set_addr(with_addr(self.base_info.addr(), &addr)),
+        };
+        let client = client_for(info, &self.certs).map_err(|e| connect_err(&addr, e))?;
+        let conn = client
+            .get_multiplexed_async_connection_with_config(&async_config())
+            .await
+            .map_err(|e| connect_err(&addr, e))?;
+        Ok(NodeConn { addr, conn })
+    }
+}
+
+/// The `host:port` of the master whose slot ranges (in `CLUSTER NODES`
+/// text) include `slot`.
+fn slot_owner(nodes: &str, slot: i64) -> Option<String> {
+    nodes.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 9 || !f[2].split(',').any(|x| x == "master") {
+            return None;
+        }
+        let owns = f[8..].iter().any(|range| {
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            match (a.parse::<i64>(), b.parse::<i64>()) {
+                (Ok(a), Ok(b)) => (a..=b).contains(&slot),
+                _ => false,
+            }
+        });
+        owns.then(|| f[1].split('@').next().unwrap_or("").to_string())
+    })
+}
+
 fn addr_of(addr: &ConnectionAddr) -> String {
     match addr {
         ConnectionAddr::Tcp(h, p) => format!("{h}:{p}"),
@@ -372,6 +446,17 @@ fn parse_masters(nodes: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_owner_of_a_slot_is_found_in_cluster_nodes() {
+        let text = "a 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460\n\
+                    b 127.0.0.1:7002@17002 master - 0 0 2 connected 5461-10922 12000\n\
+                    c 127.0.0.1:7004@17004 slave a 0 0 1 connected\n";
+        assert_eq!(slot_owner(text, 0).as_deref(), Some("127.0.0.1:7001"));
+        assert_eq!(slot_owner(text, 6000).as_deref(), Some("127.0.0.1:7002"));
+        assert_eq!(slot_owner(text, 12000).as_deref(), Some("127.0.0.1:7002"));
+        assert_eq!(slot_owner(text, 11000), None);
+    }
 
     #[test]
     fn masters_are_read_from_cluster_nodes() {

@@ -2,7 +2,7 @@
 //! run, the row rate of `COPY (<the datasource's SQL>) TO STDOUT` beside
 //! cachedeck's end-to-end warm rate; peak RSS during the warm; the worst
 //! latency a concurrent PING loop sees during the swap beside the worst it
-//! sees during one MULTI/EXEC of as many RENAMEs over existing keys; reader
+//! sees during one MULTI/EXEC of the same RENAMEs over existing keys; reader
 //! query latency p50/p99.
 
 use std::sync::Arc;
@@ -15,8 +15,10 @@ use sqlx::postgres::PgPoolCopyExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::query::{self, QueryRequest};
+use crate::cache::set_scan::SetScan;
 use crate::cache::warm::{self, Control, Progress, WarmHandles, WarmOptions};
 use crate::error::{Error, Result};
+use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
 use crate::source::demo;
 use crate::store::{DatasourceInput, Store};
@@ -158,8 +160,29 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     let copy_ms = t.elapsed().as_secs_f64() * 1000.0;
     pool.close().await;
 
-    // Warm, with RSS sampled and a PING loop beside it.
+    // What is measured is a refresh: the swap replaces a live generation.
     let ds = store.datasource(BENCH_DS).await?;
+    if crate::cache::meta::read(redis, BENCH_DS).await?.is_none() {
+        eprintln!("first warm (a live generation for the measured refresh to replace)…");
+        let (_ctl, ctl_rx) = tokio::sync::watch::channel(Control::Run);
+        let (progress, _rx) = tokio::sync::watch::channel(Progress::default());
+        let handles = WarmHandles {
+            control: ctl_rx,
+            cancel: CancellationToken::new(),
+            progress,
+        };
+        warm::run(
+            redis,
+            &ds,
+            db_url,
+            "bench-first",
+            &WarmOptions::default(),
+            handles,
+        )
+        .await?;
+    }
+
+    // Warm, with RSS sampled and a PING loop beside it.
     let rss_before = rss_mb();
     let peak = Arc::new(AtomicU64::new((rss_before * 1024.0) as u64));
     let sampling = Arc::new(AtomicBool::new(true));
@@ -200,10 +223,9 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     let swap_ms = (window.1 - window.0).as_secs_f64() * 1000.0;
     let renames = warmed.meta.entries + warmed.meta.indexes + 2;
 
-    // The same number of RENAMEs in one MULTI/EXEC, over existing keys.
+    // The same RENAMEs in one MULTI/EXEC, over existing keys.
     eprintln!("MULTI/EXEC of {renames} RENAMEs…");
-    let avg_size = (warmed.meta.memory_bytes / renames.max(1)) as usize;
-    let ping_multi = multi_exec_renames(redis, renames, avg_size.min(64 * 1024)).await?;
+    let ping_multi = multi_exec_renames(redis, BENCH_DS).await?;
 
     // Readers.
     eprintln!("queries…");
@@ -251,43 +273,53 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     })
 }
 
-/// Creates `n` pairs of keys in one slot, each holding a value of `size`
-/// bytes (like the entries the swap replaces), renames every source over its
-/// existing destination in one MULTI/EXEC while a PING loop runs, and returns
-/// the PING loop's worst latency (ms).
-async fn multi_exec_renames(redis: &Redis, n: u64, size: usize) -> Result<f64> {
-    let value = "x".repeat(size.max(1));
-    let mut node = redis
-        .masters()
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Invalid("no Redis node".into()))?;
-    for start in (0..n).step_by(1000) {
+/// The swap's own RENAMEs without the swap: copies every live key of the
+/// datasource (entries, indexes, both sets) to its shadow name with `COPY`
+/// (same value, same expiry), then renames every copy back over its live key
+/// in one MULTI/EXEC while a PING loop runs. Returns the PING loop's worst
+/// latency (ms). The live generation is the same afterwards.
+async fn multi_exec_renames(redis: &Redis, ds: DsId) -> Result<f64> {
+    let mut live = vec![
+        keys::master_index(ds, Gen::Live),
+        keys::index_list(ds, Gen::Live),
+    ];
+    let mut pairs = Vec::new();
+    for (set, shadow_of) in [
+        (
+            keys::master_index(ds, Gen::Live),
+            keys::shadow_of_entry as fn(DsId, &str) -> Option<String>,
+        ),
+        (keys::index_list(ds, Gen::Live), keys::shadow_of_index),
+    ] {
+        let mut scan = SetScan::new(redis, set, "reading the live generation");
+        while let Some(batch) = scan.next().await? {
+            for k in batch {
+                if let Some(shadow) = shadow_of(ds, &k) {
+                    pairs.push((shadow, k));
+                }
+            }
+        }
+    }
+    pairs.sort();
+    pairs.dedup();
+    pairs.push((keys::master_index(ds, Gen::Shadow), live.remove(0)));
+    pairs.push((keys::index_list(ds, Gen::Shadow), live.remove(0)));
+    let mut node = redis.master_of(&keys::warm_lock(ds)).await?;
+    for batch in pairs.chunks(1000) {
         let mut p = redis::pipe();
-        for i in start..(start + 1000).min(n) {
-            p.cmd("SET")
-                .arg(format!("cachedeck:bench:{{b}}:a:{i}"))
-                .arg(&value)
-                .ignore();
-            p.cmd("SET")
-                .arg(format!("cachedeck:bench:{{b}}:b:{i}"))
-                .arg(&value)
-                .ignore();
+        for (shadow, live) in batch {
+            p.cmd("COPY").arg(live).arg(shadow).arg("REPLACE").ignore();
         }
         let _: () = p
             .query_async(&mut node.conn)
             .await
-            .map_err(|e| Error::redis("creating rename keys", e))?;
+            .map_err(|e| Error::redis("copying the live generation", e))?;
     }
     let ping = PingLoop::start(redis).await?;
     let mut p = redis::pipe();
     p.atomic();
-    for i in 0..n {
-        p.cmd("RENAME")
-            .arg(format!("cachedeck:bench:{{b}}:a:{i}"))
-            .arg(format!("cachedeck:bench:{{b}}:b:{i}"))
-            .ignore();
+    for (shadow, live) in &pairs {
+        p.cmd("RENAME").arg(shadow).arg(live).ignore();
     }
     let start = Instant::now();
     let r: redis::RedisResult<()> = p.query_async(&mut node.conn).await;
@@ -295,15 +327,5 @@ async fn multi_exec_renames(redis: &Redis, n: u64, size: usize) -> Result<f64> {
     tokio::time::sleep(Duration::from_millis(5)).await;
     let worst = ping.finish(window).await;
     r.map_err(|e| Error::redis("MULTI/EXEC of RENAMEs", e))?;
-    for start in (0..n).step_by(1000) {
-        let names: Vec<String> = (start..(start + 1000).min(n))
-            .map(|i| format!("cachedeck:bench:{{b}}:b:{i}"))
-            .collect();
-        let _: () = redis::cmd("UNLINK")
-            .arg(names)
-            .query_async(&mut node.conn)
-            .await
-            .map_err(|e| Error::redis("removing rename keys", e))?;
-    }
     Ok(worst)
 }

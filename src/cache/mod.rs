@@ -1,13 +1,16 @@
-//! Analytics Cache V2 operations: shadow warming with an atomic swap, the
+//! Analytics Cache V2 operations: shadow warming with an atomic swap
+//! (`swap`: WATCH + MULTI/EXEC on a connection of its own), the
 //! warm lock, reads of one generation, invalidation and reader statistics.
 
 pub mod invalidate;
 pub mod lock;
 pub mod meta;
+pub mod preflight;
 pub mod query;
 pub mod set_scan;
 pub mod shadow;
 pub mod stats;
+mod swap;
 pub mod trend;
 pub mod warm;
 
@@ -18,7 +21,6 @@ pub(crate) mod scripts {
     use super::LazyLock;
     use redis::Script;
 
-    pub static SWAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/swap.lua")));
     pub static QUERY: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/query.lua")));
     pub static RELEASE: LazyLock<Script> =

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::meta::{self, Meta};
-use super::{SCHEMA_VERSION, lock, scripts, shadow};
+use super::{SCHEMA_VERSION, lock, preflight, shadow, swap};
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen, SecondaryIndex};
 use crate::redis_conn::Redis;
@@ -161,6 +161,7 @@ pub async fn run(
                 chunk_bytes: opts.chunk_bytes.max(4096),
                 job_id,
                 epoch,
+                memory_percent: opts.memory_pause_percent,
                 abort: abort.clone(),
                 control: handles.control,
                 memory: mem_rx,
@@ -339,6 +340,8 @@ struct Warm<'a> {
     chunk_bytes: usize,
     job_id: &'a str,
     epoch: i64,
+    /// Percent of maxmemory the shadow copy must fit below (0 = no check).
+    memory_percent: u32,
     abort: CancellationToken,
     control: watch::Receiver<Control>,
     memory: watch::Receiver<Option<String>>,
@@ -400,14 +403,18 @@ impl Warm<'_> {
         // A crashed warm's leftovers go first (its lease has expired, or we
         // would not hold the lock).
         shadow::remove(self.redis, ds).await?;
-        let warnings = eviction_warnings(self.redis).await;
+        let mut warnings = eviction_warnings(self.redis).await;
         let now_ms = self.redis.time_ms().await?;
         let expire_at = now_ms + self.ds.ttl_secs * 1000;
 
         let source = Source::open(source_url).await?;
-        let outcome = self.stream(&source, expire_at).await;
+        let outcome = async {
+            self.memory_preflight(&source, &mut warnings).await?;
+            self.stream(&source, expire_at).await
+        }
+        .await;
         source.close().await;
-        let (rows, coverage) = outcome?;
+        let (rows, coverage, entry_keys) = outcome?;
 
         self.snapshot.phase = Phase::Swapping;
         self.publish();
@@ -448,9 +455,20 @@ impl Warm<'_> {
             });
         }
         let swap_start = Instant::now();
-        let (generation, missing) = swap(self.redis, ds, self.job_id, self.epoch, &meta).await?;
+        let index_keys: Vec<String> = coverage.indexes.into_iter().collect();
+        let (generation, missing) = swap::swap(
+            self.redis,
+            &swap::SwapInput {
+                ds,
+                job_id: self.job_id,
+                epoch: self.epoch,
+                meta: &meta,
+                entries: &entry_keys,
+                indexes: &index_keys,
+            },
+        )
+        .await?;
         let swap_window = Some((swap_start, Instant::now()));
-        let mut warnings = warnings;
         if missing > 0 {
             warnings.push(format!(
                 "{missing} shadow keys were deleted during the warm (by eviction or by hand) and are missing from the new generation"
@@ -467,9 +485,32 @@ impl Warm<'_> {
         })
     }
 
+    /// Refuses to start when the shadow copy would not fit below the memory
+    /// pause threshold; a check that cannot run (INFO denied by an ACL, a
+    /// sample query failing) becomes a warning, and the in-warm memory guard
+    /// still pauses the job if memory runs short.
+    async fn memory_preflight(&self, source: &Source, warnings: &mut Vec<String>) -> Result<()> {
+        if self.memory_percent == 0 {
+            return Ok(());
+        }
+        match preflight::check(self.redis, self.ds, source).await {
+            Ok(check) => check.enforce(self.ds.id, self.memory_percent),
+            Err(e) => {
+                warnings.push(format!(
+                    "the memory check before the warm could not run: {e}"
+                ));
+                Ok(())
+            }
+        }
+    }
+
     /// Reads the source and writes the shadow generation. Returns the row
-    /// count and what was covered.
-    async fn stream(&mut self, source: &Source, expire_at: i64) -> Result<(u64, Coverage)> {
+    /// count, what was covered and the live names of the entries written.
+    async fn stream(
+        &mut self,
+        source: &Source,
+        expire_at: i64,
+    ) -> Result<(u64, Coverage, Vec<String>)> {
         let ds = self.ds.id;
         source.validate(ds, &self.ds.sql).await?;
         // The estimate runs beside the stream; progress shows a total once it answers.
@@ -526,7 +567,7 @@ impl Warm<'_> {
         self.snapshot.entries = g.written.len() as u64;
         self.snapshot.indexes = coverage.indexes.len() as u64;
         self.publish();
-        Ok((rows_seen, coverage))
+        Ok((rows_seen, coverage, g.written.into_keys().collect()))
     }
 
     /// Turns a chunk of grouped rows into entry writes and sends them in batches.
@@ -539,26 +580,20 @@ impl Warm<'_> {
     ) -> Result<()> {
         let ds = self.ds.id;
         let mut batch = Batch::default();
-        for (group, rows) in chunk.groups {
+        for (group, mut json) in chunk.groups {
             let key = keys::entry(ds, Gen::Live, &group);
-            batch.bytes += rows.len() + 2;
+            batch.bytes += json.len();
             match g.written.get_mut(&key) {
                 Some(len) => {
-                    // Replace the closing bracket with ",rows]".
+                    // "[rows]" becomes ",rows]" written over the entry's
+                    // closing bracket.
                     let offset = *len - 1;
-                    *len += rows.len() as u64 + 1;
-                    let mut json = String::with_capacity(rows.len() + 2);
-                    json.push(',');
-                    json.push_str(&rows);
-                    json.push(']');
+                    *len += json.len() as u64 - 1;
+                    json.replace_range(..1, ",");
                     batch.has_extends = true;
                     batch.writes.push(EntryWrite::Extend { key, offset, json });
                 }
                 None => {
-                    let mut json = String::with_capacity(rows.len() + 2);
-                    json.push('[');
-                    json.push_str(&rows);
-                    json.push(']');
                     g.written.insert(key.clone(), json.len() as u64);
                     for index in SecondaryIndex::for_group(&group) {
                         let name = index.key(ds, Gen::Live);
@@ -674,10 +709,16 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
             .or_default()
             .push(member.as_str());
     }
+    // An index gets its expiry once, in the batch that names it first:
+    // whichever SADD creates the set, this PEXPIREAT follows its own SADD,
+    // and later SADDs keep the expiry.
+    let fresh: HashSet<&str> = b.new_indexes.iter().map(String::as_str).collect();
     for (idx, members) in by_index {
         let shadow_idx = keys::shadow_of_index(ds, idx).unwrap_or_default();
         p.cmd("SADD").arg(&shadow_idx).arg(members).ignore();
-        p.cmd("PEXPIREAT").arg(&shadow_idx).arg(expire_at).ignore();
+        if fresh.contains(idx) {
+            p.cmd("PEXPIREAT").arg(&shadow_idx).arg(expire_at).ignore();
+        }
     }
     redis.pipe::<()>("writing shadow entries", &p).await
 }
@@ -741,51 +782,6 @@ async fn estimate_memory(
         total.round() as u64,
         (sample.len() + idx_sample.len() + 1) as u64,
     ))
-}
-
-/// The atomic swap. Returns the new generation number and how many shadow
-/// keys had vanished (left out of the new generation).
-async fn swap(
-    redis: &Redis,
-    ds: DsId,
-    job_id: &str,
-    epoch: i64,
-    meta: &Meta,
-) -> Result<(u64, u64)> {
-    let mut inv = scripts::SWAP.prepare_invoke();
-    inv.key(keys::warm_lock(ds))
-        .key(keys::epoch(ds))
-        .key(keys::master_index(ds, Gen::Shadow))
-        .key(keys::master_index(ds, Gen::Live))
-        .key(keys::index_list(ds, Gen::Shadow))
-        .key(keys::index_list(ds, Gen::Live))
-        .key(keys::meta(ds))
-        .key(keys::last_warm(ds))
-        .key(keys::stats_since_warm(ds))
-        .arg(job_id)
-        .arg(epoch.to_string())
-        .arg(keys::entry_prefix(ds, Gen::Live))
-        .arg(keys::entry_prefix(ds, Gen::Shadow))
-        .arg(keys::index_prefix(ds, Gen::Live))
-        .arg(keys::index_prefix(ds, Gen::Shadow))
-        .arg(&meta.warmed_at);
-    for (k, v) in meta.to_fields() {
-        inv.arg(k).arg(v);
-    }
-    let mut conn = redis.conn();
-    let reply: Vec<redis::Value> = inv
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|e| Error::redis("swapping the new generation in", e))?;
-    let text = |i: usize| reply.get(i).map(super::value_text).unwrap_or_default();
-    if text(0) == "1" {
-        Ok((text(1).parse().unwrap_or(0), text(2).parse().unwrap_or(0)))
-    } else {
-        Err(Error::SwapAborted {
-            ds,
-            reason: text(1),
-        })
-    }
 }
 
 /// Warnings about an eviction policy that could evict index sets or shadow keys.

@@ -33,7 +33,7 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// Strips trailing semicolons and blanks so the query can be wrapped.
-fn clean_sql(sql: &str) -> &str {
+pub(crate) fn clean_sql(sql: &str) -> &str {
     sql.trim()
         .trim_end_matches(|c: char| c == ';' || c.is_whitespace())
 }

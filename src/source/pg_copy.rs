@@ -68,6 +68,7 @@ fn unescape(field: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Parses one COPY line and appends its JSON object to its group's buffer.
+/// `spans` is scratch space for the field boundaries, reused across lines.
 pub(crate) fn append_line(
     ds: DsId,
     line: &str,
@@ -75,16 +76,27 @@ pub(crate) fn append_line(
     kinds: &[Kind],
     key: KeyColumns,
     acc: &mut GroupAcc,
+    spans: &mut Vec<(usize, usize)>,
 ) -> Result<()> {
-    let fields: Vec<&str> = line.split('\t').collect();
-    if fields.len() != names.len() {
+    spans.clear();
+    let mut start = 0;
+    for tab in memchr::memchr_iter(b'\t', line.as_bytes()) {
+        spans.push((start, tab));
+        start = tab + 1;
+    }
+    spans.push((start, line.len()));
+    if spans.len() != names.len() {
         return Err(source_err(
             ds,
             "COPY returned a different number of columns than described",
         ));
     }
+    let field = |i: usize| {
+        let (a, b) = spans[i];
+        &line[a..b]
+    };
     let part = |i: usize| -> Option<std::borrow::Cow<'_, str>> {
-        let f = fields[i];
+        let f = field(i);
         (f != "\\N").then(|| unescape(f))
     };
     let (m, p, prov, f) = (
@@ -95,26 +107,27 @@ pub(crate) fn append_line(
     );
     let target = acc.target([m.as_deref(), p.as_deref(), prov.as_deref(), f.as_deref()])?;
     target.push('{');
-    for (i, ((name, kind), raw)) in names.iter().zip(kinds).zip(&fields).enumerate() {
+    for (i, (name, kind)) in names.iter().zip(kinds).enumerate() {
+        let raw = field(i);
         if i > 0 {
             target.push(',');
         }
         target.push_str(name);
-        if *raw == "\\N" {
+        if raw == "\\N" {
             target.push_str("null");
             continue;
         }
         match kind {
-            Kind::Number => match *raw {
+            Kind::Number => match raw {
                 "NaN" | "Infinity" | "-Infinity" => target.push_str("null"),
                 n => target.push_str(n),
             },
-            Kind::Bool => target.push_str(if *raw == "t" { "true" } else { "false" }),
+            Kind::Bool => target.push_str(if raw == "t" { "true" } else { "false" }),
             Kind::Text => push_str(target, &unescape(raw)),
             Kind::Timestamp | Kind::TimestampTz => {
                 let (body, utc) = match raw.strip_suffix("+00") {
                     Some(b) if *kind == Kind::TimestampTz => (b, true),
-                    _ => (*raw, false),
+                    _ => (raw, false),
                 };
                 target.push('"');
                 match body.split_once(' ') {
@@ -182,22 +195,40 @@ pub(crate) fn rows(
                 .copy_out_raw(&format!("COPY ({sql}) TO STDOUT"))
                 .await
                 .map_err(|e| source_err(ds, e))?;
+            // Postgres sends one row per message; a line split across
+            // messages (other servers, proxies) waits in `carry`.
             let mut carry: Vec<u8> = Vec::new();
+            let mut spans = Vec::with_capacity(names.len());
             let mut acc = GroupAcc::new(ds, budget);
+            let mut line_of = |bytes: &[u8], acc: &mut GroupAcc| -> Result<()> {
+                let line = std::str::from_utf8(bytes)
+                    .map_err(|e| source_err(ds, format!("COPY returned invalid UTF-8: {e}")))?;
+                append_line(ds, line, &names, &kinds, key, acc, &mut spans)
+            };
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| source_err(ds, e))?;
-                carry.extend_from_slice(&chunk);
-                let mut start = 0;
-                while let Some(pos) = memchr(&carry[start..]) {
-                    let line = std::str::from_utf8(&carry[start..start + pos])
-                        .map_err(|e| source_err(ds, format!("COPY returned invalid UTF-8: {e}")))?;
-                    append_line(ds, line, &names, &kinds, key, &mut acc)?;
-                    start += pos + 1;
+                let mut rest: &[u8] = &chunk;
+                if !carry.is_empty() {
+                    let Some(pos) = memchr::memchr(b'\n', rest) else {
+                        carry.extend_from_slice(rest);
+                        continue;
+                    };
+                    carry.extend_from_slice(&rest[..pos]);
+                    line_of(&carry, &mut acc)?;
+                    carry.clear();
+                    rest = &rest[pos + 1..];
                 }
-                carry.drain(..start);
+                while let Some(pos) = memchr::memchr(b'\n', rest) {
+                    line_of(&rest[..pos], &mut acc)?;
+                    rest = &rest[pos + 1..];
+                }
+                carry.extend_from_slice(rest);
                 if acc.full() && tx.send(Ok(acc.take())).await.is_err() {
                     return Ok(());
                 }
+            }
+            if !carry.is_empty() {
+                line_of(&carry, &mut acc)?;
             }
             if !acc.is_empty() {
                 let _ = tx.send(Ok(acc.take())).await;
@@ -210,10 +241,6 @@ pub(crate) fn rows(
         }
     });
     super::receiver_stream(rx)
-}
-
-fn memchr(hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == b'\n')
 }
 
 #[cfg(test)]
@@ -253,6 +280,7 @@ mod tests {
             &kinds,
             key,
             &mut acc,
+            &mut Vec::new(),
         )
         .unwrap();
         let chunk = acc.take();
@@ -261,7 +289,7 @@ mod tests {
         assert_eq!(g.practice, "114");
         assert_eq!(
             json,
-            r#"{"measure":"Charges","practice_uid":114,"provider_uid":null,"frequency":"Monthly","amount":12.50,"at":"2025-01-02T03:04:05.5Z","ok":true,"note":"a\tb\\c"}"#
+            r#"[{"measure":"Charges","practice_uid":114,"provider_uid":null,"frequency":"Monthly","amount":12.50,"at":"2025-01-02T03:04:05.5Z","ok":true,"note":"a\tb\\c"}]"#
         );
     }
 }

@@ -592,3 +592,150 @@ both!(
     selective_invalidation,
     selective_invalidation_keeps_the_rest
 );
+
+/// Sets maxmemory on every master so that about `headroom` bytes are left
+/// below the 90% pause threshold (0 removes the limit).
+async fn set_headroom(redis: &Redis, headroom: Option<u64>) {
+    for mut node in redis.masters().await.expect("masters") {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut node.conn)
+            .await
+            .expect("INFO memory");
+        let used: u64 = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("used_memory");
+        let max = headroom.map_or(0, |h| ((used + h) as f64 / 0.9) as u64);
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory")
+            .arg(max)
+            .query_async(&mut node.conn)
+            .await
+            .expect("CONFIG SET maxmemory");
+    }
+}
+
+/// A warm whose shadow copy would not fit below the pause threshold is
+/// refused before it writes anything, with the figures in the job's error;
+/// the live cache stays and a warm with room succeeds afterwards.
+async fn memory_preflight_refuses_a_copy_that_does_not_fit(r: &AnyRedis) {
+    let f = fixture(r, 120).await;
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert!(
+        m.memory_bytes > 100_000,
+        "size recorded: {}",
+        m.memory_bytes
+    );
+    let before = live_entries(&f.redis, 1).await;
+
+    set_headroom(&f.redis, Some(m.memory_bytes / 4)).await;
+    let refused = warm(&f, 1).await;
+    set_headroom(&f.redis, None).await;
+    assert_eq!(refused.state, JobState::Failed);
+    let why = refused.error.unwrap_or_default();
+    assert!(
+        why.contains("not enough Redis memory to warm datasource 1"),
+        "{why}"
+    );
+    assert!(why.contains("MB left below 90% of maxmemory"), "{why}");
+    assert_eq!(live_entries(&f.redis, 1).await, before, "live cache kept");
+    assert_no_shadow(&f.redis).await;
+    assert!(
+        lock::holder(&f.redis, 1).await.expect("lock").is_none(),
+        "lock released"
+    );
+
+    let again = warm(&f, 1).await;
+    assert_eq!(again.state, JobState::Succeeded, "{:?}", again.error);
+}
+both!(
+    memory_preflight,
+    memory_preflight_refuses_a_copy_that_does_not_fit
+);
+
+/// A shadow entry deleted behind the warm's back (by hand, by eviction) is
+/// left out of the new generation and reported; everything else swaps in.
+async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
+    let f = fixture(r, 200).await;
+    // A slow source (0.5 ms a row), so the test can act mid-warm.
+    add_ds(
+        &f.store,
+        2,
+        "SELECT s.*, pg_sleep(0.0005) AS slow FROM src s",
+    )
+    .await;
+    let snap = jobs::submit(&f.jc, &[2], true)
+        .await
+        .expect("submit")
+        .remove(0);
+    let id = snap.job_id.clone();
+    let jc = f.jc.clone();
+    let task =
+        tokio::spawn(
+            async move { jobs::run_job(&jc, snap, CancellationToken::new(), |_| {}).await },
+        );
+    // Pause once some shadow entries exist.
+    let shadow_master = keys::master_index(2, Gen::Shadow);
+    loop {
+        let n: u64 = f
+            .redis
+            .query("SCARD", redis::cmd("SCARD").arg(&shadow_master))
+            .await
+            .expect("scard");
+        if n > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Pause)
+        .await
+        .expect("pause");
+    wait_state(&f.redis, &id, JobState::Paused).await;
+    let victim: String = f
+        .redis
+        .query("SRANDMEMBER", redis::cmd("SRANDMEMBER").arg(&shadow_master))
+        .await
+        .expect("a shadow entry");
+    let _: () = f
+        .redis
+        .query(
+            "DEL",
+            redis::cmd("DEL").arg(keys::shadow_of_entry(2, &victim).expect("entry key")),
+        )
+        .await
+        .expect("delete a shadow entry");
+    jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Resume)
+        .await
+        .expect("resume");
+    let done = task.await.expect("job task");
+    assert_eq!(done.state, JobState::Succeeded, "{:?}", done.error);
+    assert!(
+        done.warnings
+            .iter()
+            .any(|w| w.contains("1 shadow keys were deleted during the warm")),
+        "{:?}",
+        done.warnings
+    );
+    let is_member: bool = f
+        .redis
+        .query(
+            "SISMEMBER",
+            redis::cmd("SISMEMBER")
+                .arg(keys::master_index(2, Gen::Live))
+                .arg(&victim),
+        )
+        .await
+        .expect("sismember");
+    assert!(
+        !is_member,
+        "the vanished entry is not in the live generation"
+    );
+    // 200 practices × 3 providers × 2 measures × 2 frequencies, less one.
+    assert_eq!(live_entries(&f.redis, 2).await, 2_400 - 1);
+    assert!(!shadow::exists(&f.redis, 2).await.expect("shadow check"));
+}
+both!(vanished_shadow, vanished_shadow_entry_is_left_out);
