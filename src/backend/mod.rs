@@ -10,18 +10,28 @@
 //!   `jobs::run_job`, origin `gui`); jobs of other instances appear through
 //!   `jobs::active` and can be paused or cancelled through their control field.
 
+mod admin;
 mod details;
 mod emit;
 mod links;
 mod ops;
 mod protocol;
+mod tools;
 
+pub use admin::protocol::{
+    AdminCommand, AdminEvent, AuditCursor, AuditFormat, AuditQuery, NextRun, ProfileEdit,
+    ProfileFileView, ProfileTest, SchedulerState, SchedulerStatus, Secret, SecretInput,
+};
 pub use details::{BREAKDOWN_MAX_KEYS, breakdown};
 pub use emit::{Emitter, PROGRESS_INTERVAL, Repaint};
 pub use links::{BACKOFF_MAX, BACKOFF_START, backoff};
 pub use protocol::{
     Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo,
     TrendRange,
+};
+pub use tools::{
+    BROWSE_PACE, BrowseRequest, BrowsedKey, KeysPage, PatternWrite, ToolsCommand, ToolsEvent,
+    WriteProgress,
 };
 
 use std::time::Duration;
@@ -129,6 +139,8 @@ enum Internal {
     },
     /// Something changed: refresh soon.
     RefreshSoon,
+    /// An administration task's report (profile file changed, export ended).
+    Admin(admin::AdminInternal),
 }
 
 /// The backend's state, owned by its one task.
@@ -170,6 +182,10 @@ struct Backend {
     demo_warm_sent: bool,
     /// When the next memory/entries trend sample is due.
     next_sample: Instant,
+    /// State of the Redis tools (Keys and Redis tabs).
+    tools: tools::ToolsState,
+    /// State of the administration requests and the window's scheduler.
+    admin: admin::AdminState,
 }
 
 /// Time between memory/entries trend samples written by the window.
@@ -200,6 +216,8 @@ impl Backend {
             demo_warm_sent: false,
             // The first sample soon after start, then every interval.
             next_sample: Instant::now() + FIRST_SAMPLE,
+            tools: tools::ToolsState::default(),
+            admin: admin::AdminState::default(),
         }
     }
 
@@ -285,6 +303,7 @@ impl Backend {
             }
         }
         self.send_status();
+        self.on_links_changed();
     }
 
     fn send_status(&self) {
@@ -393,6 +412,7 @@ impl Backend {
                     Err(e) => self.redis.down(e.to_string()),
                 }
                 self.send_status();
+                self.on_links_changed();
             }
             Internal::StoreConnected { generation, result } if generation == self.generation => {
                 match result {
@@ -405,6 +425,7 @@ impl Backend {
                     Err(e) => self.store.down(e.to_string()),
                 }
                 self.send_status();
+                self.on_links_changed();
             }
             Internal::RedisConnected { .. } | Internal::StoreConnected { .. } => {}
             Internal::DemoReady(result) => {
@@ -471,6 +492,7 @@ impl Backend {
                 }
             }
             Internal::RefreshSoon => self.start_refresh(),
+            Internal::Admin(msg) => self.on_admin_internal(msg),
         }
     }
 
@@ -488,6 +510,7 @@ impl Backend {
             Broken::Database => self.store.down(reason),
         }
         self.send_status();
+        self.on_links_changed();
     }
 
     /// In the demo, warms the datasources meant to be warm once both links
@@ -572,6 +595,8 @@ impl Backend {
                 self.use_profile(file.and_then(|f| Resolved::resolve(&f, &ov)));
             }
             Command::Shutdown => {}
+            Command::Tools(c) => self.run_tools(c),
+            Command::Admin(c) => self.run_admin(c),
             other => self.run_op(other),
         }
     }

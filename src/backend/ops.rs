@@ -59,7 +59,9 @@ impl Ctx {
         let _ = self.internal.send(Internal::RefreshSoon);
     }
 
-    fn job_context(&self) -> Result<JobContext> {
+    /// What warm jobs need, for this context's actor (also the window's
+    /// scheduler, `admin::schedules`).
+    pub(super) fn job_context(&self) -> Result<JobContext> {
         let d = &self.resolved.defaults;
         Ok(JobContext {
             redis: self.redis.clone(),
@@ -188,7 +190,7 @@ impl Seen {
 /// The window's admin as the servers see it: grants in the store, the Redis
 /// ACL (a read-only user stays read-only whatever the window offers), the
 /// profile's rate limits, and the audit sink.
-async fn resolve_actor(ctx: &Ctx) -> Result<Actor> {
+pub(super) async fn resolve_actor(ctx: &Ctx) -> Result<Actor> {
     let facts = crate::governance::ActorFacts {
         profile: ctx.resolved.name.clone(),
         origin: crate::actor::Origin::Gui,
@@ -251,7 +253,13 @@ pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
             let result = validate(ds, &sql, &url).await.map_err(|e| e.to_string());
             ctx.emit.send(Event::SqlValidated { ds, sql, result });
         }
-        Command::Refresh | Command::SwitchProfile(_) | Command::Reconnect | Command::Shutdown => {}
+        // Handled by the backend loop or its tools/admin modules, never here.
+        Command::Refresh
+        | Command::SwitchProfile(_)
+        | Command::Reconnect
+        | Command::Shutdown
+        | Command::Tools(_)
+        | Command::Admin(_) => {}
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use super::admin::{AdminCommand, AdminEvent};
+use super::tools::{ToolsCommand, ToolsEvent};
 use crate::cache::invalidate::InvalidateResult;
 use crate::jobs::{JobSnapshot, RecentJob, WarmingStatus};
 use crate::keys::DsId;
@@ -72,6 +74,10 @@ pub enum Command {
     SwitchProfile(String),
     /// Drop the connections and connect again now (skipping any backoff wait).
     Reconnect,
+    /// A Redis tools request (Keys and Redis tabs).
+    Tools(ToolsCommand),
+    /// An administration request (Settings, Audit, report export).
+    Admin(AdminCommand),
     /// Stop: cancel this backend's jobs (cleaning their shadow keys), close
     /// connections, stop a demo redis-server.
     Shutdown,
@@ -253,6 +259,10 @@ pub enum Event {
         /// The columns, or why the query is not usable.
         result: Result<Vec<String>, String>,
     },
+    /// A Redis tools answer (Keys and Redis tabs).
+    Tools(ToolsEvent),
+    /// An administration answer (Settings, Audit, report export).
+    Admin(AdminEvent),
     /// Something worth a short notification.
     Notice(String),
     /// Something failed: one line, shown once.

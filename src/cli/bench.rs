@@ -41,5 +41,52 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
             });
             Ok(0)
         }
+        BenchCmd::Browse { keys } => {
+            let redis = ctx.redis().await?;
+            // The "other client" connects to the first node on its own.
+            let url = ctx
+                .resolved()
+                .await?
+                .redis
+                .urls
+                .first()
+                .cloned()
+                .ok_or_else(|| crate::error::Error::Invalid("no Redis URL to benchmark".into()))?;
+            let b = crate::bench::browse::run(redis, &url, keys).await?;
+            ctx.print(&b, || {
+                let lat = |l: &crate::bench::browse::Latency| {
+                    format!(
+                        "p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms  ({} GETs)",
+                        l.p50_ms, l.p99_ms, l.max_ms, l.samples
+                    )
+                };
+                format!(
+                    "keys {} (keyspace {}), filled in {:.0} ms\n\
+                     no browser        {}\n\
+                     load all (pace {:.1} ms)  {:.0} ms, {:.0} keys/s\n\
+                     \x20 other client    {}   p99 ratio {:.2}, max ratio {:.2}\n\
+                     unpaced load      {:.0} ms\n\
+                     \x20 other client    {}   p99 ratio {:.2}\n\
+                     window holds      {} keys in {:.1} MB ({:.0} bytes/key)",
+                    b.keys,
+                    b.keyspace,
+                    b.fill_ms,
+                    lat(&b.baseline),
+                    b.pace_ms,
+                    b.paced_ms,
+                    b.paced_keys_per_sec,
+                    lat(&b.during_paced),
+                    b.paced_p99_ratio,
+                    b.paced_max_ratio,
+                    b.unpaced_ms,
+                    lat(&b.during_unpaced),
+                    b.unpaced_p99_ratio,
+                    b.loaded,
+                    b.window_held_mb,
+                    b.window_bytes_per_key
+                )
+            });
+            Ok(0)
+        }
     }
 }

@@ -193,6 +193,12 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
+    /// Latency another client sees while the key browser loads every key.
+    Browse {
+        /// Keys to write and browse.
+        #[arg(long, default_value_t = 1_000_000)]
+        keys: u64,
+    },
 }
 
 #[derive(Debug, Args)]

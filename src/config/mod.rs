@@ -13,6 +13,7 @@
 //! ```
 //! A malformed file is reported with its path and line and never overwritten.
 
+pub mod edit;
 pub mod secrets;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use egui::{Key, Modifiers, RichText};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
+use super::admin::AdminView;
 use super::clock::Clock;
 use super::dialogs::Outcome;
 use super::dialogs::configure::{ConfigureDialog, ConfigureRequest, configure_dialog_ui};
@@ -15,6 +16,7 @@ use super::dialogs::invalidate::{InvalidateDialog, invalidate_dialog_ui};
 use super::model::{Model, Validation};
 use super::state::{Persisted, STORAGE_KEY};
 use super::tabs::{self, Intent, Tab};
+use super::tools::ToolsView;
 use super::widgets::toasts::{ToastKind, Toasts};
 use super::{theme, top_bar};
 use crate::backend::{Command, Event};
@@ -57,6 +59,10 @@ pub struct CacheDeckApp {
     invalidate: Option<InvalidateDialog>,
     /// The open datasource editor.
     configure: Option<ConfigureDialog>,
+    /// The Keys and Redis tabs.
+    tools: ToolsView,
+    /// The Settings and Audit tabs and the Export dialog.
+    admin: AdminView,
     /// `stats_at_ms` of the stats that last triggered a details reload, so
     /// the open Details tab follows the periodic refresh.
     details_refreshed_at: i64,
@@ -74,6 +80,7 @@ impl CacheDeckApp {
             .storage
             .and_then(|s| eframe::get_value::<Persisted>(s, STORAGE_KEY))
             .unwrap_or_default();
+        cc.egui_ctx.set_theme(view.theme.preference());
         CacheDeckApp {
             link,
             clock: config.clock,
@@ -83,6 +90,8 @@ impl CacheDeckApp {
             toasts: Toasts::default(),
             invalidate: None,
             configure: None,
+            tools: ToolsView::default(),
+            admin: AdminView::default(),
             details_refreshed_at: 0,
         }
     }
@@ -128,6 +137,8 @@ impl CacheDeckApp {
                 }
                 self.toasts.push(ToastKind::Error, text, now);
             }
+            Event::Tools(e) => self.tools.apply(e, now),
+            Event::Admin(e) => self.admin.apply(e, now),
             other => self.model.apply(other, now),
         }
         if let (Some(saved), Some(d)) = (self.model.saved.take(), &self.configure)
@@ -138,9 +149,18 @@ impl CacheDeckApp {
         }
     }
 
-    /// F5 / Ctrl+R refresh; Ctrl+1…4 switch tabs.
+    /// F5 / Ctrl+R refresh; Ctrl+1…8 switch tabs.
     fn shortcuts(&mut self, ctx: &egui::Context, cmds: &mut Vec<Command>) {
-        let keys = [Key::Num1, Key::Num2, Key::Num3, Key::Num4];
+        let keys = [
+            Key::Num1,
+            Key::Num2,
+            Key::Num3,
+            Key::Num4,
+            Key::Num5,
+            Key::Num6,
+            Key::Num7,
+            Key::Num8,
+        ];
         ctx.input_mut(|i| {
             if i.consume_key(Modifiers::NONE, Key::F5) || i.consume_key(Modifiers::COMMAND, Key::R)
             {
@@ -169,7 +189,12 @@ impl CacheDeckApp {
             });
             ui.add_space(6.0);
         }
-        if self.model.stats.is_none()
+        let needs_cache_data = matches!(
+            self.view.tab,
+            Tab::Cache | Tab::Warming | Tab::Details | Tab::Health
+        );
+        if needs_cache_data
+            && self.model.stats.is_none()
             && let Some(problem) = self.model.blocking_problem()
         {
             ui.add_space(24.0);
@@ -185,9 +210,14 @@ impl CacheDeckApp {
                     .color(theme::muted(dark)),
                 );
                 ui.add_space(6.0);
-                if ui.button("Reconnect").clicked() {
-                    cmds.push(Command::Reconnect);
-                }
+                ui.horizontal(|ui| {
+                    if ui.button("Reconnect").clicked() {
+                        cmds.push(Command::Reconnect);
+                    }
+                    if ui.button("Open Settings").clicked() {
+                        self.view.tab = Tab::Settings;
+                    }
+                });
             });
             return;
         }
@@ -200,6 +230,14 @@ impl CacheDeckApp {
                 tabs::details::details_ui(ui, &self.model, &mut self.view, now, cmds, intents)
             }
             Tab::Health => tabs::health::health_ui(ui, &self.model, intents),
+            Tab::Keys => self
+                .tools
+                .keys_ui(ui, &self.model, &mut self.view.tools, now, cmds),
+            Tab::Server => self.tools.server_ui(ui, &self.model, now, cmds),
+            Tab::Audit => self
+                .admin
+                .audit_ui(ui, &self.model, &mut self.view.admin, now, cmds),
+            Tab::Settings => self.admin.settings_ui(ui, &self.model, now, cmds),
         }
     }
 
@@ -236,11 +274,15 @@ impl CacheDeckApp {
                     self.view.details_ds = Some(ds);
                     self.view.tab = Tab::Details;
                 }
+                Intent::ExportReport => self.admin.open_export(&self.model, &self.view.admin),
             }
         }
     }
 
-    fn dialogs_ui(&mut self, ctx: &egui::Context, cmds: &mut Vec<Command>) {
+    fn dialogs_ui(&mut self, ctx: &egui::Context, now: i64, cmds: &mut Vec<Command>) {
+        self.tools.dialogs_ui(ctx, &self.model, now, cmds);
+        self.admin
+            .dialogs_ui(ctx, &self.model, &mut self.view.admin, cmds);
         if let Some(d) = &mut self.invalidate {
             match invalidate_dialog_ui(ctx, d) {
                 Outcome::Open => {}
@@ -332,7 +374,7 @@ impl eframe::App for CacheDeckApp {
             self.central_ui(ui, now, &mut cmds, &mut intents);
         });
         self.on_intents(intents);
-        self.dialogs_ui(&ctx, &mut cmds);
+        self.dialogs_ui(&ctx, now, &mut cmds);
         self.keep_details_loaded(&mut cmds);
         self.toasts.toasts_ui(&ctx, now);
         self.send(cmds);

@@ -4,9 +4,11 @@
 //! - `app`: the eframe app (event draining, frame layout, command sending)
 //! - `model`: what the backend has said; `state`: what is persisted
 //! - `top_bar`, `tabs/*`: the screens; `dialogs/*`: modal dialogs
+//! - `tools/*`: Keys and Redis tabs; `admin/*`: Settings, Audit, Export
 //! - `widgets/*`: cards, progress, plots, tiles, status chips, toasts
 //! - `clock`, `format`, `theme`: injected time, units, colours
 
+pub mod admin;
 pub mod app;
 pub mod clock;
 pub mod dialogs;
@@ -15,6 +17,7 @@ pub mod model;
 pub mod state;
 pub mod tabs;
 pub mod theme;
+pub mod tools;
 pub mod top_bar;
 pub mod widgets;
 

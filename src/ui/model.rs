@@ -153,7 +153,8 @@ impl Model {
                 };
                 self.validations.insert(ds, v);
             }
-            Event::Notice(_) | Event::Error(_) => {}
+            // Notifications, and answers the tools and admin views fold in.
+            Event::Notice(_) | Event::Error(_) | Event::Tools(_) | Event::Admin(_) => {}
         }
     }
 

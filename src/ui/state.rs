@@ -2,9 +2,12 @@
 //! position are kept by eframe itself). Every field has a default, so an
 //! older or newer saved state still loads.
 
+use eframe::egui;
 use serde::{Deserialize, Serialize};
 
+use super::admin::AdminPersisted;
 use super::tabs::Tab;
+use super::tools::ToolsPersisted;
 use crate::backend::TrendRange;
 use crate::keys::DsId;
 
@@ -46,6 +49,41 @@ impl SortKey {
     }
 }
 
+/// Light or dark: follow the system, or force one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ThemeChoice {
+    /// Whatever the desktop says.
+    #[default]
+    System,
+    /// Always light.
+    Light,
+    /// Always dark.
+    Dark,
+}
+
+impl ThemeChoice {
+    /// Every choice, in the order the selector shows them.
+    pub const ALL: [ThemeChoice; 3] = [ThemeChoice::System, ThemeChoice::Light, ThemeChoice::Dark];
+
+    /// Selector text.
+    pub fn label(self) -> &'static str {
+        match self {
+            ThemeChoice::System => "System",
+            ThemeChoice::Light => "Light",
+            ThemeChoice::Dark => "Dark",
+        }
+    }
+
+    /// The egui preference this stands for.
+    pub fn preference(self) -> egui::ThemePreference {
+        match self {
+            ThemeChoice::System => egui::ThemePreference::System,
+            ThemeChoice::Light => egui::ThemePreference::Light,
+            ThemeChoice::Dark => egui::ThemePreference::Dark,
+        }
+    }
+}
+
 /// The view settings kept between runs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -60,4 +98,10 @@ pub struct Persisted {
     pub details_ds: Option<DsId>,
     /// The Details tab's time window.
     pub range: TrendRange,
+    /// Light, dark or the system's.
+    pub theme: ThemeChoice,
+    /// Key browser and Redis tab settings.
+    pub tools: ToolsPersisted,
+    /// Settings, Audit and Export settings.
+    pub admin: AdminPersisted,
 }

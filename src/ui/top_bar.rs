@@ -7,6 +7,7 @@ use egui::RichText;
 use super::clock::ago;
 use super::model::Model;
 use super::state::Persisted;
+use super::state::ThemeChoice;
 use super::tabs::Tab;
 use super::theme;
 use super::widgets::status::link_chip_ui;
@@ -117,36 +118,25 @@ pub fn top_bar_ui(
             }
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-            theme_switch_ui(ui);
+            theme_switch_ui(ui, &mut view.theme);
         });
     });
     ui.add_space(2.0);
 }
 
-/// Follow the system, or force light or dark (kept with the window state).
-fn theme_switch_ui(ui: &mut egui::Ui) {
-    let ctx = ui.ctx().clone();
-    let current = ctx.options(|o| o.theme_preference);
-    let mut pref = current;
-    let label = |p: egui::ThemePreference| match p {
-        egui::ThemePreference::System => "System",
-        egui::ThemePreference::Light => "Light",
-        egui::ThemePreference::Dark => "Dark",
-    };
+/// Follow the system, or force light or dark (kept with the view state).
+fn theme_switch_ui(ui: &mut egui::Ui, choice: &mut ThemeChoice) {
+    let before = *choice;
     egui::ComboBox::from_id_salt("theme")
-        .selected_text(label(pref))
+        .selected_text(choice.label())
         .width(80.0)
         .show_ui(ui, |ui| {
-            for p in [
-                egui::ThemePreference::System,
-                egui::ThemePreference::Light,
-                egui::ThemePreference::Dark,
-            ] {
-                ui.selectable_value(&mut pref, p, label(p));
+            for c in ThemeChoice::ALL {
+                ui.selectable_value(choice, c, c.label());
             }
         });
     ui.label("Theme");
-    if pref != current {
-        ctx.set_theme(pref);
+    if *choice != before {
+        ui.ctx().set_theme(choice.preference());
     }
 }

@@ -14,29 +14,31 @@ use cachedeck::metrics::types::{
 };
 use cachedeck::store::{Datasource, DatasourceInput, Store};
 use cachedeck::ui::dialogs::invalidate::CONFIRM_LABEL;
+use cachedeck::ui::state::{Persisted, ThemeChoice};
+use cachedeck::ui::tabs::Tab;
 use cachedeck::ui::top_bar::REFRESH_LABEL;
 use cachedeck::ui::{AppConfig, BackendLink, CacheDeckApp, Clock};
 use eframe::egui;
 use egui::accesskit::Role;
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::{NodeT, Queryable, by};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::support::{RedisServer, SqliteFile};
 
 /// 2026-01-15 12:00:00 UTC: a fixed "now" for stable relative times.
-const NOW_MS: i64 = 1_768_478_400_000;
+pub(crate) const NOW_MS: i64 = 1_768_478_400_000;
 
 /// The app in a harness, with the test's ends of its channels.
-struct Window {
-    harness: Harness<'static, CacheDeckApp>,
+pub(crate) struct Window {
+    pub(crate) harness: Harness<'static, CacheDeckApp>,
     events: UnboundedSender<Event>,
     commands: UnboundedReceiver<Command>,
     clock: Clock,
 }
 
 impl Window {
-    fn new() -> Window {
+    pub(crate) fn new() -> Window {
         let (cmd_tx, cmd_rx) = unbounded_channel();
         let (ev_tx, ev_rx) = unbounded_channel();
         let clock = Clock::manual(NOW_MS);
@@ -65,19 +67,19 @@ impl Window {
     }
 
     /// Sends events and draws a few frames (spinners never settle, so no `run`).
-    fn feed(&mut self, events: impl IntoIterator<Item = Event>) {
+    pub(crate) fn feed(&mut self, events: impl IntoIterator<Item = Event>) {
         for e in events {
             self.events.send(e).expect("the app holds the receiver");
         }
         self.frames();
     }
 
-    fn frames(&mut self) {
+    pub(crate) fn frames(&mut self) {
         self.harness.run_steps(4);
     }
 
     /// Every command sent so far that is not a periodic one.
-    fn sent(&mut self) -> Vec<Command> {
+    pub(crate) fn sent(&mut self) -> Vec<Command> {
         let mut out = Vec::new();
         while let Ok(c) = self.commands.try_recv() {
             out.push(c);
@@ -86,7 +88,7 @@ impl Window {
     }
 
     /// A window showing two datasources, connected.
-    fn with_two_datasources(production: bool) -> Window {
+    pub(crate) fn with_two_datasources(production: bool) -> Window {
         let mut w = Window::new();
         w.feed(connected(production));
         w.feed([Event::Stats(report(vec![revenue(), cold_one()]))]);
@@ -94,7 +96,7 @@ impl Window {
     }
 }
 
-fn connected(production: bool) -> Vec<Event> {
+pub(crate) fn connected(production: bool) -> Vec<Event> {
     vec![
         Event::Profiles(ProfileInfo {
             names: vec!["prod".into(), "staging".into()],
@@ -221,7 +223,7 @@ fn running_job(progress: f64, rows: u64) -> JobSnapshot {
 
 /// Clicks the one enabled widget labelled `label` (a cold card's
 /// Invalidate is there too, disabled).
-fn click_enabled(h: &Harness<'static, CacheDeckApp>, label: &str) {
+pub(crate) fn click_enabled(h: &Harness<'static, CacheDeckApp>, label: &str) {
     let mut enabled = h
         .get_all_by_label(label)
         .filter(|n| !n.accesskit_node().is_disabled())
@@ -475,6 +477,36 @@ fn keyboard_shortcuts_refresh_and_switch_tabs() {
     w.harness.get_by_label("Revenue Analytics");
 }
 
+/// Ctrl+5…8 reach the Redis tools, Audit and Settings; the forced theme is
+/// part of the view state the window saves.
+#[test]
+fn every_tab_has_a_shortcut_and_the_theme_choice_is_kept() {
+    let mut w = Window::with_two_datasources(false);
+    for (key, tab) in [
+        (egui::Key::Num5, Tab::Keys),
+        (egui::Key::Num6, Tab::Server),
+        (egui::Key::Num7, Tab::Audit),
+        (egui::Key::Num8, Tab::Settings),
+        (egui::Key::Num4, Tab::Health),
+    ] {
+        w.harness.key_press_modifiers(egui::Modifiers::COMMAND, key);
+        w.frames();
+        assert_eq!(w.harness.state().view().tab, tab);
+    }
+    assert_eq!(w.harness.state().view().theme, ThemeChoice::System);
+    w.harness
+        .get(by().role(Role::ComboBox).value("System"))
+        .click();
+    w.frames();
+    w.harness.get_by_label("Dark").click();
+    w.frames();
+    assert_eq!(w.harness.state().view().theme, ThemeChoice::Dark);
+    assert_eq!(w.harness.ctx.theme(), egui::Theme::Dark);
+    let saved = serde_json::to_string(w.harness.state().view()).expect("view serializes");
+    let back: Persisted = serde_json::from_str(&saved).expect("view deserializes");
+    assert_eq!(back.theme, ThemeChoice::Dark);
+}
+
 #[test]
 fn filter_and_sort_keep_many_cards_usable() {
     let mut w = Window::new();
@@ -692,7 +724,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
 }
 
 /// Waits up to `secs` for an event that `want` accepts, skipping others.
-fn wait_for(
+pub(crate) fn wait_for(
     runtime: &tokio::runtime::Runtime,
     events: &mut UnboundedReceiver<Event>,
     secs: u64,

@@ -9,6 +9,8 @@ mod support;
 mod foundation;
 mod governance;
 mod gui;
+mod gui_admin;
+mod gui_tools;
 mod metrics;
 mod redis_admin;
 mod report;

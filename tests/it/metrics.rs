@@ -5,50 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use cachedeck::actor::{Actor, Origin};
 use cachedeck::cache::query::{self, QueryRequest};
 use cachedeck::cache::warm::WarmOptions;
-use cachedeck::jobs::{self, JobContext, JobSnapshot, JobState};
+use cachedeck::jobs::{JobSnapshot, JobState};
 use cachedeck::keys::{self, Gen, GroupKey, ParsedKey, SecondaryIndex};
 use cachedeck::metrics::{self, Health, HealthReport, Overall, Severity, StatsReport};
-use cachedeck::redis_conn::Redis;
 use cachedeck::source::demo;
-use cachedeck::store::{DatasourceInput, Store};
-use tokio_util::sync::CancellationToken;
+use cachedeck::store::DatasourceInput;
 
-use crate::support::{AnyRedis, CliRunner, RedisServer, TestDb, each_topology};
+use crate::support::{AnyRedis, CliRunner, RedisServer, WarmFixture, each_topology};
 
-/// One test's servers and handles.
-struct Fixture {
-    redis: Redis,
-    store: Store,
-    db: TestDb,
-    pool: sqlx::PgPool,
-    jc: JobContext,
-}
+type Fixture = WarmFixture;
 
 async fn fixture(r: &AnyRedis) -> Fixture {
-    let redis = r.connect().await;
-    let db = TestDb::create();
-    let store = Store::connect(db.url()).await.expect("store");
-    let pool = db.pool().await;
-    let actor = Actor::new(store.identity(), "test", Origin::Cli);
-    let jc = JobContext {
-        redis: redis.clone(),
-        store: store.clone(),
-        actor,
-        default_source_url: db.url().to_string(),
-        options: WarmOptions::default(),
-        skip_within: Duration::ZERO,
-        concurrency: 2,
-    };
-    Fixture {
-        redis,
-        store,
-        db,
-        pool,
-        jc,
-    }
+    WarmFixture::new(r, WarmOptions::default(), Duration::ZERO).await
 }
 
 /// Creates demo table `table` with `rows` rows and registers datasource `id` on it.
@@ -60,18 +30,8 @@ async fn demo_ds(f: &Fixture, id: i64, table: &str, rows: u64) {
 }
 
 async fn add_ds(f: &Fixture, id: i64, sql: &str, enabled: bool) {
-    f.store
-        .add_datasource(&DatasourceInput {
-            id,
-            name: format!("Metrics {id}"),
-            source_url: None,
-            sql: sql.into(),
-            stale_after_secs: 4 * 3600,
-            ttl_secs: 48 * 3600,
-            enabled,
-        })
-        .await
-        .expect("add datasource");
+    f.add_ds(id, &format!("Metrics {id}"), sql, 48 * 3600, enabled)
+        .await;
 }
 
 async fn set_stale_after(f: &Fixture, id: i64, secs: i64) {
@@ -91,11 +51,7 @@ async fn set_stale_after(f: &Fixture, id: i64, secs: i64) {
 }
 
 async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
-    let snap = jobs::submit(&f.jc, &[ds], true)
-        .await
-        .expect("submit")
-        .remove(0);
-    jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
+    f.warm(ds).await
 }
 
 async fn warm_ok(f: &Fixture, ds: i64) -> JobSnapshot {

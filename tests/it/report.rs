@@ -9,78 +9,33 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use cachedeck::actor::{Actor, Origin};
 use cachedeck::cache::query::{self, QueryRequest};
 use cachedeck::cache::warm::WarmOptions;
-use cachedeck::jobs::{self, JobContext, JobSnapshot, JobState};
+use cachedeck::jobs::{JobSnapshot, JobState};
 use cachedeck::keys::{self, Gen, ParsedKey};
-use cachedeck::redis_conn::Redis;
 use cachedeck::report::{self, ReportFormat, ReportRange, ReportRequest};
 use cachedeck::source::demo;
-use cachedeck::store::{DatasourceInput, Store};
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
-use crate::support::{AnyRedis, CliRunner, RedisServer, TestDb, each_topology};
+use crate::support::{AnyRedis, CliRunner, RedisServer, WarmFixture, each_topology};
 
 /// A name that must be escaped everywhere it is shown.
 const NASTY_NAME: &str = "Revenue <b>&\"Co\"</b>";
 /// Its HTML-escaped form.
 const NASTY_ESCAPED: &str = "Revenue &lt;b&gt;&amp;&quot;Co&quot;&lt;/b&gt;";
 
-struct Fixture {
-    redis: Redis,
-    store: Store,
-    db: TestDb,
-    pool: sqlx::PgPool,
-    jc: JobContext,
-}
+type Fixture = WarmFixture;
 
 async fn fixture(r: &AnyRedis) -> Fixture {
-    let redis = r.connect().await;
-    let db = TestDb::create();
-    let store = Store::connect(db.url()).await.expect("store");
-    let pool = db.pool().await;
-    let actor = Actor::new(store.identity(), "test", Origin::Cli);
-    let jc = JobContext {
-        redis: redis.clone(),
-        store: store.clone(),
-        actor,
-        default_source_url: db.url().to_string(),
-        options: WarmOptions::default(),
-        skip_within: Duration::ZERO,
-        concurrency: 2,
-    };
-    Fixture {
-        redis,
-        store,
-        db,
-        pool,
-        jc,
-    }
+    WarmFixture::new(r, WarmOptions::default(), Duration::ZERO).await
 }
 
 async fn add_ds(f: &Fixture, id: i64, name: &str, sql: &str) {
-    f.store
-        .add_datasource(&DatasourceInput {
-            id,
-            name: name.into(),
-            source_url: None,
-            sql: sql.into(),
-            stale_after_secs: 4 * 3600,
-            ttl_secs: 48 * 3600,
-            enabled: true,
-        })
-        .await
-        .expect("add datasource");
+    f.add_ds(id, name, sql, 48 * 3600, true).await;
 }
 
 async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
-    let snap = jobs::submit(&f.jc, &[ds], true)
-        .await
-        .expect("submit")
-        .remove(0);
-    jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
+    f.warm(ds).await
 }
 
 async fn sql_u64(f: &Fixture, sql: &str) -> u64 {

@@ -5,39 +5,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cachedeck::actor::{Actor, Origin};
 use cachedeck::cache::invalidate::{self, Selection};
 use cachedeck::cache::query::{self, QueryRequest};
 use cachedeck::cache::warm::WarmOptions;
 use cachedeck::cache::{lock, meta, shadow};
-use cachedeck::jobs::{self, ControlRequest, JobContext, JobSnapshot, JobState};
+use cachedeck::jobs::{self, ControlRequest, JobSnapshot, JobState};
 use cachedeck::keys::{self, Gen, GroupKey};
 use cachedeck::redis_conn::Redis;
 use cachedeck::store::{DatasourceInput, Store};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{AnyRedis, TestDb};
+use crate::support::{AnyRedis, WarmFixture};
 
-/// One test's servers and handles.
-struct Fixture {
-    redis: Redis,
-    store: Store,
-    db: TestDb,
-    pool: sqlx::PgPool,
-    jc: JobContext,
-}
+type Fixture = WarmFixture;
 
 /// Table `src` with `practices` practices × 2 providers (+ NULL) × 2
 /// measures × 2 frequencies × 3 periods, every row stamped with `gen`.
 async fn fixture(r: &AnyRedis, practices: i64) -> Fixture {
-    let redis = r.connect().await;
-    let db = TestDb::create();
-    let store = Store::connect(db.url()).await.expect("store");
-    let pool = db.pool().await;
+    let options = WarmOptions {
+        lease: Duration::from_secs(2),
+        memory_pause_percent: 90,
+        // Small chunks: a paused warm stops reading its source early.
+        chunk_bytes: 64 * 1024,
+    };
+    let f = WarmFixture::new(r, options, Duration::from_secs(300)).await;
     sqlx::query(
         "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
     )
-    .execute(&pool)
+    .execute(&f.pool)
     .await
     .expect("create src");
     sqlx::query(
@@ -46,32 +41,11 @@ async fn fixture(r: &AnyRedis, practices: i64) -> Fixture {
          unnest(ARRAY[NULL, 1, 2]) prov, unnest(ARRAY['Monthly','Weekly']) f, generate_series(1, 3) period",
     )
     .bind(practices as i32)
-    .execute(&pool)
+    .execute(&f.pool)
     .await
     .expect("fill src");
-    add_ds(&store, 1, "SELECT * FROM src").await;
-    let actor = Actor::new(store.identity(), "test", Origin::Cli);
-    let jc = JobContext {
-        redis: redis.clone(),
-        store: store.clone(),
-        actor,
-        default_source_url: db.url().to_string(),
-        options: WarmOptions {
-            lease: Duration::from_secs(2),
-            memory_pause_percent: 90,
-            // Small chunks: a paused warm stops reading its source early.
-            chunk_bytes: 64 * 1024,
-        },
-        skip_within: Duration::from_secs(300),
-        concurrency: 2,
-    };
-    Fixture {
-        redis,
-        store,
-        db,
-        pool,
-        jc,
-    }
+    add_ds(&f.store, 1, "SELECT * FROM src").await;
+    f
 }
 
 async fn add_ds(store: &Store, id: i64, sql: &str) {
@@ -90,11 +64,7 @@ async fn add_ds(store: &Store, id: i64, sql: &str) {
 }
 
 async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
-    let snap = jobs::submit(&f.jc, &[ds], true)
-        .await
-        .expect("submit")
-        .remove(0);
-    jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
+    f.warm(ds).await
 }
 
 fn req(measure: &str, freq: &str) -> QueryRequest {

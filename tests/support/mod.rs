@@ -9,6 +9,7 @@
 //!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
 //! - [`SqliteFile`], [`AnyDb`]: a SQLite file; either store backend.
 //! - [`CliRunner`]: the real `cachedeck` binary with its own config dir.
+//! - [`WarmFixture`]: Redis + a fresh database + the job context that warms.
 //!
 //! When a server cannot be had, the test panics saying what to install or
 //! start (`scripts/test.sh` installs and starts everything); nothing is
@@ -25,6 +26,7 @@ mod postgres;
 mod redis_server;
 mod sqlite;
 mod topology;
+mod warm_fixture;
 
 pub use cli::{CliOutput, CliRunner, cachedeck_bin};
 pub use cluster::RedisCluster;
@@ -33,6 +35,7 @@ pub use postgres::{DEFAULT_ADMIN_URL, TestDb, admin_url, block_on};
 pub use redis_server::RedisServer;
 pub use sqlite::{AnyDb, SqliteFile};
 pub use topology::{AnyRedis, each_topology};
+pub use warm_fixture::WarmFixture;
 
 /// A command as text, for failure messages.
 pub fn describe(cmd: &redis::Cmd) -> String {

@@ -151,6 +151,13 @@ fn toolbar_ui<'a>(
         {
             intents.push(Intent::AddDatasource);
         }
+        if ui
+            .add_enabled(enabled, egui::Button::new("Export report…"))
+            .on_hover_text("Write a cache-efficiency report (HTML, CSV or JSON)")
+            .clicked()
+        {
+            intents.push(Intent::ExportReport);
+        }
         ui.separator();
         ui.label("Sort");
         egui::ComboBox::from_id_salt("sort")

@@ -1,5 +1,5 @@
-//! The window's tabs. Each file draws one; the [`Tab`] enum leaves room for
-//! the Redis tools (key browser, server info) that come later.
+//! The window's tabs. Each file here draws one Analytics Cache tab; the
+//! Redis tools' tabs live in `ui::tools`, Settings and Audit in `ui::admin`.
 
 pub mod dashboard;
 pub mod details;
@@ -22,6 +22,8 @@ pub enum Intent {
     AddDatasource,
     /// Show this datasource in the Details tab.
     ShowDetails(DsId),
+    /// Open the report Export dialog.
+    ExportReport,
 }
 
 /// Which tab is open.
@@ -36,11 +38,28 @@ pub enum Tab {
     Details,
     /// The health check's issues and recommendations (Ctrl+4).
     Health,
+    /// Key browser, inspector, purge and TTL (Ctrl+5).
+    Keys,
+    /// Live server statistics (Ctrl+6).
+    Server,
+    /// Who did what, with filters and export (Ctrl+7).
+    Audit,
+    /// Connection profiles (Ctrl+8).
+    Settings,
 }
 
 impl Tab {
     /// Every tab, in tab-bar order (Ctrl+1 … Ctrl+N).
-    pub const ALL: [Tab; 4] = [Tab::Cache, Tab::Warming, Tab::Details, Tab::Health];
+    pub const ALL: [Tab; 8] = [
+        Tab::Cache,
+        Tab::Warming,
+        Tab::Details,
+        Tab::Health,
+        Tab::Keys,
+        Tab::Server,
+        Tab::Audit,
+        Tab::Settings,
+    ];
 
     /// Tab-bar text.
     pub fn label(self) -> &'static str {
@@ -49,6 +68,10 @@ impl Tab {
             Tab::Warming => "Warming",
             Tab::Details => "Details",
             Tab::Health => "Health",
+            Tab::Keys => "Keys",
+            Tab::Server => "Redis",
+            Tab::Audit => "Audit",
+            Tab::Settings => "Settings",
         }
     }
 }

@@ -1,0 +1,271 @@
+//! The one-shot tools requests, each run in its own task: inspect a key,
+//! preview a pattern write, run it (purge or TTL) with throttled progress,
+//! change one key's TTL, read INFO.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Reporter;
+use super::protocol::{PatternWrite, ToolsEvent, WriteProgress};
+use crate::actor::Actor;
+use crate::error::Result;
+use crate::redis_admin::{self, PageRequest, TtlChange};
+use crate::redis_conn::Redis;
+
+/// Keys a preview shows.
+pub const PREVIEW_SAMPLE: usize = 20;
+
+/// Least time between two progress events of a pattern write.
+const PROGRESS_EVERY: Duration = Duration::from_millis(150);
+
+/// Reads one page of a key's value.
+pub(super) async fn inspect(
+    redis: Redis,
+    rep: Reporter,
+    key: Vec<u8>,
+    cursor: Option<String>,
+    count: usize,
+) {
+    let page = PageRequest {
+        cursor: cursor.clone(),
+        count,
+    };
+    match redis_admin::inspect(&redis, &key, &page).await {
+        Ok(inspection) => rep.send(ToolsEvent::Inspected {
+            cursor,
+            inspection: Box::new(inspection),
+        }),
+        Err(e) => {
+            let what = format!("cannot inspect {}", crate::keys::display_bytes(&key));
+            let error = rep.fail(&what, &e);
+            rep.send(ToolsEvent::InspectFailed { key, error });
+        }
+    }
+}
+
+/// Counts and samples what a pattern write would touch; stops quietly when
+/// cancelled (the dialog was closed).
+pub(super) async fn preview(
+    redis: Redis,
+    rep: Reporter,
+    pattern: Vec<u8>,
+    write: PatternWrite,
+    cancel: CancellationToken,
+) {
+    let result = tokio::select! {
+        _ = cancel.cancelled() => return,
+        r = redis_admin::dry_run(&redis, &pattern, PREVIEW_SAMPLE) => r,
+    };
+    match result {
+        Ok(preview) => rep.send(ToolsEvent::Preview {
+            pattern,
+            write,
+            preview: Box::new(preview),
+        }),
+        Err(e) => {
+            let error = rep.fail("cannot count the matching keys", &e);
+            rep.send(ToolsEvent::WriteFailed { error });
+        }
+    }
+}
+
+/// The window's admin as the servers see it (grants, Redis ACL, limits,
+/// audit sink), as for the other writes of the window.
+async fn resolve_actor(ctx: &super::super::ops::Ctx) -> Result<Actor> {
+    let facts = crate::governance::ActorFacts {
+        profile: ctx.resolved.name.clone(),
+        origin: crate::actor::Origin::Gui,
+        redis_user: crate::governance::permissions::redis_user_of(&ctx.resolved.redis),
+        limits: crate::governance::Limits::from_defaults(&ctx.resolved.defaults)?,
+    };
+    crate::governance::resolve_actor(&ctx.store, Some(&ctx.redis), facts).await
+}
+
+/// Sends progress at most every [`PROGRESS_EVERY`].
+struct Throttle<'a> {
+    rep: &'a Reporter,
+    last: Option<Instant>,
+}
+
+impl Throttle<'_> {
+    fn tick(&mut self, p: WriteProgress) {
+        if self.last.is_some_and(|t| t.elapsed() < PROGRESS_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.rep.send(ToolsEvent::Progress(p));
+    }
+}
+
+/// Runs a confirmed purge or TTL change by pattern.
+pub(super) async fn run_pattern(
+    ctx: super::super::ops::Ctx,
+    rep: Reporter,
+    pattern: Vec<u8>,
+    write: PatternWrite,
+    confirmed_all: bool,
+    cancel: CancellationToken,
+) {
+    let what = match write {
+        PatternWrite::Purge => "cannot purge",
+        PatternWrite::Ttl(_) => "cannot change TTLs",
+    };
+    let actor = match resolve_actor(&ctx).await {
+        Ok(a) => a,
+        Err(e) => {
+            let error = rep.fail("cannot check this admin's permissions", &e);
+            rep.send(ToolsEvent::WriteFailed { error });
+            return;
+        }
+    };
+    let mut throttle = Throttle {
+        rep: &rep,
+        last: None,
+    };
+    let shown = crate::keys::display_bytes(&pattern);
+    match write {
+        PatternWrite::Purge => {
+            let result =
+                redis_admin::purge(&ctx.redis, &actor, &pattern, confirmed_all, &cancel, |p| {
+                    throttle.tick(WriteProgress {
+                        matched: p.matched,
+                        done: p.deleted,
+                        node: (p.node_index, p.node_count),
+                    })
+                })
+                .await;
+            match result {
+                Ok(out) => {
+                    let verb = if out.cancelled {
+                        "Purge cancelled after deleting"
+                    } else {
+                        "Deleted"
+                    };
+                    rep.emit.notice(format!(
+                        "{verb} {} keys matching `{}`",
+                        group(out.deleted),
+                        out.pattern
+                    ));
+                    rep.send(ToolsEvent::Purged(out));
+                }
+                Err(e) => {
+                    let error = rep.fail(&format!("{what} `{shown}`"), &e);
+                    rep.send(ToolsEvent::WriteFailed { error });
+                }
+            }
+        }
+        PatternWrite::Ttl(change) => {
+            let result = redis_admin::set_pattern_ttl(
+                &ctx.redis,
+                &actor,
+                &pattern,
+                change,
+                confirmed_all,
+                &cancel,
+                |p| {
+                    throttle.tick(WriteProgress {
+                        matched: p.matched,
+                        done: p.changed,
+                        node: (p.node_index, p.node_count),
+                    })
+                },
+            )
+            .await;
+            match result {
+                Ok(out) => {
+                    let verb = if out.cancelled {
+                        "TTL change cancelled after changing"
+                    } else {
+                        "Changed the TTL of"
+                    };
+                    rep.emit.notice(format!(
+                        "{verb} {} of {} keys matching `{}`",
+                        group(out.changed),
+                        group(out.matched),
+                        out.pattern
+                    ));
+                    rep.send(ToolsEvent::TtlChanged(out));
+                }
+                Err(e) => {
+                    let error = rep.fail(&format!("{what} of `{shown}`"), &e);
+                    rep.send(ToolsEvent::WriteFailed { error });
+                }
+            }
+        }
+    }
+}
+
+/// Sets or removes one key's expiry.
+pub(super) async fn key_ttl(
+    ctx: super::super::ops::Ctx,
+    rep: Reporter,
+    key: Vec<u8>,
+    change: TtlChange,
+) {
+    let shown = crate::keys::display_bytes(&key);
+    let result = match resolve_actor(&ctx).await {
+        Ok(actor) => redis_admin::set_key_ttl(&ctx.redis, &actor, &key, change).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(out) => {
+            let text = match (out.existed, out.ttl_ms) {
+                (false, _) => format!("{shown}: no such key (it may have expired)"),
+                (true, Some(ms)) => format!(
+                    "{shown} now expires in {}",
+                    humantime::format_duration(Duration::from_secs((ms as u64).div_ceil(1000)))
+                ),
+                (true, None) => format!("{shown} no longer expires"),
+            };
+            rep.emit.notice(text);
+            rep.send(ToolsEvent::KeyTtlChanged(out));
+        }
+        Err(e) => {
+            let error = rep.fail(&format!("cannot change the TTL of {shown}"), &e);
+            rep.send(ToolsEvent::WriteFailed { error });
+        }
+    }
+}
+
+/// Reads INFO on every master with a small key sample. A failure is shown
+/// once (polls repeat every few seconds): `last` remembers the last one.
+pub(super) async fn server_info(
+    redis: Redis,
+    rep: Reporter,
+    sample: usize,
+    last: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+) {
+    match redis_admin::info(&redis, sample.max(1)).await {
+        Ok(info) => {
+            if let Ok(mut l) = last.lock() {
+                *l = None;
+            }
+            rep.send(ToolsEvent::Server(Box::new(info)))
+        }
+        Err(e) => {
+            let error = format!("cannot read Redis statistics: {e}");
+            let new = last
+                .lock()
+                .map(|mut l| l.replace(error.clone()).as_ref() != Some(&error))
+                .unwrap_or(true);
+            if new {
+                rep.fail("cannot read Redis statistics", &e);
+            }
+            rep.send(ToolsEvent::ServerFailed { error });
+        }
+    }
+}
+
+/// `12,345`
+fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

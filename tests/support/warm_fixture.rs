@@ -1,0 +1,80 @@
+//! One test's servers for warming: Redis (either topology), a fresh
+//! Postgres database as source and store, and the job context that warms.
+
+use std::time::Duration;
+
+use cachedeck::actor::{Actor, Origin};
+use cachedeck::cache::warm::WarmOptions;
+use cachedeck::jobs::{self, JobContext, JobSnapshot};
+use cachedeck::redis_conn::Redis;
+use cachedeck::store::{DatasourceInput, Store};
+use tokio_util::sync::CancellationToken;
+
+use super::{AnyRedis, TestDb};
+
+/// Servers and handles of one warming test.
+pub struct WarmFixture {
+    /// The cache.
+    pub redis: Redis,
+    /// The app database (also the source database).
+    pub store: Store,
+    /// The fresh Postgres database, dropped with the fixture.
+    pub db: TestDb,
+    /// A pool on it, for the test's own tables.
+    pub pool: sqlx::PgPool,
+    /// What warms (actor `test`, origin CLI).
+    pub jc: JobContext,
+}
+
+impl WarmFixture {
+    /// Connects to `r` and a fresh database; warms with `options`, and skips
+    /// datasources warmed within `skip_within`.
+    pub async fn new(r: &AnyRedis, options: WarmOptions, skip_within: Duration) -> WarmFixture {
+        let redis = r.connect().await;
+        let db = TestDb::create();
+        let store = Store::connect(db.url()).await.expect("store");
+        let pool = db.pool().await;
+        let actor = Actor::new(store.identity(), "test", Origin::Cli);
+        let jc = JobContext {
+            redis: redis.clone(),
+            store: store.clone(),
+            actor,
+            default_source_url: db.url().to_string(),
+            options,
+            skip_within,
+            concurrency: 2,
+        };
+        WarmFixture {
+            redis,
+            store,
+            db,
+            pool,
+            jc,
+        }
+    }
+
+    /// Registers datasource `id` on `sql` (source: the fixture's database).
+    pub async fn add_ds(&self, id: i64, name: &str, sql: &str, ttl_secs: i64, enabled: bool) {
+        self.store
+            .add_datasource(&DatasourceInput {
+                id,
+                name: name.into(),
+                source_url: None,
+                sql: sql.into(),
+                stale_after_secs: 4 * 3600,
+                ttl_secs,
+                enabled,
+            })
+            .await
+            .expect("add datasource");
+    }
+
+    /// Queues a forced warm of `ds` and runs it here; returns how it ended.
+    pub async fn warm(&self, ds: i64) -> JobSnapshot {
+        let snap = jobs::submit(&self.jc, &[ds], true)
+            .await
+            .expect("submit")
+            .remove(0);
+        jobs::run_job(&self.jc, snap, CancellationToken::new(), |_| {}).await
+    }
+}
