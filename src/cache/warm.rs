@@ -41,8 +41,11 @@ const BATCH_BYTES: usize = 2 << 20;
 const WRITERS: usize = 3;
 /// Batches waiting for a writer.
 const QUEUED: usize = 2;
-/// Entries sampled with MEMORY USAGE to estimate the generation's size.
-const MEMORY_SAMPLE: usize = 64;
+/// Entries (and indexes) sampled with MEMORY USAGE to estimate the
+/// generation's size.
+const MEMORY_SAMPLE: usize = 256;
+/// Up to this many indexes, every one is measured instead of a sample.
+const INDEX_MEASURE_ALL: usize = 1000;
 
 /// Where a warm is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -356,7 +359,9 @@ struct Coverage {
     practices: HashSet<String>,
     providers: HashSet<Option<String>>,
     frequencies: HashSet<String>,
-    indexes: HashSet<String>,
+    /// Every index of the generation → bytes of its members' names (for
+    /// the memory estimate).
+    indexes: HashMap<String, u64>,
 }
 
 impl Warm<'_> {
@@ -414,13 +419,14 @@ impl Warm<'_> {
         }
         .await;
         source.close().await;
-        let (rows, coverage, entry_keys) = outcome?;
+        let (rows, coverage, written) = outcome?;
 
         self.snapshot.phase = Phase::Swapping;
         self.publish();
         let entries = self.snapshot.entries;
         let (memory_bytes, sample) =
-            estimate_memory(self.redis, ds, entries, coverage.indexes.len() as u64).await?;
+            estimate_memory(self.redis, ds, &written, &coverage.indexes).await?;
+        let entry_keys: Vec<String> = written.into_keys().collect();
         let warmed_at = chrono::DateTime::from_timestamp_millis(self.redis.time_ms().await?)
             .unwrap_or_default();
         let mut frequencies: Vec<String> = coverage.frequencies.into_iter().collect();
@@ -455,7 +461,7 @@ impl Warm<'_> {
             });
         }
         let swap_start = Instant::now();
-        let index_keys: Vec<String> = coverage.indexes.into_iter().collect();
+        let index_keys: Vec<String> = coverage.indexes.into_keys().collect();
         let (generation, missing) = swap::swap(
             self.redis,
             &swap::SwapInput {
@@ -505,12 +511,12 @@ impl Warm<'_> {
     }
 
     /// Reads the source and writes the shadow generation. Returns the row
-    /// count, what was covered and the live names of the entries written.
+    /// count, what was covered and the entries written (live name → bytes).
     async fn stream(
         &mut self,
         source: &Source,
         expire_at: i64,
-    ) -> Result<(u64, Coverage, Vec<String>)> {
+    ) -> Result<(u64, Coverage, HashMap<String, u64>)> {
         let ds = self.ds.id;
         source.validate(ds, &self.ds.sql).await?;
         // The estimate runs beside the stream; progress shows a total once it answers.
@@ -567,7 +573,7 @@ impl Warm<'_> {
         self.snapshot.entries = g.written.len() as u64;
         self.snapshot.indexes = coverage.indexes.len() as u64;
         self.publish();
-        Ok((rows_seen, coverage, g.written.into_keys().collect()))
+        Ok((rows_seen, coverage, g.written))
     }
 
     /// Turns a chunk of grouped rows into entry writes and sends them in batches.
@@ -597,9 +603,12 @@ impl Warm<'_> {
                     g.written.insert(key.clone(), json.len() as u64);
                     for index in SecondaryIndex::for_group(&group) {
                         let name = index.key(ds, Gen::Live);
-                        if !cov.indexes.contains(&name) {
-                            cov.indexes.insert(name.clone());
-                            batch.new_indexes.push(name.clone());
+                        match cov.indexes.get_mut(&name) {
+                            Some(bytes) => *bytes += key.len() as u64,
+                            None => {
+                                cov.indexes.insert(name.clone(), key.len() as u64);
+                                batch.new_indexes.push(name.clone());
+                            }
                         }
                         batch.members.push((name, key.clone()));
                     }
@@ -723,15 +732,18 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
     redis.pipe::<()>("writing shadow entries", &p).await
 }
 
-/// Estimates bytes of the shadow generation from MEMORY USAGE of a sample of
-/// entries and indexes. Returns (bytes, keys sampled).
+/// Estimates bytes of the shadow generation: the exact byte length of every
+/// entry's JSON and of every index's member names (known from the writes)
+/// times the ratio of `MEMORY USAGE` to that length over a random sample of
+/// each, so uneven key sizes do not make the figure jump between warms of
+/// the same data. Returns (bytes, keys sampled).
 async fn estimate_memory(
     redis: &Redis,
     ds: DsId,
-    entries: u64,
-    indexes: u64,
+    written: &HashMap<String, u64>,
+    indexes: &HashMap<String, u64>,
 ) -> Result<(u64, u64)> {
-    if entries == 0 {
+    if written.is_empty() {
         return Ok((0, 0));
     }
     let sample: Vec<String> = redis
@@ -742,41 +754,56 @@ async fn estimate_memory(
                 .arg(MEMORY_SAMPLE),
         )
         .await?;
-    let idx_sample: Vec<String> = redis
-        .query(
-            "sampling shadow indexes",
-            redis::cmd("SRANDMEMBER")
-                .arg(keys::index_list(ds, Gen::Shadow))
-                .arg(MEMORY_SAMPLE / 4),
-        )
-        .await?;
+    // Index sets differ most (a few large, many small): measure them all
+    // when there are not many.
+    let idx_sample: Vec<String> = if indexes.len() <= INDEX_MEASURE_ALL {
+        indexes.keys().cloned().collect()
+    } else {
+        redis
+            .query(
+                "sampling shadow indexes",
+                redis::cmd("SRANDMEMBER")
+                    .arg(keys::index_list(ds, Gen::Shadow))
+                    .arg(MEMORY_SAMPLE),
+            )
+            .await?
+    };
     let mut p = redis::pipe();
     for k in &sample {
         p.cmd("MEMORY")
             .arg("USAGE")
             .arg(keys::shadow_of_entry(ds, k).unwrap_or_default());
     }
+    // Every member counted (a set's usage is otherwise a 5-member guess).
     for k in &idx_sample {
         p.cmd("MEMORY")
             .arg("USAGE")
-            .arg(keys::shadow_of_index(ds, k).unwrap_or_default());
+            .arg(keys::shadow_of_index(ds, k).unwrap_or_default())
+            .arg("SAMPLES")
+            .arg(0);
     }
     p.cmd("MEMORY")
         .arg("USAGE")
-        .arg(keys::master_index(ds, Gen::Shadow));
+        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg("SAMPLES")
+        .arg(0);
     let sizes: Vec<Option<u64>> = redis.pipe("MEMORY USAGE", &p).await?;
-    let avg = |s: &[Option<u64>]| {
-        let known: Vec<u64> = s.iter().flatten().copied().collect();
-        if known.is_empty() {
-            0.0
-        } else {
-            known.iter().sum::<u64>() as f64 / known.len() as f64
-        }
-    };
     let (entry_sizes, rest) = sizes.split_at(sample.len().min(sizes.len()));
     let (idx_sizes, master) = rest.split_at(idx_sample.len().min(rest.len()));
-    let total = avg(entry_sizes) * entries as f64
-        + avg(idx_sizes) * indexes as f64
+    // Bytes of Redis memory per byte of entry JSON (of member names for
+    // indexes), over the sample, applied to the exact byte totals.
+    let ratio = |names: &[String], used: &[Option<u64>], lengths: &HashMap<String, u64>| {
+        let (mut m, mut l) = (0u64, 0u64);
+        for (k, u) in names.iter().zip(used) {
+            if let (Some(u), Some(n)) = (u, lengths.get(k)) {
+                m += u;
+                l += n;
+            }
+        }
+        if l > 0 { m as f64 / l as f64 } else { 1.0 }
+    };
+    let total = written.values().sum::<u64>() as f64 * ratio(&sample, entry_sizes, written)
+        + indexes.values().sum::<u64>() as f64 * ratio(&idx_sample, idx_sizes, indexes)
         + master.iter().flatten().sum::<u64>() as f64;
     Ok((
         total.round() as u64,

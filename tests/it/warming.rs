@@ -621,6 +621,16 @@ async fn memory_preflight_refuses_a_copy_that_does_not_fit(r: &AnyRedis) {
 
     let again = warm(&f, 1).await;
     assert_eq!(again.state, JobState::Succeeded, "{:?}", again.error);
+    // The same data is estimated at about the same size every time.
+    let m2 = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    let drift = (m2.memory_bytes as f64 / m.memory_bytes as f64 - 1.0).abs();
+    assert!(
+        drift < 0.05,
+        "estimates {} and {} differ by {:.1}%",
+        m.memory_bytes,
+        m2.memory_bytes,
+        drift * 100.0
+    );
 }
 both!(
     memory_preflight,
