@@ -73,10 +73,14 @@ fn settings_window(keyring: KeyringState) -> Window {
     w
 }
 
+/// Replaces the text of the field labelled `label` (which may be pre-filled).
 fn type_into(w: &mut Window, label: &str, text: &str) {
-    let field = w.harness.get_by_label(label);
-    field.focus();
-    field.type_text(text);
+    w.harness.get_by_label(label).focus();
+    w.frames();
+    w.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    w.frames();
+    w.harness.get_by_label(label).type_text(text);
     w.frames();
 }
 

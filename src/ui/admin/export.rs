@@ -144,7 +144,12 @@ fn with_format(path: &str, format: ReportFormat) -> String {
 impl ExportDialog {
     /// A dialog with the remembered choices and every datasource chosen.
     pub fn new(model: &Model, saved: &ExportChoices) -> ExportDialog {
-        let folder = saved.folder.clone().unwrap_or_default();
+        // The folder written to last time, else the home folder.
+        let folder = saved
+            .folder
+            .clone()
+            .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
+            .unwrap_or_default();
         let path = if folder.as_os_str().is_empty() {
             String::new()
         } else {
