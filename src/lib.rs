@@ -18,6 +18,7 @@ pub mod redis_conn;
 pub mod report;
 pub mod source;
 pub mod store;
+pub mod text;
 
 pub use error::{Error, Result};
 pub mod cli;

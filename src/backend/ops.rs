@@ -18,6 +18,7 @@ use crate::keys::DsId;
 use crate::redis_conn::Redis;
 use crate::source::Source;
 use crate::store::{DatasourceInput, Store};
+use crate::text::thousands;
 
 /// Recent jobs the Warming tab's history shows.
 const HISTORY_LEN: i64 = 50;
@@ -296,8 +297,8 @@ fn report_end(ctx: &Ctx, s: &JobSnapshot) {
     match s.state {
         JobState::Succeeded => ctx.emit.notice(format!(
             "Warmed {name}: {} entries from {} rows in {}",
-            group(s.entries_cached),
-            group(s.rows_processed),
+            thousands(s.entries_cached),
+            thousands(s.rows_processed),
             seconds(s.duration_ms.unwrap_or(0))
         )),
         JobState::Skipped => ctx.emit.notice(format!(
@@ -336,8 +337,8 @@ async fn invalidate_all(ctx: &Ctx, ds: DsId) {
         Ok(result) => {
             ctx.emit.notice(format!(
                 "Invalidated {name} (#{ds}): {} entries and {} indexes deleted, {:.2} MB freed",
-                group(result.keys_deleted),
-                group(result.indexes_deleted),
+                thousands(result.keys_deleted),
+                thousands(result.indexes_deleted),
                 result.memory_freed_mb
             ));
             ctx.emit.send(Event::Invalidated { ds, result });
@@ -381,33 +382,7 @@ async fn validate(ds: DsId, sql: &str, url: &str) -> Result<Vec<String>> {
     result
 }
 
-/// `12,345`
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// `3.2 s`
 fn seconds(ms: u64) -> String {
     format!("{:.1} s", ms as f64 / 1000.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_are_grouped() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(1234567), "1,234,567");
-    }
 }

@@ -275,26 +275,32 @@ fn total(nodes: &[NodeStats]) -> ServerStats {
     }
 }
 
-/// The first two `:` segments of a key, a `{…}` hash tag never split, as a
-/// glob: `cache:{ds:1}:m:…` → `cache:{ds:1}:*`; `session:abc` →
-/// `session:*`; `plain` → `(no prefix)`.
-pub fn key_pattern(key: &[u8]) -> String {
-    let mut cuts = Vec::with_capacity(2);
+/// The positions of the first `max` namespace separators (`:`) of `key`,
+/// never inside a `{…}` hash tag (so `{ds:1}` stays one segment).
+pub fn namespace_cuts(key: &[u8], max: usize) -> Vec<usize> {
+    let mut out = Vec::new();
     let mut in_tag = false;
     for (i, &b) in key.iter().enumerate() {
         match b {
             b'{' if !in_tag => in_tag = true,
             b'}' if in_tag => in_tag = false,
             b':' if !in_tag => {
-                cuts.push(i);
-                if cuts.len() == 2 {
+                out.push(i);
+                if out.len() == max {
                     break;
                 }
             }
             _ => {}
         }
     }
-    match cuts.as_slice() {
+    out
+}
+
+/// The first two `:` segments of a key, a `{…}` hash tag never split, as a
+/// glob: `cache:{ds:1}:m:…` → `cache:{ds:1}:*`; `session:abc` →
+/// `session:*`; `plain` → `(no prefix)`.
+pub fn key_pattern(key: &[u8]) -> String {
+    match namespace_cuts(key, 2).as_slice() {
         [] => NO_PREFIX.to_string(),
         [one] => format!("{}:*", keys::display_bytes(&key[..*one])),
         [_, two, ..] => format!("{}:*", keys::display_bytes(&key[..*two])),

@@ -64,18 +64,7 @@ pub struct Frame<'a> {
     pub markers: &'a [Marker],
 }
 
-/// `12,345`
-pub fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use crate::text::thousands;
 
 /// A step of 1, 2, 2.5 or 5 × 10ⁿ that divides `max` into about 4 parts.
 fn nice_step(max: f64) -> f64 {

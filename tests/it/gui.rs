@@ -639,47 +639,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
             .await
             .expect("datasource");
     });
-    let resolved = Resolved {
-        name: "e2e".into(),
-        production: false,
-        redis: redis.target(),
-        database_url: db.url(),
-        defaults: Defaults {
-            refresh_interval_secs: 1,
-            ..Defaults::default()
-        },
-    };
-    let (handle, events) = backend::spawn(
-        runtime.handle(),
-        Startup::Resolved(Box::new(resolved)),
-        Arc::new(|| {}),
-    );
-    let link = BackendLink {
-        commands: handle.commands.clone(),
-        events,
-    };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            CacheDeckApp::new(
-                cc,
-                link,
-                AppConfig {
-                    clock: Clock::system(),
-                    demo: false,
-                },
-            )
-        });
-    let pump_until = |harness: &mut Harness<'static, CacheDeckApp>,
-                      what: &str,
-                      done: &dyn Fn(&Harness<'static, CacheDeckApp>) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done(harness) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            harness.step();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
+    let (mut harness, handle) = live_window(&runtime, profile("e2e", &redis, &db.url()));
     pump_until(&mut harness, "the cold card", &|h| {
         h.query_by_label("Warm Now").is_some()
     });
@@ -721,6 +681,79 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
     assert_eq!(job.datasource_id, 7);
     drop(harness);
     runtime.block_on(handle.shutdown(Duration::from_secs(10)));
+}
+
+/// A profile on `redis` and the store at `database_url`, refreshed every second.
+pub(crate) fn profile(name: &str, redis: &RedisServer, database_url: &str) -> Resolved {
+    Resolved {
+        name: name.into(),
+        production: false,
+        redis: redis.target(),
+        database_url: database_url.into(),
+        defaults: Defaults {
+            refresh_interval_secs: 1,
+            ..Defaults::default()
+        },
+    }
+}
+
+/// The real window on a real backend (on `runtime`) using `resolved`.
+pub(crate) fn live_window(
+    runtime: &tokio::runtime::Runtime,
+    resolved: Resolved,
+) -> (Harness<'static, CacheDeckApp>, backend::BackendHandle) {
+    let (handle, events) = backend::spawn(
+        runtime.handle(),
+        Startup::Resolved(Box::new(resolved)),
+        Arc::new(|| {}),
+    );
+    let link = BackendLink {
+        commands: handle.commands.clone(),
+        events,
+    };
+    let harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            CacheDeckApp::new(
+                cc,
+                link,
+                AppConfig {
+                    clock: Clock::system(),
+                    demo: false,
+                },
+            )
+        });
+    (harness, handle)
+}
+
+/// Draws frames until `done` holds; fails after 60 s naming `what` and
+/// what is on screen.
+pub(crate) fn pump_until(
+    harness: &mut Harness<'static, CacheDeckApp>,
+    what: &str,
+    done: &dyn Fn(&Harness<'static, CacheDeckApp>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(harness) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; on screen: {}",
+            screen(harness)
+        );
+        harness.step();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+}
+
+/// Every label and value on screen, for failure messages.
+pub(crate) fn screen(h: &Harness<'static, CacheDeckApp>) -> String {
+    h.query_all_by(|_| true)
+        .filter_map(|n| {
+            let a = n.accesskit_node();
+            a.label().or_else(|| a.value())
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Waits up to `secs` for an event that `want` accepts, skipping others.

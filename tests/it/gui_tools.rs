@@ -4,38 +4,24 @@
 //! key name, inspect it, purge it, see the count).
 #![cfg(feature = "gui")]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cachedeck::backend::{
-    self, BrowsedKey, Command, Event, KeysPage, PatternWrite, Startup, ToolsCommand, ToolsEvent,
-    WriteProgress,
+    BrowsedKey, Command, Event, KeysPage, PatternWrite, ToolsCommand, ToolsEvent, WriteProgress,
 };
-use cachedeck::config::{Defaults, Resolved};
 use cachedeck::redis_admin::{
     Blob, Inspection, KeyInfo, PurgeOutcome, PurgePreview, TtlChange, ValuePage,
 };
+use cachedeck::ui::CacheDeckApp;
 use cachedeck::ui::tools::purge::{CANCEL_LABEL, CLOSE_LABEL, EVERYTHING_WORD, PURGE_LABEL};
 use cachedeck::ui::tools::ttl::{CONFIRM_TTL_LABEL, CONFIRM_WORD, SET_TTL_LABEL};
 use cachedeck::ui::tools::{BROWSE_LABEL, PURGE_MATCHING_LABEL};
-use cachedeck::ui::{AppConfig, BackendLink, CacheDeckApp, Clock};
 use eframe::egui;
 use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
-/// Every label on screen, for a failure message.
-fn screen(h: &Harness<'static, CacheDeckApp>) -> String {
-    h.query_all_by(|_| true)
-        .filter_map(|n| {
-            let a = n.accesskit_node();
-            a.label().or_else(|| a.value())
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-use crate::gui::{Window, connected};
+use crate::gui::{Window, connected, live_window, profile, pump_until};
 use crate::support::{RedisServer, SqliteFile};
 
 /// Opens the Keys tab (Ctrl+5).
@@ -374,52 +360,10 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let resolved = Resolved {
-        name: "e2e-tools".into(),
-        production: false,
-        redis: redis.target(),
-        database_url: db.url(),
-        defaults: Defaults {
-            refresh_interval_secs: 2,
-            ..Defaults::default()
-        },
-    };
-    let (handle, events) = backend::spawn(
-        runtime.handle(),
-        Startup::Resolved(Box::new(resolved)),
-        Arc::new(|| {}),
-    );
-    let link = BackendLink {
-        commands: handle.commands.clone(),
-        events,
-    };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(move |cc| {
-            CacheDeckApp::new(
-                cc,
-                link,
-                AppConfig {
-                    clock: Clock::system(),
-                    demo: false,
-                },
-            )
-        });
-    let pump = |h: &mut Harness<'static, CacheDeckApp>,
-                what: &str,
-                done: &dyn Fn(&Harness<'static, CacheDeckApp>) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !done(h) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; on screen: {}",
-                screen(h)
-            );
-            h.step();
-            std::thread::sleep(Duration::from_millis(30));
-        }
-    };
-    pump(&mut h, "both connections", &|h| {
+    let mut resolved = profile("e2e-tools", &redis, &db.url());
+    resolved.defaults.refresh_interval_secs = 2;
+    let (mut h, handle) = live_window(&runtime, resolved);
+    pump_until(&mut h, "both connections", &|h| {
         let c = &h.state().model().connection;
         c.redis.is_up() && c.database.is_up()
     });
@@ -427,7 +371,7 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
     h.run_steps(2);
     retype(&mut h, "Pattern:", "e2e:*");
     h.get_by_label(BROWSE_LABEL).click();
-    pump(&mut h, "the browse to end", &|h| {
+    pump_until(&mut h, "the browse to end", &|h| {
         h.query_all_by_label_contains("22 keys loaded of ")
             .any(|n| {
                 n.accesskit_node()
@@ -436,19 +380,19 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
             })
     });
     h.get_by_label("e2e:\\xffbin\\x00").click();
-    pump(&mut h, "the binary key's value", &|h| {
+    pump_until(&mut h, "the binary key's value", &|h| {
         h.query_by_label("binary value").is_some()
     });
     h.get_by_label("string");
     h.get_by_label("no expiry");
 
     h.get_by_label(PURGE_MATCHING_LABEL).click();
-    pump(&mut h, "the dry run", &|h| {
+    pump_until(&mut h, "the dry run", &|h| {
         h.query_by_label_contains("22 keys would be deleted (of ")
             .is_some()
     });
     h.get_by_label(PURGE_LABEL).click();
-    pump(&mut h, "the purge's result", &|h| {
+    pump_until(&mut h, "the purge's result", &|h| {
         h.query_by_label_contains("Deleted 22 of 22 matching keys")
             .is_some()
     });
@@ -465,7 +409,7 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
     assert_eq!(redis.query::<i64>(&kept), 5, "other keys are untouched");
     h.get_by_label(CLOSE_LABEL).click();
     // The browse reloads by itself and finds nothing left.
-    pump(&mut h, "the reloaded browse", &|h| {
+    pump_until(&mut h, "the reloaded browse", &|h| {
         h.query_all_by_label_contains("0 keys loaded of ").any(|n| {
             n.accesskit_node()
                 .value()
@@ -474,7 +418,7 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
     });
     // The Redis tab reads INFO from the server.
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num6);
-    pump(&mut h, "the Redis statistics", &|h| {
+    pump_until(&mut h, "the Redis statistics", &|h| {
         h.query_by_label("Keys by pattern").is_some()
     });
     h.get_by_label("Operations / s");

@@ -12,6 +12,7 @@ use crate::actor::Actor;
 use crate::error::Result;
 use crate::redis_admin::{self, PageRequest, TtlChange};
 use crate::redis_conn::Redis;
+use crate::text::thousands;
 
 /// Keys a preview shows.
 pub const PREVIEW_SAMPLE: usize = 20;
@@ -144,7 +145,7 @@ pub(super) async fn run_pattern(
                     };
                     rep.emit.notice(format!(
                         "{verb} {} keys matching `{}`",
-                        group(out.deleted),
+                        thousands(out.deleted),
                         out.pattern
                     ));
                     rep.send(ToolsEvent::Purged(out));
@@ -181,8 +182,8 @@ pub(super) async fn run_pattern(
                     };
                     rep.emit.notice(format!(
                         "{verb} {} of {} keys matching `{}`",
-                        group(out.changed),
-                        group(out.matched),
+                        thousands(out.changed),
+                        thousands(out.matched),
                         out.pattern
                     ));
                     rep.send(ToolsEvent::TtlChanged(out));
@@ -255,17 +256,4 @@ pub(super) async fn server_info(
             rep.send(ToolsEvent::ServerFailed { error });
         }
     }
-}
-
-/// `12,345`
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -44,22 +44,7 @@ pub struct NamespaceTree {
 
 /// The `:` positions of `key` outside hash tags, at most `max`.
 fn cuts(key: &[u8], max: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    let mut in_tag = false;
-    for (i, &b) in key.iter().enumerate() {
-        match b {
-            b'{' if !in_tag => in_tag = true,
-            b'}' if in_tag => in_tag = false,
-            b':' if !in_tag => {
-                out.push(i);
-                if out.len() == max {
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    crate::redis_admin::info::namespace_cuts(key, max)
 }
 
 /// A SCAN pattern for every key under `prefix` (segments joined by `:`):
