@@ -187,7 +187,6 @@ impl Seen {
     }
 }
 
-/// Runs one command that needs both connections.
 /// The window's admin as the servers see it: grants in the store, the Redis
 /// ACL (a read-only user stays read-only whatever the window offers), the
 /// profile's rate limits, and the audit sink.
@@ -201,6 +200,7 @@ pub(super) async fn resolve_actor(ctx: &Ctx) -> Result<Actor> {
     crate::governance::resolve_actor(&ctx.store, Some(&ctx.redis), facts).await
 }
 
+/// Runs one command that needs both connections.
 pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
     let writes = matches!(
         cmd,

@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::super::ops;
 use super::Reporter;
 use super::protocol::{PatternWrite, ToolsEvent, WriteProgress};
-use crate::actor::Actor;
-use crate::error::Result;
 use crate::redis_admin::{self, PageRequest, TtlChange};
 use crate::redis_conn::Redis;
 use crate::text::thousands;
@@ -71,18 +70,6 @@ pub(super) async fn preview(
     }
 }
 
-/// The window's admin as the servers see it (grants, Redis ACL, limits,
-/// audit sink), as for the other writes of the window.
-async fn resolve_actor(ctx: &super::super::ops::Ctx) -> Result<Actor> {
-    let facts = crate::governance::ActorFacts {
-        profile: ctx.resolved.name.clone(),
-        origin: crate::actor::Origin::Gui,
-        redis_user: crate::governance::permissions::redis_user_of(&ctx.resolved.redis),
-        limits: crate::governance::Limits::from_defaults(&ctx.resolved.defaults)?,
-    };
-    crate::governance::resolve_actor(&ctx.store, Some(&ctx.redis), facts).await
-}
-
 /// Sends progress at most every [`PROGRESS_EVERY`].
 struct Throttle<'a> {
     rep: &'a Reporter,
@@ -112,7 +99,7 @@ pub(super) async fn run_pattern(
         PatternWrite::Purge => "cannot purge",
         PatternWrite::Ttl(_) => "cannot change TTLs",
     };
-    let actor = match resolve_actor(&ctx).await {
+    let actor = match ops::resolve_actor(&ctx).await {
         Ok(a) => a,
         Err(e) => {
             let error = rep.fail("cannot check this admin's permissions", &e);
@@ -205,7 +192,7 @@ pub(super) async fn key_ttl(
     change: TtlChange,
 ) {
     let shown = crate::keys::display_bytes(&key);
-    let result = match resolve_actor(&ctx).await {
+    let result = match ops::resolve_actor(&ctx).await {
         Ok(actor) => redis_admin::set_key_ttl(&ctx.redis, &actor, &key, change).await,
         Err(e) => Err(e),
     };
