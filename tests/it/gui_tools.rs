@@ -202,6 +202,13 @@ fn a_pattern_matching_everything_needs_the_word() {
 /// Browses, then feeds `n` keys `k:<i % 50>:<i>` plus one binary name.
 fn browse_keys(w: &mut Window, n: usize) {
     keys_tab(w);
+    // The first visit lists the first page by itself.
+    match w.sent().as_slice() {
+        [Command::Tools(ToolsCommand::Browse(req))] => {
+            assert_eq!((req.session, req.pattern.as_slice()), (1, b"*".as_slice()))
+        }
+        other => panic!("expected the first page's Browse, got {other:?}"),
+    }
     w.harness.get_by_label(BROWSE_LABEL).click();
     w.frames();
     let sent = w.sent();

@@ -237,6 +237,10 @@ impl ToolsView {
         cmds: &mut Vec<Command>,
     ) {
         let dark = theme::is_dark(ui.ctx());
+        // The first visit lists the first page by itself (one SCAN call).
+        if self.last_browse.is_none() && model.connection.redis.is_up() {
+            self.browse(saved, cmds);
+        }
         self.toolbar_ui(ui, model, saved, cmds);
         let status = self.browser.status();
         ui.label(RichText::new(status).small().color(theme::muted(dark)));
