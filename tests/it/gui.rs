@@ -12,6 +12,7 @@ use cachedeck::jobs::{JobSnapshot, JobState};
 use cachedeck::metrics::types::{
     DatasourceCacheMetrics, Health, HealthReport, HealthScore, Overall, StatsReport, StatsSummary,
 };
+use cachedeck::redis_conn::RedisTarget;
 use cachedeck::store::{Datasource, DatasourceInput, Store};
 use cachedeck::ui::dialogs::invalidate::CONFIRM_LABEL;
 use cachedeck::ui::state::{Persisted, ThemeChoice};
@@ -639,7 +640,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
             .await
             .expect("datasource");
     });
-    let (mut harness, handle) = live_window(&runtime, profile("e2e", &redis, &db.url()));
+    let (mut harness, handle) = live_window(&runtime, profile("e2e", redis.target(), &db.url()));
     pump_until(&mut harness, "the cold card", &|h| {
         h.query_by_label("Warm Now").is_some()
     });
@@ -684,11 +685,11 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
 }
 
 /// A profile on `redis` and the store at `database_url`, refreshed every second.
-pub(crate) fn profile(name: &str, redis: &RedisServer, database_url: &str) -> Resolved {
+pub(crate) fn profile(name: &str, redis: RedisTarget, database_url: &str) -> Resolved {
     Resolved {
         name: name.into(),
         production: false,
-        redis: redis.target(),
+        redis,
         database_url: database_url.into(),
         defaults: Defaults {
             refresh_interval_secs: 1,

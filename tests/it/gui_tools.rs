@@ -22,7 +22,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 
 use crate::gui::{Window, connected, live_window, profile, pump_until};
-use crate::support::{RedisServer, SqliteFile};
+use crate::support::{AnyRedis, SqliteFile};
 
 /// Opens the Keys tab (Ctrl+5).
 fn keys_tab(w: &mut Window) {
@@ -345,9 +345,7 @@ fn a_binary_key_is_shown_escaped_and_acted_on_by_its_bytes() {
 /// A real backend on a real redis-server (and a SQLite store for the
 /// admin's identity): browse `e2e:*` with a binary key name among the keys,
 /// inspect it, purge the pattern, see the count; the Redis tab reads INFO.
-#[test]
-fn end_to_end_browse_inspect_purge_against_a_real_redis() {
-    let redis = RedisServer::start();
+fn browse_inspect_purge_end_to_end(redis: &AnyRedis) {
     let db = SqliteFile::create();
     // Few enough that every row is on screen (the list lays out only those).
     for i in 0..20 {
@@ -367,7 +365,7 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let mut resolved = profile("e2e-tools", &redis, &db.url());
+    let mut resolved = profile("e2e-tools", redis.target(), &db.url());
     resolved.defaults.refresh_interval_secs = 2;
     let (mut h, handle) = live_window(&runtime, resolved);
     pump_until(&mut h, "both connections", &|h| {
@@ -403,17 +401,19 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
         h.query_by_label_contains("Deleted 22 of 22 matching keys")
             .is_some()
     });
-    let mut gone = redis::cmd("EXISTS");
-    gone.arg(b"e2e:\xffbin\x00").arg("e2e:h");
-    for i in 0..20 {
-        gone.arg(format!("e2e:{i}"));
-    }
-    assert_eq!(redis.query::<i64>(&gone), 0, "every e2e:* key is gone");
-    let mut kept = redis::cmd("EXISTS");
-    for i in 0..5 {
-        kept.arg(format!("other:{i}"));
-    }
-    assert_eq!(redis.query::<i64>(&kept), 5, "other keys are untouched");
+    // One key per EXISTS: on a cluster the keys live on different masters.
+    let exists = |key: Vec<u8>| redis.query::<i64>(redis::cmd("EXISTS").arg(key));
+    let mut gone = vec![b"e2e:\xffbin\x00".to_vec(), b"e2e:h".to_vec()];
+    gone.extend((0..20).map(|i| format!("e2e:{i}").into_bytes()));
+    assert_eq!(
+        gone.into_iter().map(exists).sum::<i64>(),
+        0,
+        "every e2e:* key is gone"
+    );
+    let kept: i64 = (0..5)
+        .map(|i| exists(format!("other:{i}").into_bytes()))
+        .sum();
+    assert_eq!(kept, 5, "other keys are untouched");
     h.get_by_label(CLOSE_LABEL).click();
     // The browse reloads by itself and finds nothing left.
     pump_until(&mut h, "the reloaded browse", &|h| {
@@ -431,4 +431,16 @@ fn end_to_end_browse_inspect_purge_against_a_real_redis() {
     h.get_by_label("Operations / s");
     drop(h);
     runtime.block_on(handle.shutdown(Duration::from_secs(10)));
+}
+
+/// The window's Keys tab on a standalone server and across the masters of a
+/// cluster: browse a pattern (with a binary name), inspect, purge, Redis tab.
+#[test]
+fn end_to_end_browse_inspect_purge_standalone() {
+    browse_inspect_purge_end_to_end(&AnyRedis::standalone());
+}
+
+#[test]
+fn end_to_end_browse_inspect_purge_cluster() {
+    browse_inspect_purge_end_to_end(&AnyRedis::cluster());
 }
