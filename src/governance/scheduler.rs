@@ -307,13 +307,20 @@ impl Scheduler {
             "scheduler {} stopping: cancelling its warms",
             self.cfg.instance_id
         );
+        self.stop().await;
+        tracing::info!("scheduler {} stopped", self.cfg.instance_id);
+        Ok(())
+    }
+
+    /// Cancels the warms this instance fired, waits for them to remove their
+    /// shadow keys, and gives the leader lease up (the end of [`Self::run`],
+    /// for callers that drive [`Self::step`] themselves).
+    pub async fn stop(&self) {
         self.job_cancel.cancel();
         self.wait_jobs().await;
         if let Err(e) = resign(&self.jc.redis, &self.cfg.instance_id).await {
             tracing::warn!("could not give up the scheduler lease: {e}");
         }
-        tracing::info!("scheduler {} stopped", self.cfg.instance_id);
-        Ok(())
     }
 
     /// Waits for every warm this instance fired to end, and returns the

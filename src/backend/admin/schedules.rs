@@ -9,7 +9,6 @@
 //! window closes) it cancels the warms it fired, waits for them to remove
 //! their shadow keys, and gives the lease up — what `Scheduler::run` does.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -20,16 +19,12 @@ use crate::backend::Emitter;
 use crate::backend::ops::{self, Ctx};
 use crate::governance::audit;
 use crate::governance::cron::CronSpec;
-use crate::governance::scheduler::{self, Scheduler, SchedulerConfig, StepReport};
-use crate::jobs::{self, ControlRequest};
+use crate::governance::scheduler::{Scheduler, SchedulerConfig, StepReport};
+use crate::jobs;
 use crate::store::Store;
 
-/// Fired job ids remembered for cancelling on stop.
-const KEEP_FIRED: usize = 256;
-/// Longest wait on stop for fired warms to clean up.
+/// Longest wait on stop for fired warms to clean up and the lease to go.
 const STOP_WAIT: Duration = Duration::from_secs(10);
-/// Longest wait for the cancel requests and the lease hand-back on stop.
-const QUICK: Duration = Duration::from_secs(3);
 
 /// Tells the window the scheduler is not running, and why.
 pub(super) fn send_stopped(emit: &Emitter, reason: String) {
@@ -176,7 +171,6 @@ pub(super) async fn run(mut ctx: Ctx, stop: CancellationToken) {
         Err(e) => tracing::warn!("could not prune the audit log: {e}"),
     }
     tracing::info!("window scheduler {instance_id} started");
-    let mut fired: VecDeque<String> = VecDeque::new();
     let mut last_sent: Option<SchedulerStatus> = None;
     let mut last_error: Option<String> = None;
     let mut leader = false;
@@ -185,14 +179,6 @@ pub(super) async fn run(mut ctx: Ctx, stop: CancellationToken) {
             Ok(r) => {
                 leader = r.leader;
                 last_error = None;
-                for f in &r.fired {
-                    for id in &f.job_ids {
-                        if fired.len() == KEEP_FIRED {
-                            fired.pop_front();
-                        }
-                        fired.push_back(id.clone());
-                    }
-                }
                 for text in step_notices(&r) {
                     emit.notice(text);
                 }
@@ -236,31 +222,11 @@ pub(super) async fn run(mut ctx: Ctx, stop: CancellationToken) {
             _ = tokio::time::sleep(poll) => {}
         }
     }
-    // Stopping: the warms this window fired are cancelled (through their
-    // control field, obeyed at the next batch) and clean up their shadow keys.
-    let cancel_all = async {
-        for id in &fired {
-            if let Ok(Some(s)) = jobs::read(&ctx.redis, id).await
-                && !s.state.is_final()
-                && let Err(e) =
-                    jobs::control(&ctx.redis, &ctx.actor, id, ControlRequest::Cancel).await
-            {
-                tracing::warn!("could not cancel scheduled warm {id}: {e}");
-            }
-        }
-    };
-    // A lost Redis must not hold the window's exit: every wait is bounded.
-    let _ = tokio::time::timeout(QUICK, cancel_all).await;
-    if tokio::time::timeout(STOP_WAIT, sched.wait_jobs())
-        .await
-        .is_err()
-    {
-        tracing::warn!("scheduled warms did not stop within {STOP_WAIT:?}");
-    }
-    match tokio::time::timeout(QUICK, scheduler::resign(&ctx.redis, &instance_id)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("could not give up the scheduler lease: {e}"),
-        Err(_) => tracing::warn!("giving up the scheduler lease timed out"),
+    // Stopping: the warms this window fired are cancelled and remove their
+    // shadow keys, then the lease is given up. A lost Redis must not hold
+    // the window's exit: the wait is bounded.
+    if tokio::time::timeout(STOP_WAIT, sched.stop()).await.is_err() {
+        tracing::warn!("the window's scheduler did not stop within {STOP_WAIT:?}");
     }
     tracing::info!("window scheduler {instance_id} stopped");
 }
