@@ -302,15 +302,7 @@ impl Redis {
                 });
                 continue;
             }
-            let info = self
-                .base_info
-                .clone()
-                .set_addr(with_addr(self.base_info.addr(), &addr));
-            let client = client_for(info, &self.certs).map_err(|e| connect_err(&addr, e))?;
-            let conn = client
-                .get_multiplexed_async_connection_with_config(&async_config())
-                .await
-                .map_err(|e| connect_err(&addr, e))?;
+            let conn = self.open_node(&addr).await?;
             cache.insert(addr.clone(), conn.clone());
             out.push(NodeConn { addr, conn });
         }
@@ -357,19 +349,77 @@ impl Redis {
     /// connection state no one else may share (WATCH before MULTI/EXEC).
     pub async fn dedicated_master_of(&self, key: &str) -> Result<NodeConn> {
         let addr = self.owner_of(key).await?;
+        let conn = self.open_node(&addr).await?;
+        Ok(NodeConn { addr, conn })
+    }
+
+    /// A new direct connection to the master at `addr` (the server itself
+    /// on a standalone deployment), with the profile's TLS and ACL user.
+    async fn open_node(&self, addr: &str) -> Result<MultiplexedConnection> {
         let info = match self.topology {
             Topology::Standalone => self.base_info.clone(),
             Topology::Cluster => self
                 .base_info
                 .clone()
-                .set_addr(with_addr(self.base_info.addr(), &addr)),
+                .set_addr(with_addr(self.base_info.addr(), addr)),
         };
-        let client = client_for(info, &self.certs).map_err(|e| connect_err(&addr, e))?;
-        let conn = client
+        let client = client_for(info, &self.certs).map_err(|e| connect_err(addr, e))?;
+        client
             .get_multiplexed_async_connection_with_config(&async_config())
             .await
-            .map_err(|e| connect_err(&addr, e))?;
-        Ok(NodeConn { addr, conn })
+            .map_err(|e| connect_err(addr, e))
+    }
+}
+
+/// Memory and eviction settings of one master, from `INFO memory`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeMemory {
+    /// `host:port` of the master.
+    pub addr: String,
+    /// `used_memory` in bytes.
+    pub used: u64,
+    /// `maxmemory` in bytes; 0 means no limit.
+    pub max: u64,
+    /// `maxmemory_policy` (`unknown` when INFO does not say).
+    pub policy: String,
+}
+
+/// Reads the memory figures of `INFO memory` text from the master `addr`.
+pub fn parse_info_memory(addr: &str, info: &str) -> NodeMemory {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .map(|v| v.trim().to_string())
+    };
+    let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    NodeMemory {
+        addr: addr.to_string(),
+        used: num("used_memory"),
+        max: num("maxmemory"),
+        policy: field("maxmemory_policy").unwrap_or_else(|| "unknown".into()),
+    }
+}
+
+impl NodeConn {
+    /// This master's memory figures (`INFO memory`).
+    pub async fn memory(&mut self) -> Result<NodeMemory> {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| Error::redis(format!("INFO memory on {}", self.addr), e))?;
+        Ok(parse_info_memory(&self.addr, &info))
+    }
+}
+
+impl Redis {
+    /// The memory figures of every master.
+    pub async fn masters_memory(&self) -> Result<Vec<NodeMemory>> {
+        let mut out = Vec::new();
+        for mut node in self.masters().await? {
+            out.push(node.memory().await?);
+        }
+        Ok(out)
     }
 }
 

@@ -52,6 +52,25 @@ pub struct WarmBench {
     pub query_p99_ms: f64,
 }
 
+/// One warm of `ds` with default options, never paused or cancelled.
+async fn warm_once(
+    redis: &Redis,
+    ds: &crate::store::Datasource,
+    db_url: &str,
+    job_id: &str,
+) -> Result<warm::WarmResult> {
+    // The senders live until the warm ends (a closed control channel would
+    // read as a change).
+    let (_control, control) = tokio::sync::watch::channel(Control::Run);
+    let (progress, _progress) = tokio::sync::watch::channel(Progress::default());
+    let handles = WarmHandles {
+        control,
+        cancel: CancellationToken::new(),
+        progress,
+    };
+    warm::run(redis, ds, db_url, job_id, &WarmOptions::default(), handles).await
+}
+
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -164,22 +183,7 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     let ds = store.datasource(BENCH_DS).await?;
     if crate::cache::meta::read(redis, BENCH_DS).await?.is_none() {
         eprintln!("first warm (a live generation for the measured refresh to replace)…");
-        let (_ctl, ctl_rx) = tokio::sync::watch::channel(Control::Run);
-        let (progress, _rx) = tokio::sync::watch::channel(Progress::default());
-        let handles = WarmHandles {
-            control: ctl_rx,
-            cancel: CancellationToken::new(),
-            progress,
-        };
-        warm::run(
-            redis,
-            &ds,
-            db_url,
-            "bench-first",
-            &WarmOptions::default(),
-            handles,
-        )
-        .await?;
+        warm_once(redis, &ds, db_url, "bench-first").await?;
     }
 
     // Warm, with RSS sampled and a PING loop beside it.
@@ -197,23 +201,8 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     };
     let ping = PingLoop::start(redis).await?;
     eprintln!("warming…");
-    let (_ctl_tx, ctl_rx) = tokio::sync::watch::channel(Control::Run);
-    let (progress_tx, _progress_rx) = tokio::sync::watch::channel(Progress::default());
-    let handles = WarmHandles {
-        control: ctl_rx,
-        cancel: CancellationToken::new(),
-        progress: progress_tx,
-    };
     let t = Instant::now();
-    let warmed = warm::run(
-        redis,
-        &ds,
-        db_url,
-        "bench",
-        &WarmOptions::default(),
-        handles,
-    )
-    .await;
+    let warmed = warm_once(redis, &ds, db_url, "bench").await;
     let warm_ms = t.elapsed().as_secs_f64() * 1000.0;
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;

@@ -71,23 +71,15 @@ pub async fn check(redis: &Redis, ds: &Datasource, source: &Source) -> Result<Me
         Some(m) if m.memory_bytes > 0 => (m.memory_bytes as f64 * WARM_MARGIN) as u64,
         _ => cold_estimate(ds, source).await?,
     };
-    let mut node = redis
+    let node = redis
         .master_of(&keys::master_index(ds.id, Gen::Live))
+        .await?
+        .memory()
         .await?;
-    let info: String = redis::cmd("INFO")
-        .arg("memory")
-        .query_async(&mut node.conn)
-        .await
-        .map_err(|e| Error::redis(format!("INFO memory on {}", node.addr), e))?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
     Ok(MemoryCheck {
         needed_bytes,
-        used_bytes: field("used_memory").unwrap_or(0),
-        max_bytes: field("maxmemory").filter(|&m| m > 0),
+        used_bytes: node.used,
+        max_bytes: (node.max > 0).then_some(node.max),
         node: node.addr,
     })
 }

@@ -30,6 +30,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 
 use super::meta::Meta;
+use super::set_scan::SetScan;
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
@@ -68,9 +69,9 @@ pub(crate) async fn swap(redis: &Redis, input: &SwapInput<'_>) -> Result<(u64, u
         watch_and_check(&mut conn, input).await?;
         let generation = next_generation(&mut conn, ds).await?;
         let stale_entries =
-            live_not_in(&mut conn, &keys::master_index(ds, Gen::Live), input.entries).await?;
+            live_not_in(redis, keys::master_index(ds, Gen::Live), input.entries).await?;
         let stale_indexes =
-            live_not_in(&mut conn, &keys::index_list(ds, Gen::Live), input.indexes).await?;
+            live_not_in(redis, keys::index_list(ds, Gen::Live), input.indexes).await?;
         let tx = transaction(input, generation, &stale_entries, &stale_indexes);
         let reply: Option<Vec<RedisResult<Value>>> = tx
             .query_async(&mut conn)
@@ -151,33 +152,21 @@ async fn next_generation(conn: &mut MultiplexedConnection, ds: DsId) -> Result<u
     Ok(current.unwrap_or(0) + 1)
 }
 
-/// Members of the live set `set` that are not in `keep`, read in SSCAN batches.
-async fn live_not_in(
-    conn: &mut MultiplexedConnection,
-    set: &str,
-    keep: &[String],
-) -> Result<Vec<String>> {
+/// Members of the live set `set` that are not in `keep`, read in SSCAN
+/// batches. The reads need not go through the WATCHing connection: EXEC
+/// fails if the set changes after the WATCH.
+async fn live_not_in(redis: &Redis, set: String, keep: &[String]) -> Result<Vec<String>> {
     let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
     let mut stale = Vec::new();
-    let mut cursor = 0u64;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SSCAN")
-            .arg(set)
-            .arg(cursor)
-            .arg("COUNT")
-            .arg(SCAN_COUNT)
-            .query_async(conn)
-            .await
-            .map_err(|e| Error::redis("reading the live generation's keys", e))?;
+    let mut scan =
+        SetScan::new(redis, set, "reading the live generation's keys").with_count(SCAN_COUNT);
+    while let Some(batch) = scan.next().await? {
         stale.extend(batch.into_iter().filter(|k| !keep.contains(k.as_str())));
-        if next == 0 {
-            // SSCAN may return a member twice; each stale key once.
-            stale.sort_unstable();
-            stale.dedup();
-            return Ok(stale);
-        }
-        cursor = next;
     }
+    // SSCAN may return a member twice; each stale key once.
+    stale.sort_unstable();
+    stale.dedup();
+    Ok(stale)
 }
 
 /// The MULTI/EXEC body. Its first commands are the UNLINKs, then one RENAME

@@ -283,26 +283,13 @@ async fn guard_task(a: GuardArgs) {
 
 /// used_memory / maxmemory of the fullest master; `None` without maxmemory.
 pub async fn memory_ratio(redis: &Redis) -> Result<Option<f64>> {
-    let mut worst: Option<f64> = None;
-    for mut node in redis.masters().await? {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut node.conn)
-            .await
-            .map_err(|e| Error::redis("INFO memory", e))?;
-        let field = |name: &str| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        };
-        if let (Some(used), Some(max)) = (field("used_memory"), field("maxmemory"))
-            && max > 0.0
-        {
-            let r = used / max;
-            worst = Some(worst.map_or(r, |w: f64| w.max(r)));
-        }
-    }
-    Ok(worst)
+    Ok(redis
+        .masters_memory()
+        .await?
+        .iter()
+        .filter(|n| n.max > 0)
+        .map(|n| n.used as f64 / n.max as f64)
+        .reduce(f64::max))
 }
 
 /// One write to a shadow entry.

@@ -133,9 +133,7 @@ pub async fn record(
     params: serde_json::Value,
     result: &str,
 ) -> Result<()> {
-    store
-        .append_audit(&row(actor, action, ds, &params, result, None))
-        .await
+    record_detail(store, actor, action, ds, params, result, None).await
 }
 
 /// [`record`] with a human sentence (the error, or what was found).

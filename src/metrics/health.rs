@@ -16,10 +16,10 @@ use futures::StreamExt;
 use super::collect::{self, DsSnapshot};
 use super::integrity;
 use super::types::{HealthIssue, HealthReport, Overall, Severity};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::jobs;
 use crate::keys::{self, DsId};
-use crate::redis_conn::Redis;
+use crate::redis_conn::{NodeMemory, Redis};
 use crate::store::Store;
 
 pub use super::integrity::{IntegrityReport, verify};
@@ -355,53 +355,15 @@ async fn integrity_findings(
     Ok(out)
 }
 
-/// Memory and eviction settings of one master, from INFO memory.
-#[derive(Debug, Clone, PartialEq)]
-struct NodeMemory {
-    addr: String,
-    used: u64,
-    max: u64,
-    policy: String,
-}
-
-fn parse_info_memory(addr: &str, info: &str) -> NodeMemory {
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .map(|v| v.trim().to_string())
-    };
-    let num = |name: &str| field(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    NodeMemory {
-        addr: addr.to_string(),
-        used: num("used_memory"),
-        max: num("maxmemory"),
-        policy: field("maxmemory_policy").unwrap_or_else(|| "unknown".into()),
-    }
-}
-
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
-}
-
-/// INFO memory of every master.
-async fn node_memory(redis: &Redis) -> Result<Vec<NodeMemory>> {
-    let mut nodes = Vec::new();
-    for mut node in redis.masters().await? {
-        let info: String = redis::cmd("INFO")
-            .arg("memory")
-            .query_async(&mut node.conn)
-            .await
-            .map_err(|e| Error::redis(format!("INFO memory on {}", node.addr), e))?;
-        nodes.push(parse_info_memory(&node.addr, &info));
-    }
-    Ok(nodes)
 }
 
 /// Findings about Redis itself. A server that refuses INFO (a managed
 /// service, a restricted ACL user) gives a warning instead of failing the
 /// whole check.
 async fn redis_findings(redis: &Redis) -> Vec<HealthIssue> {
-    match node_memory(redis).await {
+    match redis.masters_memory().await {
         Ok(nodes) => memory_findings(&nodes),
         Err(e) => vec![issue(
             None,
@@ -579,6 +541,7 @@ pub async fn check(redis: &Redis, store: &Store) -> Result<HealthReport> {
 mod tests {
     use super::*;
     use crate::cache::stats::Counters;
+    use crate::redis_conn::parse_info_memory;
 
     fn node(addr: &str, used: u64, max: u64, policy: &str) -> NodeMemory {
         NodeMemory {

@@ -789,19 +789,9 @@ fn backend_reports_a_lost_redis_and_reconnects_with_backoff() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let resolved = Resolved {
-        name: "outage".into(),
-        production: false,
-        redis: redis.target(),
-        database_url: db.url(),
-        defaults: Defaults {
-            refresh_interval_secs: 1,
-            ..Defaults::default()
-        },
-    };
     let (handle, mut events) = backend::spawn(
         runtime.handle(),
-        Startup::Resolved(Box::new(resolved)),
+        Startup::Resolved(Box::new(profile("outage", redis.target(), &db.url()))),
         Arc::new(|| {}),
     );
     let up = |e: &Event| matches!(e, Event::Connection(c) if c.redis.is_up() && c.database.is_up());

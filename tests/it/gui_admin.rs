@@ -14,7 +14,7 @@ use cachedeck::backend::{
     ProfileFileView, ProfileTest, SchedulerState, SecretInput, Startup,
 };
 use cachedeck::config::secrets::KeyringState;
-use cachedeck::config::{ConfigFile, Defaults, Profile, Resolved, SecretRef};
+use cachedeck::config::{ConfigFile, Profile, SecretRef};
 use cachedeck::governance::audit::{AuditFilter, AuditRow};
 use cachedeck::report::{ReportFormat, ReportRange, ReportRequest};
 use cachedeck::store::{Datasource, DatasourceInput, ScheduleInput, Store};
@@ -25,7 +25,7 @@ use eframe::egui;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::gui::{NOW_MS, Window, connected, wait_for};
+use crate::gui::{NOW_MS, Window, connected, profile, wait_for};
 use crate::support::{RedisServer, SqliteFile};
 
 // ------------------------------------------------------------ Settings
@@ -463,19 +463,9 @@ impl Live {
             setup(&store, &data.url(), &db.url()).await;
             store
         });
-        let resolved = Resolved {
-            name: name.into(),
-            production: false,
-            redis: redis.target(),
-            database_url: db.url(),
-            defaults: Defaults {
-                refresh_interval_secs: 1,
-                ..Defaults::default()
-            },
-        };
         let (handle, mut events) = backend::spawn(
             runtime.handle(),
-            Startup::Resolved(Box::new(resolved)),
+            Startup::Resolved(Box::new(profile(name, redis.target(), &db.url()))),
             Arc::new(|| {}),
         );
         wait_for(
