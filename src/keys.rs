@@ -227,6 +227,14 @@ pub fn trash(ds: DsId, epoch: i64, what: &str) -> String {
     format!("idx:{}:trash:{epoch}:{what}", tag(ds))
 }
 
+/// `idx:{ds:N}:swap:diff:<what>`: a scratch set of the swap's comparison of
+/// the live and shadow generations (SDIFFSTORE), deleted by the swap and
+/// given a short expiry in case it never finishes. `what` is
+/// `removed:master`, `removed:indexes`, `added:master` or `added:indexes`.
+pub fn swap_diff(ds: DsId, what: &str) -> String {
+    format!("idx:{}:swap:diff:{what}", tag(ds))
+}
+
 /// `cache:meta:{ds:N}:last_warm`: ISO-8601 time of the last completed swap.
 pub fn last_warm(ds: DsId) -> String {
     format!("cache:meta:{}:last_warm", tag(ds))

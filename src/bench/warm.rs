@@ -1,6 +1,7 @@
 //! The warm benchmark behind BENCHMARKS.md: on one demo datasource, in one
 //! run, the row rate of `COPY (<the datasource's SQL>) TO STDOUT` beside
-//! cachedeck's end-to-end warm rate; peak RSS during the warm; the worst
+//! cachedeck's end-to-end warm rate — a refresh of a warmed cache after 1 %
+//! of the practices left and as many new ones came; peak RSS during the warm; the worst
 //! latency a concurrent PING loop sees during the swap beside the worst it
 //! sees during one MULTI/EXEC of the same RENAMEs over existing keys; reader
 //! query latency p50/p99.
@@ -33,6 +34,10 @@ pub struct WarmBench {
     pub rows: u64,
     pub entries: u64,
     pub indexes: u64,
+    /// Groups of the live generation the source no longer has, and groups
+    /// new in the source, when the measured refresh ran.
+    pub groups_removed: u64,
+    pub groups_added: u64,
     pub copy_ms: f64,
     pub copy_rows_per_sec: f64,
     pub warm_ms: f64,
@@ -159,6 +164,13 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         Err(e) => return Err(e),
     };
 
+    // What is measured is a refresh: the swap replaces a live generation
+    // whose groups partly changed.
+    let ds = store.datasource(BENCH_DS).await?;
+    eprintln!("first warm (a live generation for the measured refresh to replace)…");
+    warm_once(redis, &ds, db_url, "bench-first").await?;
+    let (groups_removed, groups_added) = change_groups(db_url).await?;
+
     // COPY rate, the machine's own limit for reading these rows.
     eprintln!("COPY…");
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -178,13 +190,6 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
     }
     let copy_ms = t.elapsed().as_secs_f64() * 1000.0;
     pool.close().await;
-
-    // What is measured is a refresh: the swap replaces a live generation.
-    let ds = store.datasource(BENCH_DS).await?;
-    if crate::cache::meta::read(redis, BENCH_DS).await?.is_none() {
-        eprintln!("first warm (a live generation for the measured refresh to replace)…");
-        warm_once(redis, &ds, db_url, "bench-first").await?;
-    }
 
     // Warm, with RSS sampled and a PING loop beside it.
     let rss_before = rss_mb();
@@ -240,6 +245,8 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         rows: warmed.meta.rows,
         entries: warmed.meta.entries,
         indexes: warmed.meta.indexes,
+        groups_removed,
+        groups_added,
         copy_ms,
         copy_rows_per_sec: copy_rate.round(),
         warm_ms,
@@ -260,6 +267,46 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         query_p50_ms: percentile(&lat, 0.5),
         query_p99_ms: percentile(&lat, 0.99),
     })
+}
+
+/// Changes the demo table as a day of real data might: the practices whose
+/// number ends in 00 leave, and as many new practices (with new providers)
+/// arrive with the rows of those ending in 01. The table is vacuumed so the
+/// COPY baseline and the warm read the same, compact table. Returns the
+/// groups removed and added.
+async fn change_groups(db_url: &str) -> Result<(u64, u64)> {
+    eprintln!("changing 1 % of the practices…");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db_url)
+        .await
+        .map_err(|e| Error::db("connecting to change the bench table", e))?;
+    let groups = |filter: &str| {
+        format!(
+            "SELECT count(*) FROM (SELECT DISTINCT measure, practice_uid, provider_uid, frequency \
+             FROM cachedeck_bench WHERE {filter}) g"
+        )
+    };
+    let ctx = |e| Error::db("changing the bench table", e);
+    let removed: i64 = sqlx::query_scalar(&groups("practice_uid % 100 = 0"))
+        .fetch_one(&pool)
+        .await
+        .map_err(ctx)?;
+    let added: i64 = sqlx::query_scalar(&groups("practice_uid % 100 = 1"))
+        .fetch_one(&pool)
+        .await
+        .map_err(ctx)?;
+    for sql in [
+        "DELETE FROM cachedeck_bench WHERE practice_uid % 100 = 0",
+        "INSERT INTO cachedeck_bench (measure, practice_uid, provider_uid, frequency, period_start, amount, visit_count, updated_at) \
+         SELECT measure, practice_uid + 1000000, provider_uid + 1000000, frequency, period_start, amount, visit_count, updated_at \
+         FROM cachedeck_bench WHERE practice_uid % 100 = 1",
+        "VACUUM ANALYZE cachedeck_bench",
+    ] {
+        sqlx::raw_sql(sql).execute(&pool).await.map_err(ctx)?;
+    }
+    pool.close().await;
+    Ok((removed as u64, added as u64))
 }
 
 /// The swap's own RENAMEs without the swap: copies every live key of the

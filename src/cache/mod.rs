@@ -2,6 +2,7 @@
 //! (`swap`: WATCH + MULTI/EXEC on a connection of its own), the
 //! warm lock, reads of one generation, invalidation and reader statistics.
 
+mod estimate;
 pub mod invalidate;
 pub mod lock;
 pub mod meta;
@@ -13,6 +14,7 @@ pub mod stats;
 mod swap;
 pub mod trend;
 pub mod warm;
+mod written;
 
 use std::sync::LazyLock;
 

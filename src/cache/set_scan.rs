@@ -13,8 +13,6 @@ pub struct SetScan<'a> {
     set: String,
     /// What the error says was being done.
     context: &'static str,
-    /// Members asked for per call ([`SCAN_COUNT`] unless set).
-    count: usize,
     cursor: u64,
     done: bool,
 }
@@ -25,18 +23,9 @@ impl<'a> SetScan<'a> {
             redis,
             set: set.into(),
             context,
-            count: SCAN_COUNT,
             cursor: 0,
             done: false,
         }
-    }
-
-    /// Asks for `count` members per call instead of [`SCAN_COUNT`] (a caller
-    /// that reads a whole large set right before a step that holds Redis
-    /// far longer anyway).
-    pub fn with_count(mut self, count: usize) -> Self {
-        self.count = count;
-        self
     }
 
     /// The next batch, `None` after the last (a batch may be empty).
@@ -52,7 +41,7 @@ impl<'a> SetScan<'a> {
                     .arg(&self.set)
                     .arg(self.cursor)
                     .arg("COUNT")
-                    .arg(self.count),
+                    .arg(SCAN_COUNT),
             )
             .await?;
         self.cursor = next;

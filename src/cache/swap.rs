@@ -5,32 +5,52 @@
 //! 1. WATCH the lock, the epoch, both master sets and both index lists.
 //! 2. Check (outside the transaction, nothing blocks other clients) that this
 //!    job holds the lock, the epoch is the one the warm began with and the
-//!    shadow sets exist; read the live sets in SSCAN batches to find the
-//!    entries and indexes the new generation no longer has.
-//! 3. MULTI: UNLINK those, RENAME every shadow entry and index over its live
-//!    key, RENAME the shadow sets over the live ones, write meta and
-//!    `last_warm`, reset `since_warm`; EXEC.
+//!    shadow sets exist.
+//! 3. Let Redis compare the generations (SDIFFSTORE of the master sets and of
+//!    the index lists, both ways, into scratch sets read back in SSCAN
+//!    batches; usually near empty): live entries and indexes the new
+//!    generation lacks, entries and indexes it adds.
+//! 4. Write the sets of the indexes the live generation lacks under their
+//!    shadow names — every index when there is no live generation, when it
+//!    expires too soon to rely on, or when the warm was forced (which also
+//!    repairs index sets damaged by hand). Every other index keeps its live
+//!    set.
+//! 5. Estimate the generation's memory for the meta hash.
+//! 6. MULTI: UNLINK the removed entries and indexes, RENAME every shadow
+//!    entry and every written index over its live key; give every kept
+//!    index the new generation's expiry (PEXPIREAT) and, when an added or
+//!    removed entry belongs to it, SADD / SREM just those members (adds
+//!    first, so a set never empties and loses its expiry); RENAME the shadow
+//!    sets over the live ones, write meta and `last_warm`, reset
+//!    `since_warm`; EXEC.
 //!
-//! If a watched key changed between 1 and EXEC (a selective invalidation, a
-//! lost lock), EXEC does nothing and the swap starts over from 1, where a
-//! failed check aborts it with the reason: the live cache is unchanged.
+//! If a watched key changed between 1 and EXEC (a lost lock), EXEC does
+//! nothing and the swap starts over from 1, where a failed check aborts it
+//! with the reason: the live cache is unchanged. Both invalidations bump the
+//! epoch, so the live sets cannot change under a warm in any other way.
 //!
 //! Why not a Lua script: the script ran the same renames through Lua's
 //! `redis.call`, holding the server 2–3 × longer than the MULTI/EXEC of the
 //! same RENAMEs (BENCHMARKS.md), and computed the stale keys inside the
-//! atomic window; here only the renames and deletes are inside it.
+//! atomic window; here only the renames, expiries and deletes are inside it.
+//! Why indexes are written here and not while rows stream in: a refresh then
+//! sends only the memberships that changed (none when the groups did not),
+//! and gives each index a PEXPIREAT instead of a RENAME.
 //!
 //! MULTI/EXEC does not roll back: a shadow entry deleted behind the warm's back
 //! (eviction, by hand) makes its RENAME fail alone; such a key is then taken
-//! out of the live sets and counted, as the script did.
+//! out of the live sets and counted. An index set that vanished (its shadow
+//! copy, or a kept live set) is written again under its live name.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 
+use super::estimate;
 use super::meta::Meta;
 use super::set_scan::SetScan;
+use super::written::{IndexChange, Written};
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
@@ -39,9 +59,17 @@ use crate::redis_conn::Redis;
 const ATTEMPTS: usize = 5;
 /// Keys per UNLINK of stale live keys.
 const UNLINK_BATCH: usize = 500;
-/// Members per SSCAN of a live set: a few milliseconds of server time per
-/// call, far below the EXEC that follows.
-const SCAN_COUNT: usize = 4000;
+/// Members per SADD when an index set is written.
+const SADD_BATCH: usize = 1000;
+/// Commands per pipeline when index sets are written.
+const PIPELINE_COMMANDS: usize = 2000;
+/// Lifetime of the scratch sets of the comparison, should the swap never get
+/// to delete them.
+const SCRATCH_TTL_MS: u64 = 60_000;
+/// A live generation expiring sooner than this is not relied on: every index
+/// is written anew instead of keeping live sets that could expire before
+/// the EXEC.
+const LIVE_MARGIN_MS: i64 = 5 * 60_000;
 
 /// What the swap puts in place.
 pub(crate) struct SwapInput<'a> {
@@ -51,38 +79,88 @@ pub(crate) struct SwapInput<'a> {
     pub job_id: &'a str,
     /// The epoch seen when the warm began.
     pub epoch: i64,
-    /// The meta hash of the new generation (its `generation` is assigned here).
-    pub meta: &'a Meta,
-    /// Live names of every entry of the new generation.
-    pub entries: &'a [String],
-    /// Live names of every index of the new generation.
-    pub indexes: &'a [String],
+    /// The generation's absolute expiry (ms), given to the index sets.
+    pub expire_at: i64,
+    /// Write every index set under its shadow name and rename it, whatever
+    /// the live generation holds.
+    pub rebuild_indexes: bool,
+    /// Every entry and index of the new generation.
+    pub written: &'a Written,
 }
 
-/// Swaps the generation in. Returns the new generation number and how many
-/// shadow keys had vanished (left out of the new generation).
-pub(crate) async fn swap(redis: &Redis, input: &SwapInput<'_>) -> Result<(u64, u64)> {
+/// How the two generations differ (live names).
+struct Differences {
+    /// Live entries the new generation lacks.
+    removed_entries: Vec<String>,
+    /// Live indexes the new generation lacks.
+    removed_indexes: Vec<String>,
+    /// Entries of the new generation the live one lacks.
+    added_entries: Vec<String>,
+    /// Indexes of the new generation the live one lacks.
+    added_indexes: Vec<String>,
+}
+
+/// Swaps the generation in, filling in the meta's memory estimate. Returns
+/// the new generation number and how many shadow entries had vanished (left
+/// out of the new generation).
+pub(crate) async fn swap(
+    redis: &Redis,
+    input: &SwapInput<'_>,
+    meta: &mut Meta,
+) -> Result<(u64, u64)> {
     let ds = input.ds;
+    let written = input.written;
     let node = redis.dedicated_master_of(&keys::warm_lock(ds)).await?;
     let mut conn = node.conn;
+    let started = std::time::Instant::now();
+    // Index sets written under their shadow name, by index number (kept
+    // across attempts: a written set is renamed even if a later comparison
+    // finds it unchanged).
+    let mut shadowed = vec![false; written.index_count()];
     for _ in 0..ATTEMPTS {
-        watch_and_check(&mut conn, input).await?;
+        let live_ttl = watch_and_check(&mut conn, input).await?;
         let generation = next_generation(&mut conn, ds).await?;
-        let stale_entries =
-            live_not_in(redis, keys::master_index(ds, Gen::Live), input.entries).await?;
-        let stale_indexes =
-            live_not_in(redis, keys::index_list(ds, Gen::Live), input.indexes).await?;
-        let tx = transaction(input, generation, &stale_entries, &stale_indexes);
+        let diff = differences(redis, &mut conn, ds).await?;
+        let rely_on_live = live_ttl == -1 || live_ttl > LIVE_MARGIN_MS;
+        let rewrite: Vec<u32> = if rely_on_live && !input.rebuild_indexes {
+            diff.added_indexes
+                .iter()
+                .filter_map(|n| written.index_number(n))
+                .collect()
+        } else {
+            (0..written.index_count() as u32).collect()
+        };
+        let fresh: Vec<u32> = rewrite
+            .into_iter()
+            .filter(|&i| !std::mem::replace(&mut shadowed[i as usize], true))
+            .collect();
+        write_shadow_indexes(redis, input, &fresh).await?;
+        let changes = written.changes(&diff.added_entries, &diff.removed_entries);
+        tracing::debug!(
+            ds,
+            ms = started.elapsed().as_millis() as u64,
+            rewritten = fresh.len(),
+            "swap: compared and indexes written"
+        );
+        let (bytes, sample) = estimate::generation_memory(redis, ds, written, &shadowed).await?;
+        meta.memory_bytes = bytes;
+        meta.memory_sample_size = sample;
+        let tx = Transaction::build(input, meta, generation, &diff, &shadowed, &changes);
         let reply: Option<Vec<RedisResult<Value>>> = tx
+            .pipe
             .query_async(&mut conn)
             .await
             .map_err(|e| Error::redis("swapping the new generation in", e))?;
+        tracing::debug!(
+            ds,
+            ms = started.elapsed().as_millis() as u64,
+            "swap: executed"
+        );
         let Some(results) = reply else {
             // A watched key changed: check again and retry.
             continue;
         };
-        let missing =
-            repair_missing(&mut conn, input, &stale_entries, &stale_indexes, &results).await?;
+        let missing = repair(&mut conn, input, &tx, &results).await?;
         return Ok((generation, missing));
     }
     Err(Error::SwapAborted {
@@ -94,8 +172,9 @@ pub(crate) async fn swap(redis: &Redis, input: &SwapInput<'_>) -> Result<(u64, u
 }
 
 /// WATCHes the keys the swap depends on, then checks lock, epoch and shadow
-/// sets. A failed check UNWATCHes and aborts.
-async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>) -> Result<()> {
+/// sets. A failed check UNWATCHes and aborts. Returns the live master set's
+/// PTTL (-2: no live generation, -1: no expiry).
+async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>) -> Result<i64> {
     let ds = input.ds;
     let ctx = |e| Error::redis("checking the warm before the swap", e);
     redis::cmd("WATCH")
@@ -108,18 +187,22 @@ async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>
         .query_async::<()>(conn)
         .await
         .map_err(ctx)?;
-    let (holder, epoch, shadow_sets): (Option<String>, Option<String>, u64) = redis::pipe()
-        .cmd("GET")
-        .arg(keys::warm_lock(ds))
-        .cmd("GET")
-        .arg(keys::epoch(ds))
-        .cmd("EXISTS")
-        .arg(keys::master_index(ds, Gen::Shadow))
-        .arg(keys::index_list(ds, Gen::Shadow))
-        .query_async(conn)
-        .await
-        .map_err(ctx)?;
-    let expected_sets = u64::from(!input.entries.is_empty()) + u64::from(!input.indexes.is_empty());
+    let (holder, epoch, shadow_sets, live_ttl): (Option<String>, Option<String>, u64, i64) =
+        redis::pipe()
+            .cmd("GET")
+            .arg(keys::warm_lock(ds))
+            .cmd("GET")
+            .arg(keys::epoch(ds))
+            .cmd("EXISTS")
+            .arg(keys::master_index(ds, Gen::Shadow))
+            .arg(keys::index_list(ds, Gen::Shadow))
+            .cmd("PTTL")
+            .arg(keys::master_index(ds, Gen::Live))
+            .query_async(conn)
+            .await
+            .map_err(ctx)?;
+    let w = input.written;
+    let expected_sets = u64::from(w.entry_count() > 0) + u64::from(w.index_count() > 0);
     let reason = if holder.as_deref() != Some(input.job_id) {
         Some("this job no longer holds the warm lock")
     } else if epoch.as_deref().unwrap_or("0") != input.epoch.to_string() {
@@ -130,7 +213,7 @@ async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>
         None
     };
     match reason {
-        None => Ok(()),
+        None => Ok(live_ttl),
         Some(reason) => {
             let _ = redis::cmd("UNWATCH").query_async::<()>(conn).await;
             Err(Error::SwapAborted {
@@ -152,128 +235,272 @@ async fn next_generation(conn: &mut MultiplexedConnection, ds: DsId) -> Result<u
     Ok(current.unwrap_or(0) + 1)
 }
 
-/// Members of the live set `set` that are not in `keep`, read in SSCAN
-/// batches. The reads need not go through the WATCHing connection: EXEC
-/// fails if the set changes after the WATCH.
-async fn live_not_in(redis: &Redis, set: String, keep: &[String]) -> Result<Vec<String>> {
-    let keep: HashSet<&str> = keep.iter().map(String::as_str).collect();
-    let mut stale = Vec::new();
-    let mut scan =
-        SetScan::new(redis, set, "reading the live generation's keys").with_count(SCAN_COUNT);
-    while let Some(batch) = scan.next().await? {
-        stale.extend(batch.into_iter().filter(|k| !keep.contains(k.as_str())));
+/// Compares the generations in Redis: each difference is computed into a
+/// scratch set (a few milliseconds of server time for tens of thousands of
+/// members, against a round trip per few thousand to read whole sets here),
+/// read back in SSCAN batches when not empty, and deleted. The scratch sets
+/// are not watched, so writing them keeps the transaction valid; the live and
+/// shadow sets are, so EXEC fails if any changes after this.
+async fn differences(
+    redis: &Redis,
+    conn: &mut MultiplexedConnection,
+    ds: DsId,
+) -> Result<Differences> {
+    let (live_m, shadow_m) = (
+        keys::master_index(ds, Gen::Live),
+        keys::master_index(ds, Gen::Shadow),
+    );
+    let (live_l, shadow_l) = (
+        keys::index_list(ds, Gen::Live),
+        keys::index_list(ds, Gen::Shadow),
+    );
+    let plan = [
+        ("removed:master", &live_m, &shadow_m),
+        ("removed:indexes", &live_l, &shadow_l),
+        ("added:master", &shadow_m, &live_m),
+        ("added:indexes", &shadow_l, &live_l),
+    ];
+    let ctx = |e| Error::redis("comparing the new generation with the live one", e);
+    let mut p = redis::pipe();
+    for (what, from, minus) in &plan {
+        let scratch = keys::swap_diff(ds, what);
+        p.cmd("SDIFFSTORE").arg(&scratch).arg(from).arg(minus);
+        p.cmd("PEXPIRE").arg(&scratch).arg(SCRATCH_TTL_MS).ignore();
     }
-    // SSCAN may return a member twice; each stale key once.
-    stale.sort_unstable();
-    stale.dedup();
-    Ok(stale)
+    let counts: Vec<u64> = p.query_async(conn).await.map_err(ctx)?;
+    let mut sets = Vec::with_capacity(plan.len());
+    for ((what, _, _), count) in plan.iter().zip(counts) {
+        let scratch = keys::swap_diff(ds, what);
+        let mut members = Vec::with_capacity(count as usize);
+        if count > 0 {
+            let mut scan = SetScan::new(redis, scratch.as_str(), "reading the compared keys");
+            while let Some(batch) = scan.next().await? {
+                members.extend(batch);
+            }
+            // SSCAN may return a member twice; each key once.
+            members.sort_unstable();
+            members.dedup();
+        }
+        sets.push(members);
+    }
+    let mut unlink = redis::cmd("UNLINK");
+    for (what, _, _) in &plan {
+        unlink.arg(keys::swap_diff(ds, what));
+    }
+    unlink.query_async::<()>(conn).await.map_err(ctx)?;
+    let mut sets = sets.into_iter();
+    let mut next = || sets.next().unwrap_or_default();
+    Ok(Differences {
+        removed_entries: next(),
+        removed_indexes: next(),
+        added_entries: next(),
+        added_indexes: next(),
+    })
 }
 
-/// The MULTI/EXEC body. Its first commands are the UNLINKs, then one RENAME
-/// per entry and per index, in `input` order (see [`repair_missing`]).
-fn transaction(
-    input: &SwapInput<'_>,
-    generation: u64,
-    stale_entries: &[String],
-    stale_indexes: &[String],
-) -> redis::Pipeline {
-    let ds = input.ds;
+/// Queues the commands that write index number `i`'s set under `key` with
+/// the generation's expiry. Returns how many commands.
+fn index_set(p: &mut redis::Pipeline, input: &SwapInput<'_>, i: u32, key: &str) -> usize {
+    let members: Vec<&str> = input.written.members(i).collect();
+    for batch in members.chunks(SADD_BATCH) {
+        p.cmd("SADD").arg(key).arg(batch).ignore();
+    }
+    p.cmd("PEXPIREAT").arg(key).arg(input.expire_at).ignore();
+    1 + members.len().div_ceil(SADD_BATCH)
+}
+
+/// Writes the sets of the given indexes (by number) under their shadow
+/// names, in pipelines.
+async fn write_shadow_indexes(redis: &Redis, input: &SwapInput<'_>, numbers: &[u32]) -> Result<()> {
     let mut p = redis::pipe();
-    p.atomic().ignore_errors();
-    for batch in stale_entries.chunks(UNLINK_BATCH) {
-        p.cmd("UNLINK").arg(batch);
-    }
-    for batch in stale_indexes.chunks(UNLINK_BATCH) {
-        p.cmd("UNLINK").arg(batch);
-    }
-    for k in input.entries {
-        p.cmd("RENAME")
-            .arg(keys::shadow_of_entry(ds, k).unwrap_or_default())
-            .arg(k);
-    }
-    for k in input.indexes {
-        p.cmd("RENAME")
-            .arg(keys::shadow_of_index(ds, k).unwrap_or_default())
-            .arg(k);
-    }
-    for (shadow, live, any) in [
-        (
-            keys::master_index(ds, Gen::Shadow),
-            keys::master_index(ds, Gen::Live),
-            !input.entries.is_empty(),
-        ),
-        (
-            keys::index_list(ds, Gen::Shadow),
-            keys::index_list(ds, Gen::Live),
-            !input.indexes.is_empty(),
-        ),
-    ] {
-        if any {
-            p.cmd("RENAME").arg(shadow).arg(live);
-        } else {
-            p.cmd("DEL").arg(live);
+    let mut commands = 0;
+    for &i in numbers {
+        let key = keys::shadow_of_index(input.ds, input.written.index_name(i)).unwrap_or_default();
+        commands += index_set(&mut p, input, i, &key);
+        if commands >= PIPELINE_COMMANDS {
+            redis.pipe::<()>("writing index sets", &p).await?;
+            p = redis::pipe();
+            commands = 0;
         }
     }
-    p.cmd("DEL").arg(keys::meta(ds));
-    let mut hset = redis::cmd("HSET");
-    hset.arg(keys::meta(ds))
-        .arg("generation")
-        .arg(generation.to_string());
-    for (k, v) in input.meta.to_fields() {
-        hset.arg(k).arg(v);
+    if commands > 0 {
+        redis.pipe::<()>("writing index sets", &p).await?;
     }
-    p.add_command(hset);
-    p.cmd("SET")
-        .arg(keys::last_warm(ds))
-        .arg(&input.meta.warmed_at);
-    p.cmd("DEL").arg(keys::stats_since_warm(ds));
-    p
+    Ok(())
 }
 
-/// Takes every key whose RENAME failed (its shadow key had vanished) out of
-/// the live generation. Returns how many there were.
-async fn repair_missing(
+/// Writes the sets of the given indexes again under their live names, each
+/// replaced as a whole in a MULTI/EXEC of its own (on the slot master's
+/// connection), for live sets that vanished during the warm.
+async fn rewrite_live_indexes(
     conn: &mut MultiplexedConnection,
     input: &SwapInput<'_>,
-    stale_entries: &[String],
-    stale_indexes: &[String],
+    numbers: &[u32],
+) -> Result<()> {
+    for &i in numbers {
+        let key = input.written.index_name(i);
+        let mut p = redis::pipe();
+        p.atomic();
+        p.cmd("DEL").arg(key).ignore();
+        index_set(&mut p, input, i, key);
+        p.query_async::<()>(conn)
+            .await
+            .map_err(|e| Error::redis("writing a vanished index set again", e))?;
+    }
+    Ok(())
+}
+
+/// The MULTI/EXEC body and where each command's reply lands.
+struct Transaction {
+    pipe: redis::Pipeline,
+    /// Replies before the first RENAME (the UNLINKs).
+    unlinks: usize,
+    /// Index numbers renamed from their shadow name, in reply order after
+    /// the entries' RENAMEs.
+    renamed: Vec<u32>,
+    /// Index numbers given the new expiry, in reply order after those (the
+    /// SADD / SREM of changed members answer nothing: ignored).
+    kept: Vec<u32>,
+}
+
+impl Transaction {
+    fn build(
+        input: &SwapInput<'_>,
+        meta: &Meta,
+        generation: u64,
+        diff: &Differences,
+        shadowed: &[bool],
+        changes: &BTreeMap<u32, IndexChange<'_>>,
+    ) -> Transaction {
+        let ds = input.ds;
+        let written = input.written;
+        let mut p = redis::pipe();
+        p.atomic().ignore_errors();
+        let mut unlinks = 0;
+        for stale in [&diff.removed_entries, &diff.removed_indexes] {
+            for batch in stale.chunks(UNLINK_BATCH) {
+                p.cmd("UNLINK").arg(batch);
+                unlinks += 1;
+            }
+        }
+        for k in written.entry_names() {
+            p.cmd("RENAME")
+                .arg(keys::shadow_of_entry(ds, k).unwrap_or_default())
+                .arg(k);
+        }
+        let (renamed, kept): (Vec<u32>, Vec<u32>) =
+            (0..written.index_count() as u32).partition(|&i| shadowed[i as usize]);
+        for &i in &renamed {
+            let k = written.index_name(i);
+            p.cmd("RENAME")
+                .arg(keys::shadow_of_index(ds, k).unwrap_or_default())
+                .arg(k);
+        }
+        for &i in &kept {
+            let key = written.index_name(i);
+            p.cmd("PEXPIREAT").arg(key).arg(input.expire_at);
+            if let Some(c) = changes.get(&i) {
+                for batch in c.added.chunks(SADD_BATCH) {
+                    p.cmd("SADD").arg(key).arg(batch).ignore();
+                }
+                for batch in c.removed.chunks(SADD_BATCH) {
+                    p.cmd("SREM").arg(key).arg(batch).ignore();
+                }
+            }
+        }
+        for (shadow, live, any) in [
+            (
+                keys::master_index(ds, Gen::Shadow),
+                keys::master_index(ds, Gen::Live),
+                written.entry_count() > 0,
+            ),
+            (
+                keys::index_list(ds, Gen::Shadow),
+                keys::index_list(ds, Gen::Live),
+                written.index_count() > 0,
+            ),
+        ] {
+            if any {
+                p.cmd("RENAME").arg(shadow).arg(live);
+            } else {
+                p.cmd("DEL").arg(live);
+            }
+        }
+        p.cmd("DEL").arg(keys::meta(ds));
+        let mut hset = redis::cmd("HSET");
+        hset.arg(keys::meta(ds))
+            .arg("generation")
+            .arg(generation.to_string());
+        for (k, v) in meta.to_fields() {
+            hset.arg(k).arg(v);
+        }
+        p.add_command(hset);
+        p.cmd("SET").arg(keys::last_warm(ds)).arg(&meta.warmed_at);
+        p.cmd("DEL").arg(keys::stats_since_warm(ds));
+        Transaction {
+            pipe: p,
+            unlinks,
+            renamed,
+            kept,
+        }
+    }
+}
+
+/// After EXEC: takes every entry whose RENAME failed (its shadow key had
+/// vanished) out of the live generation, and writes again under its live
+/// name every index whose shadow copy or kept live set had vanished.
+/// Returns how many entries were missing.
+async fn repair(
+    conn: &mut MultiplexedConnection,
+    input: &SwapInput<'_>,
+    tx: &Transaction,
     results: &[RedisResult<Value>],
 ) -> Result<u64> {
     let ds = input.ds;
-    let unlinks =
-        stale_entries.len().div_ceil(UNLINK_BATCH) + stale_indexes.len().div_ceil(UNLINK_BATCH);
-    let renames = results.iter().skip(unlinks);
+    let written = input.written;
     let failed = |r: &RedisResult<Value>| r.is_err() || matches!(r, Ok(Value::ServerError(_)));
-    let mut gone_entries = Vec::new();
-    let mut gone_indexes = Vec::new();
-    for (i, r) in renames
-        .take(input.entries.len() + input.indexes.len())
-        .enumerate()
-    {
-        if !failed(r) {
-            continue;
-        }
-        match input.entries.get(i) {
-            Some(k) => gone_entries.push(k.as_str()),
-            None => gone_indexes.push(input.indexes[i - input.entries.len()].as_str()),
-        }
+    let mut replies = results.iter().skip(tx.unlinks);
+    let gone_entries: Vec<&str> = written
+        .entry_names()
+        .zip(replies.by_ref())
+        .filter(|(_, r)| failed(r))
+        .map(|(k, _)| k)
+        .collect();
+    let mut rewrite: Vec<u32> = tx
+        .renamed
+        .iter()
+        .zip(replies.by_ref())
+        .filter(|(_, r)| failed(r))
+        .map(|(&i, _)| i)
+        .collect();
+    // PEXPIREAT answers 0 when the key does not exist (a kept index whose
+    // changed members were then added to a new set without expiry: the
+    // rewrite replaces it as a whole).
+    rewrite.extend(
+        tx.kept
+            .iter()
+            .zip(replies)
+            .filter(|(_, r)| failed(r) || matches!(r, Ok(Value::Int(0))))
+            .map(|(&i, _)| i),
+    );
+    if !rewrite.is_empty() {
+        tracing::warn!(
+            "datasource {ds}: {} index sets had vanished during the warm and were written again",
+            rewrite.len()
+        );
+        rewrite_live_indexes(conn, input, &rewrite).await?;
     }
-    let missing = (gone_entries.len() + gone_indexes.len()) as u64;
-    if missing == 0 {
+    if gone_entries.is_empty() {
         return Ok(0);
     }
     let mut p = redis::pipe();
-    for (set, gone) in [
-        (keys::master_index(ds, Gen::Live), &gone_entries),
-        (keys::index_list(ds, Gen::Live), &gone_indexes),
-    ] {
-        for batch in gone.chunks(UNLINK_BATCH) {
-            p.cmd("SREM").arg(&set).arg(batch).ignore();
-            p.cmd("UNLINK").arg(batch).ignore();
-        }
+    let master = keys::master_index(ds, Gen::Live);
+    for batch in gone_entries.chunks(UNLINK_BATCH) {
+        p.cmd("SREM").arg(&master).arg(batch).ignore();
+        p.cmd("UNLINK").arg(batch).ignore();
     }
     p.query_async::<()>(conn)
         .await
         .map_err(|e| Error::redis("removing vanished shadow keys from the live generation", e))?;
-    Ok(missing)
+    Ok(gone_entries.len() as u64)
 }

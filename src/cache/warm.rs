@@ -1,19 +1,21 @@
 //! Shadow warming: stream a datasource's rows in whatever order the database
 //! returns them (no sort: Postgres rows come through `COPY … TO STDOUT`),
 //! gather them per group in memory up to a budget, and flush: a group's first
-//! flush writes its shadow entry as a JSON array (`SET … PXAT`) with its index
-//! memberships; a later flush of the same group extends the array in place
-//! (`SETRANGE` over the closing bracket). Writes are pipelined and overlap
-//! the source read. Then the shadow generation is swapped over the live one in
-//! one script.
+//! flush writes its shadow entry as a JSON array (`SET … PXAT`) and adds it to
+//! the shadow master set; a later flush of the same group extends the array
+//! in place (`SETRANGE` over the closing bracket). Writes are pipelined and
+//! overlap the source read. The secondary indexes are only recorded here
+//! (`Written`); the swap writes the ones that changed and swaps the shadow
+//! generation over the live one in one MULTI/EXEC (`swap.rs`).
 //!
 //! Memory bound: at most two chunks of `CHUNK_BYTES` of row JSON (one being
 //! gathered, one handed over), plus
 //! `WRITERS + QUEUED` write batches of up to `BATCH_BYTES` each, plus one
-//! key name and length per distinct group and one name per secondary index
-//! (these grow with the number of groups, never with rows).
+//! key name and length per distinct group, one name per secondary index and
+//! three entry numbers per group (these grow with the number of groups, never
+//! with rows).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +26,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::meta::{self, Meta};
+use super::written::Written;
 use super::{SCHEMA_VERSION, lock, preflight, shadow, swap};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Gen, SecondaryIndex};
+use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
 use crate::source::{GroupChunk, Source};
 use crate::store::Datasource;
@@ -41,11 +44,6 @@ const BATCH_BYTES: usize = 2 << 20;
 const WRITERS: usize = 3;
 /// Batches waiting for a writer.
 const QUEUED: usize = 2;
-/// Entries (and indexes) sampled with MEMORY USAGE to estimate the
-/// generation's size.
-const MEMORY_SAMPLE: usize = 256;
-/// Up to this many indexes, every one is measured instead of a sample.
-const INDEX_MEASURE_ALL: usize = 1000;
 
 /// Where a warm is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
@@ -90,6 +88,11 @@ pub struct WarmOptions {
     /// Row JSON the source gathers per group before handing a chunk over
     /// (bounds the warm's memory; smaller means more frequent progress).
     pub chunk_bytes: usize,
+    /// Write every index set anew instead of changing only the members that
+    /// differ from the live generation (a forced warm: it also repairs index
+    /// sets damaged by hand, which the comparison of the master sets cannot
+    /// see).
+    pub rebuild_indexes: bool,
 }
 
 impl Default for WarmOptions {
@@ -98,6 +101,7 @@ impl Default for WarmOptions {
             lease: lock::LEASE,
             memory_pause_percent: 90,
             chunk_bytes: CHUNK_BYTES,
+            rebuild_indexes: false,
         }
     }
 }
@@ -165,6 +169,7 @@ pub async fn run(
                 job_id,
                 epoch,
                 memory_percent: opts.memory_pause_percent,
+                rebuild_indexes: opts.rebuild_indexes,
                 abort: abort.clone(),
                 control: handles.control,
                 memory: mem_rx,
@@ -308,9 +313,7 @@ enum EntryWrite {
 #[derive(Default)]
 struct Batch {
     writes: Vec<EntryWrite>,
-    /// Index memberships of new entries: (live index key, live entry key).
-    members: Vec<(String, String)>,
-    /// Index names first seen in this batch.
+    /// Index names first seen in this batch (for the shadow index list).
     new_indexes: Vec<String>,
     bytes: usize,
     /// Extends must land after the batch that created their entry.
@@ -332,6 +335,8 @@ struct Warm<'a> {
     epoch: i64,
     /// Percent of maxmemory the shadow copy must fit below (0 = no check).
     memory_percent: u32,
+    /// Every index set written anew ([`WarmOptions::rebuild_indexes`]).
+    rebuild_indexes: bool,
     abort: CancellationToken,
     control: watch::Receiver<Control>,
     memory: watch::Receiver<Option<String>>,
@@ -346,9 +351,6 @@ struct Coverage {
     practices: HashSet<String>,
     providers: HashSet<Option<String>>,
     frequencies: HashSet<String>,
-    /// Every index of the generation → bytes of its members' names (for
-    /// the memory estimate).
-    indexes: HashMap<String, u64>,
 }
 
 impl Warm<'_> {
@@ -407,13 +409,15 @@ impl Warm<'_> {
         .await;
         source.close().await;
         let (rows, coverage, written) = outcome?;
+        tracing::debug!(
+            ds,
+            ms = started.elapsed().as_millis() as u64,
+            "warm: shadow written"
+        );
 
         self.snapshot.phase = Phase::Swapping;
         self.publish();
         let entries = self.snapshot.entries;
-        let (memory_bytes, sample) =
-            estimate_memory(self.redis, ds, &written, &coverage.indexes).await?;
-        let entry_keys: Vec<String> = written.into_keys().collect();
         let warmed_at = chrono::DateTime::from_timestamp_millis(self.redis.time_ms().await?)
             .unwrap_or_default();
         let mut frequencies: Vec<String> = coverage.frequencies.into_iter().collect();
@@ -427,13 +431,14 @@ impl Warm<'_> {
             expires_at_ms: expire_at,
             rows,
             entries,
-            indexes: coverage.indexes.len() as u64,
+            indexes: written.index_count() as u64,
             unique_measures: coverage.measures.len() as u64,
             unique_practices: coverage.practices.len() as u64,
             unique_providers: coverage.providers.iter().filter(|p| p.is_some()).count() as u64,
             frequencies,
-            memory_bytes,
-            memory_sample_size: sample,
+            // Estimated by the swap, once the index sets are in place.
+            memory_bytes: 0,
+            memory_sample_size: 0,
             duration_ms: started.elapsed().as_millis() as u64,
         };
         if self.abort.is_cancelled() {
@@ -448,20 +453,25 @@ impl Warm<'_> {
             });
         }
         let swap_start = Instant::now();
-        let index_keys: Vec<String> = coverage.indexes.into_keys().collect();
         let (generation, missing) = swap::swap(
             self.redis,
             &swap::SwapInput {
                 ds,
                 job_id: self.job_id,
                 epoch: self.epoch,
-                meta: &meta,
-                entries: &entry_keys,
-                indexes: &index_keys,
+                expire_at,
+                rebuild_indexes: self.rebuild_indexes,
+                written: &written,
             },
+            &mut meta,
         )
         .await?;
         let swap_window = Some((swap_start, Instant::now()));
+        tracing::debug!(
+            ds,
+            ms = started.elapsed().as_millis() as u64,
+            "warm: swapped"
+        );
         if missing > 0 {
             warnings.push(format!(
                 "{missing} shadow keys were deleted during the warm (by eviction or by hand) and are missing from the new generation"
@@ -498,12 +508,12 @@ impl Warm<'_> {
     }
 
     /// Reads the source and writes the shadow generation. Returns the row
-    /// count, what was covered and the entries written (live name → bytes).
+    /// count, what was covered and the generation written.
     async fn stream(
         &mut self,
         source: &Source,
         expire_at: i64,
-    ) -> Result<(u64, Coverage, HashMap<String, u64>)> {
+    ) -> Result<(u64, Coverage, Written)> {
         let ds = self.ds.id;
         source.validate(ds, &self.ds.sql).await?;
         // The estimate runs beside the stream; progress shows a total once it answers.
@@ -526,7 +536,7 @@ impl Warm<'_> {
             let redis = self.redis.clone();
             tokio::spawn(write_batches(redis, ds, expire_at, batch_rx))
         };
-        let mut g = Grouper::default();
+        let mut g = Written::new(ds);
         let mut coverage = Coverage::default();
         let mut rows_seen = 0u64;
         let mut last_publish = Instant::now();
@@ -557,16 +567,16 @@ impl Warm<'_> {
         write_result?;
         self.snapshot.rows_processed = rows_seen;
         self.snapshot.rows_total = Some(rows_seen);
-        self.snapshot.entries = g.written.len() as u64;
-        self.snapshot.indexes = coverage.indexes.len() as u64;
+        self.snapshot.entries = g.entry_count() as u64;
+        self.snapshot.indexes = g.index_count() as u64;
         self.publish();
-        Ok((rows_seen, coverage, g.written))
+        Ok((rows_seen, coverage, g))
     }
 
     /// Turns a chunk of grouped rows into entry writes and sends them in batches.
     async fn flush(
         &mut self,
-        g: &mut Grouper,
+        g: &mut Written,
         cov: &mut Coverage,
         chunk: GroupChunk,
         tx: &tokio::sync::mpsc::Sender<Batch>,
@@ -576,7 +586,7 @@ impl Warm<'_> {
         for (group, mut json) in chunk.groups {
             let key = keys::entry(ds, Gen::Live, &group);
             batch.bytes += json.len();
-            match g.written.get_mut(&key) {
+            match g.entry_len_mut(&key) {
                 Some(len) => {
                     // "[rows]" becomes ",rows]" written over the entry's
                     // closing bracket.
@@ -587,21 +597,18 @@ impl Warm<'_> {
                     batch.writes.push(EntryWrite::Extend { key, offset, json });
                 }
                 None => {
-                    g.written.insert(key.clone(), json.len() as u64);
-                    for index in SecondaryIndex::for_group(&group) {
-                        let name = index.key(ds, Gen::Live);
-                        match cov.indexes.get_mut(&name) {
-                            Some(bytes) => *bytes += key.len() as u64,
-                            None => {
-                                cov.indexes.insert(name.clone(), key.len() as u64);
-                                batch.new_indexes.push(name.clone());
-                            }
-                        }
-                        batch.members.push((name, key.clone()));
+                    g.add_entry(key.clone(), &group, json.len() as u64, |name| {
+                        batch.new_indexes.push(name.to_string())
+                    });
+                    if !cov.measures.contains(&group.measure) {
+                        cov.measures.insert(group.measure.clone());
                     }
-                    cov.measures.insert(group.measure.clone());
-                    cov.practices.insert(group.practice.clone());
-                    cov.providers.insert(group.provider.clone());
+                    if !cov.practices.contains(&group.practice) {
+                        cov.practices.insert(group.practice.clone());
+                    }
+                    if !cov.providers.contains(&group.provider) {
+                        cov.providers.insert(group.provider.clone());
+                    }
                     cov.frequencies.insert(group.frequency);
                     batch.writes.push(EntryWrite::New { key, json });
                 }
@@ -612,19 +619,13 @@ impl Warm<'_> {
                     .map_err(|_| Error::Cancelled)?;
             }
         }
-        self.snapshot.entries = g.written.len() as u64;
-        self.snapshot.indexes = cov.indexes.len() as u64;
+        self.snapshot.entries = g.entry_count() as u64;
+        self.snapshot.indexes = g.index_count() as u64;
         if batch.len() > 0 {
             tx.send(batch).await.map_err(|_| Error::Cancelled)?;
         }
         Ok(())
     }
-}
-
-/// What was written already: the length of each shadow entry, by live key.
-#[derive(Default)]
-struct Grouper {
-    written: HashMap<String, u64>,
 }
 
 /// Drains batches with up to [`WRITERS`] pipelines in flight.
@@ -657,7 +658,7 @@ async fn write_batches(
     Ok(())
 }
 
-/// One pipeline: the batch's shadow entries, their index memberships, the
+/// One pipeline: the batch's shadow entries, the shadow master set and the
 /// shadow index list, all with the generation's absolute expiry.
 async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Result<()> {
     let mut p = redis::pipe();
@@ -697,105 +698,7 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
         p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
         p.cmd("PEXPIREAT").arg(&shadow_list).arg(expire_at).ignore();
     }
-    // Group memberships by index so each index gets one SADD.
-    let mut by_index: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for (idx, member) in &b.members {
-        by_index
-            .entry(idx.as_str())
-            .or_default()
-            .push(member.as_str());
-    }
-    // An index gets its expiry once, in the batch that names it first:
-    // whichever SADD creates the set, this PEXPIREAT follows its own SADD,
-    // and later SADDs keep the expiry.
-    let fresh: HashSet<&str> = b.new_indexes.iter().map(String::as_str).collect();
-    for (idx, members) in by_index {
-        let shadow_idx = keys::shadow_of_index(ds, idx).unwrap_or_default();
-        p.cmd("SADD").arg(&shadow_idx).arg(members).ignore();
-        if fresh.contains(idx) {
-            p.cmd("PEXPIREAT").arg(&shadow_idx).arg(expire_at).ignore();
-        }
-    }
     redis.pipe::<()>("writing shadow entries", &p).await
-}
-
-/// Estimates bytes of the shadow generation: the exact byte length of every
-/// entry's JSON and of every index's member names (known from the writes)
-/// times the ratio of `MEMORY USAGE` to that length over a random sample of
-/// each, so uneven key sizes do not make the figure jump between warms of
-/// the same data. Returns (bytes, keys sampled).
-async fn estimate_memory(
-    redis: &Redis,
-    ds: DsId,
-    written: &HashMap<String, u64>,
-    indexes: &HashMap<String, u64>,
-) -> Result<(u64, u64)> {
-    if written.is_empty() {
-        return Ok((0, 0));
-    }
-    let sample: Vec<String> = redis
-        .query(
-            "sampling shadow entries",
-            redis::cmd("SRANDMEMBER")
-                .arg(keys::master_index(ds, Gen::Shadow))
-                .arg(MEMORY_SAMPLE),
-        )
-        .await?;
-    // Index sets differ most (a few large, many small): measure them all
-    // when there are not many.
-    let idx_sample: Vec<String> = if indexes.len() <= INDEX_MEASURE_ALL {
-        indexes.keys().cloned().collect()
-    } else {
-        redis
-            .query(
-                "sampling shadow indexes",
-                redis::cmd("SRANDMEMBER")
-                    .arg(keys::index_list(ds, Gen::Shadow))
-                    .arg(MEMORY_SAMPLE),
-            )
-            .await?
-    };
-    let mut p = redis::pipe();
-    for k in &sample {
-        p.cmd("MEMORY")
-            .arg("USAGE")
-            .arg(keys::shadow_of_entry(ds, k).unwrap_or_default());
-    }
-    // Every member counted (a set's usage is otherwise a 5-member guess).
-    for k in &idx_sample {
-        p.cmd("MEMORY")
-            .arg("USAGE")
-            .arg(keys::shadow_of_index(ds, k).unwrap_or_default())
-            .arg("SAMPLES")
-            .arg(0);
-    }
-    p.cmd("MEMORY")
-        .arg("USAGE")
-        .arg(keys::master_index(ds, Gen::Shadow))
-        .arg("SAMPLES")
-        .arg(0);
-    let sizes: Vec<Option<u64>> = redis.pipe("MEMORY USAGE", &p).await?;
-    let (entry_sizes, rest) = sizes.split_at(sample.len().min(sizes.len()));
-    let (idx_sizes, master) = rest.split_at(idx_sample.len().min(rest.len()));
-    // Bytes of Redis memory per byte of entry JSON (of member names for
-    // indexes), over the sample, applied to the exact byte totals.
-    let ratio = |names: &[String], used: &[Option<u64>], lengths: &HashMap<String, u64>| {
-        let (mut m, mut l) = (0u64, 0u64);
-        for (k, u) in names.iter().zip(used) {
-            if let (Some(u), Some(n)) = (u, lengths.get(k)) {
-                m += u;
-                l += n;
-            }
-        }
-        if l > 0 { m as f64 / l as f64 } else { 1.0 }
-    };
-    let total = written.values().sum::<u64>() as f64 * ratio(&sample, entry_sizes, written)
-        + indexes.values().sum::<u64>() as f64 * ratio(&idx_sample, idx_sizes, indexes)
-        + master.iter().flatten().sum::<u64>() as f64;
-    Ok((
-        total.round() as u64,
-        (sample.len() + idx_sample.len() + 1) as u64,
-    ))
 }
 
 /// Warnings about an eviction policy that could evict index sets or shadow keys.

@@ -12,7 +12,7 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
             let b = crate::bench::warm::run(redis, store, &url, rows).await?;
             ctx.print(&b, || {
                 format!(
-                    "rows {}  entries {}  indexes {}\n\
+                    "rows {}  entries {}  indexes {}  (refresh: {} groups removed, {} added)\n\
                      COPY            {:>10.0} ms  {:>10.0} rows/s\n\
                      warm            {:>10.0} ms  {:>10.0} rows/s   ratio {:.2} (target ≥ 0.5)\n\
                      RSS             before {:.1} MB, peak {:.1} MB\n\
@@ -22,6 +22,8 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
                     b.rows,
                     b.entries,
                     b.indexes,
+                    b.groups_removed,
+                    b.groups_added,
                     b.copy_ms,
                     b.copy_rows_per_sec,
                     b.warm_ms,

@@ -209,7 +209,9 @@ pub struct WarmArgs {
     /// Warm every enabled datasource.
     #[arg(long)]
     pub all: bool,
-    /// Warm even when the cache was warmed recently.
+    /// Warm even when the cache was warmed recently, and write every index
+    /// set anew (repairs index sets damaged by hand; an unforced refresh
+    /// changes only the members that differ).
     #[arg(long)]
     pub force: bool,
 }

@@ -323,7 +323,12 @@ async fn run_inner(
         progress: progress_tx,
     };
     let redis = ctx.redis.clone();
-    let options = ctx.options.clone();
+    // A forced warm also rebuilds every index set (what the health check
+    // recommends for broken indexes).
+    let options = WarmOptions {
+        rebuild_indexes: ctx.options.rebuild_indexes || snap.forced,
+        ..ctx.options.clone()
+    };
     let job_id = snap.job_id.clone();
     let ds_for_task = ds.clone();
     let mut task = tokio::spawn(async move {

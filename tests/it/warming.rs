@@ -22,13 +22,20 @@ type Fixture = WarmFixture;
 /// Table `src` with `practices` practices × 2 providers (+ NULL) × 2
 /// measures × 2 frequencies × 3 periods, every row stamped with `gen`.
 async fn fixture(r: &AnyRedis, practices: i64) -> Fixture {
+    fixture_skipping(r, practices, Duration::from_secs(300)).await
+}
+
+/// [`fixture`] whose unforced warms are skipped within `skip_within` of the
+/// last one (zero: never skipped).
+async fn fixture_skipping(r: &AnyRedis, practices: i64, skip_within: Duration) -> Fixture {
     let options = WarmOptions {
         lease: Duration::from_secs(2),
         memory_pause_percent: 90,
         // Small chunks: a paused warm stops reading its source early.
         chunk_bytes: 64 * 1024,
+        rebuild_indexes: false,
     };
-    let f = WarmFixture::new(r, options, Duration::from_secs(300)).await;
+    let f = WarmFixture::new(r, options, skip_within).await;
     sqlx::query(
         "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
     )
@@ -63,8 +70,20 @@ async fn add_ds(store: &Store, id: i64, sql: &str) {
         .expect("add datasource");
 }
 
+/// A forced warm (it also rebuilds every index set).
 async fn warm(f: &Fixture, ds: i64) -> JobSnapshot {
     f.warm(ds).await
+}
+
+/// A warm as the scheduler and the window start it: unforced, so a refresh
+/// changes only the index members that differ (needs a fixture that does
+/// not skip recent warms).
+async fn refresh(f: &Fixture, ds: i64) -> JobSnapshot {
+    let snap = jobs::submit(&f.jc, &[ds], false)
+        .await
+        .expect("submit")
+        .remove(0);
+    jobs::run_job(&f.jc, snap, CancellationToken::new(), |_| {}).await
 }
 
 fn req(measure: &str, freq: &str) -> QueryRequest {
@@ -150,7 +169,7 @@ macro_rules! both {
 }
 
 async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
-    let f = fixture(r, 8).await;
+    let f = fixture_skipping(r, 8, Duration::ZERO).await;
     let first = warm(&f, 1).await;
     assert_eq!(first.state, JobState::Succeeded, "{:?}", first.error);
     let stop = Arc::new(AtomicBool::new(false));
@@ -190,7 +209,13 @@ async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
             .execute(&f.pool)
             .await
             .expect("update source");
-        let s = warm(&f, 1).await;
+        // Unforced refreshes (index members kept, new expiry), every fifth
+        // forced (every index set renamed over its live one).
+        let s = if i % 5 == 0 {
+            warm(&f, 1).await
+        } else {
+            refresh(&f, 1).await
+        };
         assert_eq!(s.state, JobState::Succeeded, "warm {i}: {:?}", s.error);
     }
     stop.store(true, Ordering::Relaxed);
@@ -719,3 +744,176 @@ async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
     assert!(!shadow::exists(&f.redis, 2).await.expect("shadow check"));
 }
 both!(vanished_shadow, vanished_shadow_entry_is_left_out);
+
+/// Milliseconds until every live key of datasource 1's generation expires,
+/// as absolute times: (entries and sets checked, earliest, latest).
+async fn live_expiries(redis: &Redis) -> (usize, i64, i64) {
+    let mut keys_of_gen = vec![
+        keys::master_index(1, Gen::Live),
+        keys::index_list(1, Gen::Live),
+    ];
+    for set in [
+        keys::master_index(1, Gen::Live),
+        keys::index_list(1, Gen::Live),
+    ] {
+        let mut scan = cachedeck::cache::set_scan::SetScan::new(redis, set, "members");
+        while let Some(batch) = scan.next().await.expect("sscan") {
+            keys_of_gen.extend(batch);
+        }
+    }
+    let now = redis.time_ms().await.expect("time");
+    let mut p = redis::pipe();
+    for k in &keys_of_gen {
+        p.cmd("PTTL").arg(k);
+    }
+    let ttls: Vec<i64> = redis.pipe("PTTL", &p).await.expect("pttl");
+    assert!(
+        ttls.iter().all(|&t| t > 0),
+        "a key of the generation is missing or has no expiry"
+    );
+    let at: Vec<i64> = ttls.iter().map(|t| now + t).collect();
+    (
+        at.len(),
+        *at.iter().min().expect("keys"),
+        *at.iter().max().expect("keys"),
+    )
+}
+
+/// A refresh keeps index sets whose members did not change and rewrites the
+/// others: after refreshes that add, remove and keep groups, every index
+/// holds exactly the entries of its group (the full integrity walk finds
+/// nothing), every key of the generation shares the new expiry, and an
+/// index set deleted by hand comes back on the next warm.
+async fn refreshes_keep_indexes_exact(r: &AnyRedis) {
+    let f = fixture_skipping(r, 6, Duration::ZERO).await;
+    assert_eq!(refresh(&f, 1).await.state, JobState::Succeeded);
+    let first = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    // Same groups, new values: no index changes, new expiry everywhere.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sqlx::query("UPDATE src SET gen = 1")
+        .execute(&f.pool)
+        .await
+        .expect("update");
+    assert_eq!(refresh(&f, 1).await.state, JobState::Succeeded);
+    let second = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert!(second.expires_at_ms > first.expires_at_ms);
+    let (n, lo, hi) = live_expiries(&f.redis).await;
+    assert_eq!(n, 2 + 72 + second.indexes as usize);
+    assert!(
+        (lo - second.expires_at_ms).abs() < 1000 && (hi - second.expires_at_ms).abs() < 1000,
+        "keys of one generation expire apart: {lo}..{hi} vs {}",
+        second.expires_at_ms
+    );
+    // Groups removed (practice 6, provider 2) and added (practice 7, a
+    // third measure): indexes shared with kept groups change members.
+    sqlx::query("DELETE FROM src WHERE practice_uid = 6 OR provider_uid = 2")
+        .execute(&f.pool)
+        .await
+        .expect("shrink");
+    sqlx::query(
+        "INSERT INTO src SELECT m, 7, prov, f, 1, 1.5, 2 FROM unnest(ARRAY['Charges','Refunds']) m, \
+         unnest(ARRAY[NULL, 1]) prov, unnest(ARRAY['Monthly','Weekly']) f",
+    )
+    .execute(&f.pool)
+    .await
+    .expect("grow");
+    assert_eq!(refresh(&f, 1).await.state, JobState::Succeeded);
+    let report = cachedeck::metrics::integrity::verify(&f.redis, 1)
+        .await
+        .expect("integrity walk");
+    assert!(report.ok(), "{}: {:?}", report.summary(), report.examples);
+    // 5 practices × 2 providers × 2 measures × 2 frequencies, plus practice 7.
+    assert_eq!(live_entries(&f.redis, 1).await, 40 + 8);
+    let all = query::query(&f.redis, &req("Charges", "Monthly"))
+        .await
+        .expect("query");
+    assert_eq!(
+        all.entries,
+        5 * 2 + 2,
+        "the measure index lost or kept the wrong groups"
+    );
+    let refunds = query::query(&f.redis, &req("Refunds", "Weekly"))
+        .await
+        .expect("query");
+    assert_eq!(refunds.entries, 2);
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    let (_, lo, hi) = live_expiries(&f.redis).await;
+    assert!((lo - m.expires_at_ms).abs() < 1000 && (hi - m.expires_at_ms).abs() < 1000);
+    // Live indexes deleted by hand are written again by the next warm: one
+    // whose members change in that warm, one whose members do not.
+    let practice = |m: &str, p: &str, f: &str| {
+        keys::SecondaryIndex::Practice {
+            measure: m.into(),
+            practice: p.into(),
+            frequency: f.into(),
+        }
+        .key(1, Gen::Live)
+    };
+    let (changed, unchanged) = (
+        practice("Charges", "3", "Weekly"),
+        practice("Visits", "4", "Monthly"),
+    );
+    let _: () = f
+        .redis
+        .query("DEL", redis::cmd("DEL").arg(&changed).arg(&unchanged))
+        .await
+        .expect("delete two indexes");
+    sqlx::query(
+        "DELETE FROM src WHERE practice_uid = 3 AND provider_uid IS NULL \
+         AND measure = 'Charges' AND frequency = 'Weekly'",
+    )
+    .execute(&f.pool)
+    .await
+    .expect("remove one group");
+    assert_eq!(refresh(&f, 1).await.state, JobState::Succeeded);
+    for (index, expected) in [(&changed, 1u64), (&unchanged, 2)] {
+        let members: u64 = f
+            .redis
+            .query("SCARD", redis::cmd("SCARD").arg(index))
+            .await
+            .expect("scard");
+        assert_eq!(members, expected, "{index} did not come back whole");
+    }
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    let (_, lo, hi) = live_expiries(&f.redis).await;
+    assert!((lo - m.expires_at_ms).abs() < 1000 && (hi - m.expires_at_ms).abs() < 1000);
+    let report = cachedeck::metrics::integrity::verify(&f.redis, 1)
+        .await
+        .expect("integrity walk");
+    assert!(report.ok(), "{}: {:?}", report.summary(), report.examples);
+    // A member swapped by hand inside an index is invisible to the
+    // comparison of the master sets; a forced warm rebuilds every set.
+    let measure = keys::SecondaryIndex::MeasureFreq {
+        measure: "Visits".into(),
+        frequency: "Weekly".into(),
+    }
+    .key(1, Gen::Live);
+    let member: String = f
+        .redis
+        .query("SRANDMEMBER", redis::cmd("SRANDMEMBER").arg(&measure))
+        .await
+        .expect("a member");
+    let mut p = redis::pipe();
+    p.cmd("SREM").arg(&measure).arg(&member).ignore();
+    p.cmd("SADD")
+        .arg(&measure)
+        .arg("cache:{ds:1}:m:ghost:p:1:prov:%N:freq:Weekly")
+        .ignore();
+    f.redis
+        .pipe::<()>("damage an index", &p)
+        .await
+        .expect("damage");
+    assert!(
+        !cachedeck::metrics::integrity::verify(&f.redis, 1)
+            .await
+            .expect("walk")
+            .ok()
+    );
+    assert_eq!(warm(&f, 1).await.state, JobState::Succeeded);
+    let report = cachedeck::metrics::integrity::verify(&f.redis, 1)
+        .await
+        .expect("integrity walk");
+    assert!(report.ok(), "{}: {:?}", report.summary(), report.examples);
+    assert_no_shadow(&f.redis).await;
+}
+both!(refresh_indexes, refreshes_keep_indexes_exact);
