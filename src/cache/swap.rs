@@ -120,9 +120,12 @@ pub(crate) async fn swap(
     for _ in 0..ATTEMPTS {
         let live_ttl = watch_and_check(&mut conn, input).await?;
         let generation = next_generation(&mut conn, ds).await?;
-        let diff = differences(redis, &mut conn, ds).await?;
-        let rely_on_live = live_ttl == -1 || live_ttl > LIVE_MARGIN_MS;
-        let rewrite: Vec<u32> = if rely_on_live && !input.rebuild_indexes {
+        // Keep live index sets only when the live generation exists and
+        // outlives the swap; otherwise every set is written and renamed, and
+        // what the new generation adds need not be read.
+        let keep_live = (live_ttl == -1 || live_ttl > LIVE_MARGIN_MS) && !input.rebuild_indexes;
+        let diff = differences(redis, &mut conn, ds, keep_live).await?;
+        let rewrite: Vec<u32> = if keep_live {
             diff.added_indexes
                 .iter()
                 .filter_map(|n| written.index_number(n))
@@ -240,11 +243,13 @@ async fn next_generation(conn: &mut MultiplexedConnection, ds: DsId) -> Result<u
 /// members, against a round trip per few thousand to read whole sets here),
 /// read back in SSCAN batches when not empty, and deleted. The scratch sets
 /// are not watched, so writing them keeps the transaction valid; the live and
-/// shadow sets are, so EXEC fails if any changes after this.
+/// shadow sets are, so EXEC fails if any changes after this. What the new
+/// generation adds is only compared when `added` is set.
 async fn differences(
     redis: &Redis,
     conn: &mut MultiplexedConnection,
     ds: DsId,
+    added: bool,
 ) -> Result<Differences> {
     let (live_m, shadow_m) = (
         keys::master_index(ds, Gen::Live),
@@ -254,15 +259,16 @@ async fn differences(
         keys::index_list(ds, Gen::Live),
         keys::index_list(ds, Gen::Shadow),
     );
-    let plan = [
+    let all = [
         ("removed:master", &live_m, &shadow_m),
         ("removed:indexes", &live_l, &shadow_l),
         ("added:master", &shadow_m, &live_m),
         ("added:indexes", &shadow_l, &live_l),
     ];
+    let plan = &all[..if added { 4 } else { 2 }];
     let ctx = |e| Error::redis("comparing the new generation with the live one", e);
     let mut p = redis::pipe();
-    for (what, from, minus) in &plan {
+    for (what, from, minus) in plan {
         let scratch = keys::swap_diff(ds, what);
         p.cmd("SDIFFSTORE").arg(&scratch).arg(from).arg(minus);
         p.cmd("PEXPIRE").arg(&scratch).arg(SCRATCH_TTL_MS).ignore();
@@ -284,7 +290,7 @@ async fn differences(
         sets.push(members);
     }
     let mut unlink = redis::cmd("UNLINK");
-    for (what, _, _) in &plan {
+    for (what, _, _) in plan {
         unlink.arg(keys::swap_diff(ds, what));
     }
     unlink.query_async::<()>(conn).await.map_err(ctx)?;

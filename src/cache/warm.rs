@@ -661,7 +661,7 @@ async fn write_batches(
 /// One pipeline: the batch's shadow entries, the shadow master set and the
 /// shadow index list, all with the generation's absolute expiry.
 async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Result<()> {
-    let mut p = redis::pipe();
+    let mut p = redis::Pipeline::with_capacity(b.writes.len() + 4);
     let shadow_master = keys::master_index(ds, Gen::Shadow);
     let shadow_list = keys::index_list(ds, Gen::Shadow);
     let mut created = Vec::new();
@@ -669,12 +669,14 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
         match w {
             EntryWrite::New { key, json } => {
                 let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
-                p.cmd("SET")
+                // Sized up front: the value is copied once, not regrown.
+                let mut set = redis::Cmd::with_capacity(5, shadow_key.len() + json.len() + 32);
+                set.arg("SET")
                     .arg(shadow_key)
                     .arg(json)
                     .arg("PXAT")
-                    .arg(expire_at)
-                    .ignore();
+                    .arg(expire_at);
+                p.add_command(set).ignore();
                 created.push(key.as_str());
             }
             EntryWrite::Extend { key, offset, json } => {
