@@ -210,14 +210,31 @@ impl SecondaryIndex {
 
 /// The shadow entry key of a live entry key (index members name live keys).
 pub fn shadow_of_entry(ds: DsId, live_key: &str) -> Option<String> {
-    let rest = live_key.strip_prefix(&entry_prefix(ds, Gen::Live))?;
-    Some(format!("{}{rest}", entry_prefix(ds, Gen::Shadow)))
+    shadow_of(ds, live_key, "cache:", "cache:shadow:")
 }
 
 /// The shadow name of a live secondary index key.
 pub fn shadow_of_index(ds: DsId, live_key: &str) -> Option<String> {
-    let rest = live_key.strip_prefix(&index_prefix(ds, Gen::Live))?;
-    Some(format!("{}{rest}", index_prefix(ds, Gen::Shadow)))
+    shadow_of(ds, live_key, "idx:", "idx:shadow:")
+}
+
+/// `<live_head>{ds:N}:rest` → `<shadow_head>{ds:N}:rest`, in one allocation
+/// (the swap names tens of thousands of keys this way).
+fn shadow_of(ds: DsId, live_key: &str, live_head: &str, shadow_head: &str) -> Option<String> {
+    let mut digits = itoa::Buffer::new();
+    let id = digits.format(ds);
+    let rest = live_key
+        .strip_prefix(live_head)?
+        .strip_prefix("{ds:")?
+        .strip_prefix(id)?
+        .strip_prefix("}:")?;
+    let mut out = String::with_capacity(shadow_head.len() + live_key.len() - live_head.len());
+    out.push_str(shadow_head);
+    out.push_str("{ds:");
+    out.push_str(id);
+    out.push_str("}:");
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Where a full invalidation moves the master index and the index list
@@ -517,6 +534,27 @@ pub fn display_bytes(key: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shadow_names_follow_live_names_of_the_same_datasource_only() {
+        let g = GroupKey {
+            measure: "M:x".into(),
+            practice: "1".into(),
+            provider: None,
+            frequency: "Monthly".into(),
+        };
+        let live = entry(12, Gen::Live, &g);
+        assert_eq!(shadow_of_entry(12, &live), Some(entry(12, Gen::Shadow, &g)));
+        // {ds:1} is a prefix of {ds:12} as text, not as a tag.
+        assert_eq!(shadow_of_entry(1, &live), None);
+        let idx = SecondaryIndex::for_group(&g)[1].clone();
+        assert_eq!(
+            shadow_of_index(12, &idx.key(12, Gen::Live)),
+            Some(idx.key(12, Gen::Shadow))
+        );
+        assert_eq!(shadow_of_index(12, &live), None);
+        assert_eq!(shadow_of_entry(12, &idx.key(12, Gen::Live)), None);
+    }
 
     fn g(m: &str, p: &str, prov: Option<&str>, f: &str) -> GroupKey {
         GroupKey {

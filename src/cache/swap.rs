@@ -148,7 +148,13 @@ pub(crate) async fn swap(
         let (bytes, sample) = estimate::generation_memory(redis, ds, written, &shadowed).await?;
         meta.memory_bytes = bytes;
         meta.memory_sample_size = sample;
+        tracing::debug!(
+            ds,
+            ms = started.elapsed().as_millis() as u64,
+            "swap: estimated"
+        );
         let tx = Transaction::build(input, meta, generation, &diff, &shadowed, &changes);
+        tracing::debug!(ds, ms = started.elapsed().as_millis() as u64, "swap: built");
         let reply: Option<Vec<RedisResult<Value>>> = tx
             .pipe
             .query_async(&mut conn)
@@ -380,7 +386,8 @@ impl Transaction {
     ) -> Transaction {
         let ds = input.ds;
         let written = input.written;
-        let mut p = redis::pipe();
+        let mut p =
+            redis::Pipeline::with_capacity(written.entry_count() + written.index_count() + 8);
         p.atomic().ignore_errors();
         let mut unlinks = 0;
         for stale in [&diff.removed_entries, &diff.removed_indexes] {
@@ -390,9 +397,12 @@ impl Transaction {
             }
         }
         for k in written.entry_names() {
-            p.cmd("RENAME")
-                .arg(keys::shadow_of_entry(ds, k).unwrap_or_default())
-                .arg(k);
+            let shadow = keys::shadow_of_entry(ds, k).unwrap_or_default();
+            // Sized up front: tens of thousands of these are built while
+            // Redis waits.
+            let mut rename = redis::Cmd::with_capacity(3, 6 + shadow.len() + k.len());
+            rename.arg("RENAME").arg(shadow).arg(k);
+            p.add_command(rename);
         }
         let (renamed, kept): (Vec<u32>, Vec<u32>) =
             (0..written.index_count() as u32).partition(|&i| shadowed[i as usize]);
@@ -404,7 +414,9 @@ impl Transaction {
         }
         for &i in &kept {
             let key = written.index_name(i);
-            p.cmd("PEXPIREAT").arg(key).arg(input.expire_at);
+            let mut expire = redis::Cmd::with_capacity(3, 32 + key.len());
+            expire.arg("PEXPIREAT").arg(key).arg(input.expire_at);
+            p.add_command(expire);
             if let Some(c) = changes.get(&i) {
                 for batch in c.added.chunks(SADD_BATCH) {
                     p.cmd("SADD").arg(key).arg(batch).ignore();
