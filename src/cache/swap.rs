@@ -6,10 +6,13 @@
 //! 2. Check (outside the transaction, nothing blocks other clients) that this
 //!    job holds the lock, the epoch is the one the warm began with and the
 //!    shadow sets exist.
-//! 3. Let Redis compare the generations (SDIFFSTORE of the master sets and of
-//!    the index lists, both ways, into scratch sets read back in SSCAN
-//!    batches; usually near empty): live entries and indexes the new
-//!    generation lacks, entries and indexes it adds.
+//! 3. Find how the generations differ: live entries and indexes the new
+//!    generation lacks, entries and indexes it adds. On a refresh the write
+//!    pipelines already noted (SMISMEMBER) which new entries and indexes the
+//!    live sets lacked, and the live sets' member counts tell whether
+//!    anything was removed; only then, or when the counts do not add up, does
+//!    Redis compare whole sets (SDIFFSTORE into scratch sets read back in
+//!    SSCAN batches).
 //! 4. Write the sets of the indexes the live generation lacks under their
 //!    shadow names — every index when there is no live generation, when it
 //!    expires too soon to rely on, or when the warm was forced (which also
@@ -84,11 +87,32 @@ pub(crate) struct SwapInput<'a> {
     /// Write every index set under its shadow name and rename it, whatever
     /// the live generation holds.
     pub rebuild_indexes: bool,
+    /// What the warm's write pipelines saw the live sets lack, when they
+    /// looked (SMISMEMBER).
+    pub observed: Option<&'a Observed>,
     /// Every entry and index of the new generation.
     pub written: &'a Written,
 }
 
+/// New entries and indexes of a warm that the live sets did not hold when
+/// they were written (live names).
+#[derive(Debug, Default)]
+pub(crate) struct Observed {
+    pub added_entries: Vec<String>,
+    pub added_indexes: Vec<String>,
+}
+
+/// The live generation as the swap finds it.
+struct LiveState {
+    /// PTTL of the live master set (-2: no live generation, -1: no expiry).
+    ttl: i64,
+    /// Members of the live master set and of the live index list.
+    entries: usize,
+    indexes: usize,
+}
+
 /// How the two generations differ (live names).
+#[derive(Default)]
 struct Differences {
     /// Live entries the new generation lacks.
     removed_entries: Vec<String>,
@@ -118,13 +142,13 @@ pub(crate) async fn swap(
     // finds it unchanged).
     let mut shadowed = vec![false; written.index_count()];
     for _ in 0..ATTEMPTS {
-        let live_ttl = watch_and_check(&mut conn, input).await?;
+        let live = watch_and_check(&mut conn, input).await?;
         let generation = next_generation(&mut conn, ds).await?;
         // Keep live index sets only when the live generation exists and
         // outlives the swap; otherwise every set is written and renamed, and
         // what the new generation adds need not be read.
-        let keep_live = (live_ttl == -1 || live_ttl > LIVE_MARGIN_MS) && !input.rebuild_indexes;
-        let diff = differences(redis, &mut conn, ds, keep_live).await?;
+        let keep_live = reliable(live.ttl) && !input.rebuild_indexes;
+        let diff = compare(redis, &mut conn, input, &live, keep_live).await?;
         let rewrite: Vec<u32> = if keep_live {
             diff.added_indexes
                 .iter()
@@ -182,8 +206,11 @@ pub(crate) async fn swap(
 
 /// WATCHes the keys the swap depends on, then checks lock, epoch and shadow
 /// sets. A failed check UNWATCHes and aborts. Returns the live master set's
-/// PTTL (-2: no live generation, -1: no expiry).
-async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>) -> Result<i64> {
+/// state.
+async fn watch_and_check(
+    conn: &mut MultiplexedConnection,
+    input: &SwapInput<'_>,
+) -> Result<LiveState> {
     let ds = input.ds;
     let ctx = |e| Error::redis("checking the warm before the swap", e);
     redis::cmd("WATCH")
@@ -196,20 +223,30 @@ async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>
         .query_async::<()>(conn)
         .await
         .map_err(ctx)?;
-    let (holder, epoch, shadow_sets, live_ttl): (Option<String>, Option<String>, u64, i64) =
-        redis::pipe()
-            .cmd("GET")
-            .arg(keys::warm_lock(ds))
-            .cmd("GET")
-            .arg(keys::epoch(ds))
-            .cmd("EXISTS")
-            .arg(keys::master_index(ds, Gen::Shadow))
-            .arg(keys::index_list(ds, Gen::Shadow))
-            .cmd("PTTL")
-            .arg(keys::master_index(ds, Gen::Live))
-            .query_async(conn)
-            .await
-            .map_err(ctx)?;
+    let (holder, epoch, shadow_sets, ttl, entries, indexes): (
+        Option<String>,
+        Option<String>,
+        u64,
+        i64,
+        usize,
+        usize,
+    ) = redis::pipe()
+        .cmd("GET")
+        .arg(keys::warm_lock(ds))
+        .cmd("GET")
+        .arg(keys::epoch(ds))
+        .cmd("EXISTS")
+        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg(keys::index_list(ds, Gen::Shadow))
+        .cmd("PTTL")
+        .arg(keys::master_index(ds, Gen::Live))
+        .cmd("SCARD")
+        .arg(keys::master_index(ds, Gen::Live))
+        .cmd("SCARD")
+        .arg(keys::index_list(ds, Gen::Live))
+        .query_async(conn)
+        .await
+        .map_err(ctx)?;
     let w = input.written;
     let expected_sets = u64::from(w.entry_count() > 0) + u64::from(w.index_count() > 0);
     let reason = if holder.as_deref() != Some(input.job_id) {
@@ -222,7 +259,11 @@ async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>
         None
     };
     match reason {
-        None => Ok(live_ttl),
+        None => Ok(LiveState {
+            ttl,
+            entries,
+            indexes,
+        }),
         Some(reason) => {
             let _ = redis::cmd("UNWATCH").query_async::<()>(conn).await;
             Err(Error::SwapAborted {
@@ -231,6 +272,25 @@ async fn watch_and_check(conn: &mut MultiplexedConnection, input: &SwapInput<'_>
             })
         }
     }
+}
+
+/// Whether a live generation whose master set has this PTTL can keep its
+/// index sets through a warm and its swap: it exists and does not expire
+/// within [`LIVE_MARGIN_MS`].
+fn reliable(live_ttl: i64) -> bool {
+    live_ttl == -1 || live_ttl > LIVE_MARGIN_MS
+}
+
+/// Whether the live generation of `ds` exists and will not expire before a
+/// warm starting now could swap (then the warm notes what it adds to it).
+pub(crate) async fn live_is_reliable(redis: &Redis, ds: DsId) -> Result<bool> {
+    let ttl: i64 = redis
+        .query(
+            "reading the live generation's expiry",
+            redis::cmd("PTTL").arg(keys::master_index(ds, Gen::Live)),
+        )
+        .await?;
+    Ok(reliable(ttl))
 }
 
 /// The generation number the swap writes (one more than the live meta's).
@@ -249,13 +309,14 @@ async fn next_generation(conn: &mut MultiplexedConnection, ds: DsId) -> Result<u
 /// size of a set, against a round trip per few thousand to read whole sets),
 /// read back in SSCAN batches when not empty, and deleted. The scratch sets
 /// are not watched, so writing them keeps the transaction valid; the live and
-/// shadow sets are, so EXEC fails if any changes after this. What the new
-/// generation adds is only compared when `added` is set.
+/// shadow sets are, so EXEC fails if any changes after this. Only the
+/// comparisons `which` asks for run (removed entries, removed indexes, added
+/// entries, added indexes); the others come back empty.
 async fn differences(
     redis: &Redis,
     conn: &mut MultiplexedConnection,
     ds: DsId,
-    added: bool,
+    which: [bool; 4],
 ) -> Result<Differences> {
     let (live_m, shadow_m) = (
         keys::master_index(ds, Gen::Live),
@@ -271,16 +332,21 @@ async fn differences(
         ("added:master", &shadow_m, &live_m),
         ("added:indexes", &shadow_l, &live_l),
     ];
-    let plan = &all[..if added { 4 } else { 2 }];
+    let plan: Vec<_> = all
+        .iter()
+        .zip(which)
+        .filter(|(_, run)| *run)
+        .map(|(p, _)| *p)
+        .collect();
     let ctx = |e| Error::redis("comparing the new generation with the live one", e);
     let mut p = redis::pipe();
-    for (what, from, minus) in plan {
+    for (what, from, minus) in &plan {
         let scratch = keys::swap_diff(ds, what);
         p.cmd("SDIFFSTORE").arg(&scratch).arg(from).arg(minus);
         p.cmd("PEXPIRE").arg(&scratch).arg(SCRATCH_TTL_MS).ignore();
     }
     let counts: Vec<u64> = p.query_async(conn).await.map_err(ctx)?;
-    let mut sets = Vec::with_capacity(plan.len());
+    let mut found = std::collections::HashMap::new();
     for ((what, _, _), count) in plan.iter().zip(counts) {
         let scratch = keys::swap_diff(ds, what);
         let mut members = Vec::with_capacity(count as usize);
@@ -293,21 +359,60 @@ async fn differences(
             members.sort_unstable();
             members.dedup();
         }
-        sets.push(members);
+        found.insert(*what, members);
     }
     let mut unlink = redis::cmd("UNLINK");
-    for (what, _, _) in plan {
+    for (what, _, _) in &plan {
         unlink.arg(keys::swap_diff(ds, what));
     }
     unlink.query_async::<()>(conn).await.map_err(ctx)?;
-    let mut sets = sets.into_iter();
-    let mut next = || sets.next().unwrap_or_default();
+    let mut take = |what: &str| found.remove(what).unwrap_or_default();
     Ok(Differences {
-        removed_entries: next(),
-        removed_indexes: next(),
-        added_entries: next(),
-        added_indexes: next(),
+        removed_entries: take("removed:master"),
+        removed_indexes: take("removed:indexes"),
+        added_entries: take("added:master"),
+        added_indexes: take("added:indexes"),
     })
+}
+
+/// How the generations differ. When the live index sets are kept and the
+/// write pipelines noted what the live sets lacked, that is what the new
+/// generation adds, and the member counts tell whether anything was removed
+/// (live members − members the new generation shares with it): only those
+/// comparisons run, usually none. Counts that do not add up (the live sets
+/// changed by hand since) fall back to comparing everything.
+async fn compare(
+    redis: &Redis,
+    conn: &mut MultiplexedConnection,
+    input: &SwapInput<'_>,
+    live: &LiveState,
+    keep_live: bool,
+) -> Result<Differences> {
+    let ds = input.ds;
+    let w = input.written;
+    let observed = input.observed.filter(|_| keep_live);
+    let Some(o) = observed else {
+        return differences(redis, conn, ds, [true, true, keep_live, keep_live]).await;
+    };
+    let shared_entries = w.entry_count().saturating_sub(o.added_entries.len());
+    let shared_indexes = w.index_count().saturating_sub(o.added_indexes.len());
+    if live.entries < shared_entries || live.indexes < shared_indexes {
+        return differences(redis, conn, ds, [true; 4]).await;
+    }
+    let which = [
+        live.entries > shared_entries,
+        live.indexes > shared_indexes,
+        false,
+        false,
+    ];
+    let mut diff = if which.contains(&true) {
+        differences(redis, conn, ds, which).await?
+    } else {
+        Differences::default()
+    };
+    diff.added_entries = o.added_entries.clone();
+    diff.added_indexes = o.added_indexes.clone();
+    Ok(diff)
 }
 
 /// Queues the commands that write index number `i`'s set under `key` with

@@ -170,6 +170,7 @@ pub async fn run(
                 epoch,
                 memory_percent: opts.memory_pause_percent,
                 rebuild_indexes: opts.rebuild_indexes,
+                observe_live: false,
                 abort: abort.clone(),
                 control: handles.control,
                 memory: mem_rx,
@@ -337,6 +338,10 @@ struct Warm<'a> {
     memory_percent: u32,
     /// Every index set written anew ([`WarmOptions::rebuild_indexes`]).
     rebuild_indexes: bool,
+    /// The write pipelines note which new entries and indexes the live
+    /// generation lacks (it exists, will outlive the warm, and its index
+    /// sets will be kept), so the swap need not compare whole sets for them.
+    observe_live: bool,
     abort: CancellationToken,
     control: watch::Receiver<Control>,
     memory: watch::Receiver<Option<String>>,
@@ -400,6 +405,7 @@ impl Warm<'_> {
         let mut warnings = eviction_warnings(self.redis).await;
         let now_ms = self.redis.time_ms().await?;
         let expire_at = now_ms + self.ds.ttl_secs * 1000;
+        self.observe_live = !self.rebuild_indexes && swap::live_is_reliable(self.redis, ds).await?;
 
         let source = Source::open(source_url).await?;
         let outcome = async {
@@ -408,7 +414,7 @@ impl Warm<'_> {
         }
         .await;
         source.close().await;
-        let (rows, coverage, written) = outcome?;
+        let (rows, coverage, written, observed) = outcome?;
         tracing::debug!(
             ds,
             ms = started.elapsed().as_millis() as u64,
@@ -461,6 +467,7 @@ impl Warm<'_> {
                 epoch: self.epoch,
                 expire_at,
                 rebuild_indexes: self.rebuild_indexes,
+                observed: observed.as_ref(),
                 written: &written,
             },
             &mut meta,
@@ -513,7 +520,7 @@ impl Warm<'_> {
         &mut self,
         source: &Source,
         expire_at: i64,
-    ) -> Result<(u64, Coverage, Written)> {
+    ) -> Result<(u64, Coverage, Written, Option<swap::Observed>)> {
         let ds = self.ds.id;
         source.validate(ds, &self.ds.sql).await?;
         // The estimate runs beside the stream; progress shows a total once it answers.
@@ -534,7 +541,8 @@ impl Warm<'_> {
         let (batch_tx, batch_rx) = tokio::sync::mpsc::channel::<Batch>(QUEUED);
         let writer = {
             let redis = self.redis.clone();
-            tokio::spawn(write_batches(redis, ds, expire_at, batch_rx))
+            let observe = self.observe_live;
+            tokio::spawn(write_batches(redis, ds, expire_at, observe, batch_rx))
         };
         let mut g = Written::new(ds);
         let mut coverage = Coverage::default();
@@ -564,13 +572,18 @@ impl Warm<'_> {
             .map_err(|e| Error::Invalid(format!("the Redis writer stopped: {e}")))?;
         count_task.abort();
         read_result?;
-        write_result?;
+        let observed = write_result?;
         self.snapshot.rows_processed = rows_seen;
         self.snapshot.rows_total = Some(rows_seen);
         self.snapshot.entries = g.entry_count() as u64;
         self.snapshot.indexes = g.index_count() as u64;
         self.publish();
-        Ok((rows_seen, coverage, g))
+        Ok((
+            rows_seen,
+            coverage,
+            g,
+            self.observe_live.then_some(observed),
+        ))
     }
 
     /// Turns a chunk of grouped rows into entry writes and sends them in batches.
@@ -628,39 +641,57 @@ impl Warm<'_> {
     }
 }
 
-/// Drains batches with up to [`WRITERS`] pipelines in flight.
+/// Drains batches with up to [`WRITERS`] pipelines in flight. With
+/// `observe`, returns the entries and indexes the live sets lacked.
 async fn write_batches(
     redis: Redis,
     ds: DsId,
     expire_at: i64,
+    observe: bool,
     rx: tokio::sync::mpsc::Receiver<Batch>,
-) -> Result<()> {
+) -> Result<swap::Observed> {
     let mut rx = rx;
+    let mut seen = swap::Observed::default();
     let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut gather = |r: Result<swap::Observed>| -> Result<()> {
+        let o = r?;
+        seen.added_entries.extend(o.added_entries);
+        seen.added_indexes.extend(o.added_indexes);
+        Ok(())
+    };
     while let Some(b) = rx.recv().await {
         // An extend must not overtake the SET that created its entry.
         if b.has_extends {
             while let Some(r) = in_flight.next().await {
-                r?;
+                gather(r)?;
             }
         }
         while in_flight.len() >= WRITERS {
             if let Some(r) = in_flight.next().await {
-                r?;
+                gather(r)?;
             }
         }
         let redis = redis.clone();
-        in_flight.push(async move { write_batch(&redis, ds, expire_at, b).await });
+        in_flight.push(async move { write_batch(&redis, ds, expire_at, observe, b).await });
     }
     while let Some(r) = in_flight.next().await {
-        r?;
+        gather(r)?;
     }
-    Ok(())
+    Ok(seen)
 }
 
 /// One pipeline: the batch's shadow entries, the shadow master set and the
-/// shadow index list, all with the generation's absolute expiry.
-async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Result<()> {
+/// shadow index list, all with the generation's absolute expiry. With
+/// `observe`, it also asks (SMISMEMBER) which of the batch's new entries and
+/// indexes the live sets hold, and returns the others, so the swap need not
+/// compare whole sets to find what the new generation adds.
+async fn write_batch(
+    redis: &Redis,
+    ds: DsId,
+    expire_at: i64,
+    observe: bool,
+    b: Batch,
+) -> Result<swap::Observed> {
     let mut p = redis::Pipeline::with_capacity(b.writes.len() + 4);
     let shadow_master = keys::master_index(ds, Gen::Shadow);
     let shadow_list = keys::index_list(ds, Gen::Shadow);
@@ -690,7 +721,7 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
         }
     }
     if !created.is_empty() {
-        p.cmd("SADD").arg(&shadow_master).arg(created).ignore();
+        p.cmd("SADD").arg(&shadow_master).arg(&created).ignore();
         p.cmd("PEXPIREAT")
             .arg(&shadow_master)
             .arg(expire_at)
@@ -700,7 +731,38 @@ async fn write_batch(redis: &Redis, ds: DsId, expire_at: i64, b: Batch) -> Resul
         p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
         p.cmd("PEXPIREAT").arg(&shadow_list).arg(expire_at).ignore();
     }
-    redis.pipe::<()>("writing shadow entries", &p).await
+    let ask_entries = observe && !created.is_empty();
+    let ask_indexes = observe && !b.new_indexes.is_empty();
+    if ask_entries {
+        p.cmd("SMISMEMBER")
+            .arg(keys::master_index(ds, Gen::Live))
+            .arg(&created);
+    }
+    if ask_indexes {
+        p.cmd("SMISMEMBER")
+            .arg(keys::index_list(ds, Gen::Live))
+            .arg(&b.new_indexes);
+    }
+    let answers: Vec<Vec<bool>> = redis.pipe("writing shadow entries", &p).await?;
+    let mut answers = answers.into_iter();
+    let lacking = |names: Vec<String>, held: Option<Vec<bool>>| -> Vec<String> {
+        let held = held.unwrap_or_default();
+        names
+            .into_iter()
+            .zip(held)
+            .filter(|(_, held)| !held)
+            .map(|(n, _)| n)
+            .collect()
+    };
+    let mut seen = swap::Observed::default();
+    if ask_entries {
+        let names = created.iter().map(|k| k.to_string()).collect();
+        seen.added_entries = lacking(names, answers.next());
+    }
+    if ask_indexes {
+        seen.added_indexes = lacking(b.new_indexes, answers.next());
+    }
+    Ok(seen)
 }
 
 /// Warnings about an eviction policy that could evict index sets or shadow keys.
