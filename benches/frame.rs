@@ -132,7 +132,6 @@ fn drain(mut rx: UnboundedReceiver<Command>) {
 /// Profile, connections, 50 datasources (4 of them warming), health, jobs.
 fn setup_events() -> Vec<Event> {
     let datasources: Vec<DatasourceCacheMetrics> = (0..CARDS).map(datasource).collect();
-    let warm = datasources.iter().filter(|d| d.is_warm).count() as u64;
     vec![
         Event::Profiles(ProfileInfo {
             names: vec!["bench".into()],
@@ -158,15 +157,7 @@ fn setup_events() -> Vec<Event> {
             recent_jobs: Vec::new(),
         }),
         Event::Stats(StatsReport {
-            summary: StatsSummary {
-                total_datasources: datasources.len() as u64,
-                warm_datasources: warm,
-                cold_datasources: datasources.len() as u64 - warm,
-                total_cache_entries: datasources.iter().map(|d| d.total_entries).sum(),
-                total_indexes: datasources.iter().map(|d| d.index_count).sum(),
-                total_memory_mb: datasources.iter().map(|d| d.estimated_memory_mb).sum(),
-                overall_cache_hit_rate: Some(93.1),
-            },
+            summary: StatsSummary::over(&datasources, Some(93.1)),
             datasources,
         }),
     ]

@@ -75,15 +75,24 @@ pub(crate) fn summary(metrics: &[DatasourceCacheMetrics], snaps: &[DsSnapshot]) 
     for s in snaps {
         all.add(&s.counters);
     }
-    let warm = metrics.iter().filter(|m| m.is_warm).count() as u64;
-    StatsSummary {
-        total_datasources: metrics.len() as u64,
-        warm_datasources: warm,
-        cold_datasources: metrics.len() as u64 - warm,
-        total_cache_entries: metrics.iter().map(|m| m.total_entries).sum(),
-        total_indexes: metrics.iter().map(|m| m.index_count).sum(),
-        total_memory_mb: round2(metrics.iter().map(|m| m.estimated_memory_mb).sum()),
-        overall_cache_hit_rate: all.hit_rate(),
+    StatsSummary::over(metrics, all.hit_rate())
+}
+
+impl StatsSummary {
+    /// Totals over the datasources' metrics. The hit rate over all their
+    /// queries is the caller's: the metrics carry per-datasource rates only,
+    /// which do not average into it.
+    pub fn over(metrics: &[DatasourceCacheMetrics], overall_cache_hit_rate: Option<f64>) -> Self {
+        let warm = metrics.iter().filter(|m| m.is_warm).count() as u64;
+        StatsSummary {
+            total_datasources: metrics.len() as u64,
+            warm_datasources: warm,
+            cold_datasources: metrics.len() as u64 - warm,
+            total_cache_entries: metrics.iter().map(|m| m.total_entries).sum(),
+            total_indexes: metrics.iter().map(|m| m.index_count).sum(),
+            total_memory_mb: round2(metrics.iter().map(|m| m.estimated_memory_mb).sum()),
+            overall_cache_hit_rate,
+        }
     }
 }
 

@@ -188,17 +188,8 @@ fn cold_one() -> DatasourceCacheMetrics {
 }
 
 fn report(datasources: Vec<DatasourceCacheMetrics>) -> StatsReport {
-    let warm = datasources.iter().filter(|d| d.is_warm).count() as u64;
     StatsReport {
-        summary: StatsSummary {
-            total_datasources: datasources.len() as u64,
-            warm_datasources: warm,
-            cold_datasources: datasources.len() as u64 - warm,
-            total_cache_entries: datasources.iter().map(|d| d.total_entries).sum(),
-            total_indexes: datasources.iter().map(|d| d.index_count).sum(),
-            total_memory_mb: datasources.iter().map(|d| d.estimated_memory_mb).sum(),
-            overall_cache_hit_rate: Some(97.5),
-        },
+        summary: StatsSummary::over(&datasources, Some(97.5)),
         datasources,
     }
 }
@@ -531,10 +522,11 @@ fn filter_and_sort_keep_many_cards_usable() {
     assert!(w.harness.query_by_label("Datasource 01").is_none());
 }
 
-fn registry_entry() -> Datasource {
+/// A registered datasource as the backend reports it.
+pub(crate) fn registry(id: i64, name: &str) -> Datasource {
     Datasource {
-        id: 1,
-        name: "Revenue Analytics".into(),
+        id,
+        name: name.into(),
         source_url: None,
         sql: "SELECT measure, practice_uid, provider_uid, frequency, amount FROM revenue".into(),
         stale_after_secs: 4 * 3600,
@@ -543,6 +535,10 @@ fn registry_entry() -> Datasource {
         created_at_ms: NOW_MS,
         updated_at_ms: NOW_MS,
     }
+}
+
+fn registry_entry() -> Datasource {
+    registry(1, "Revenue Analytics")
 }
 
 #[test]

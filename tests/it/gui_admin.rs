@@ -17,7 +17,7 @@ use cachedeck::config::secrets::KeyringState;
 use cachedeck::config::{ConfigFile, Profile, SecretRef};
 use cachedeck::governance::audit::{AuditFilter, AuditRow};
 use cachedeck::report::{ReportFormat, ReportRange, ReportRequest};
-use cachedeck::store::{Datasource, DatasourceInput, ScheduleInput, Store};
+use cachedeck::store::{DatasourceInput, ScheduleInput, Store};
 use cachedeck::ui::admin::audit::{EXPORT_LABEL, MORE_LABEL, SEARCH_LABEL};
 use cachedeck::ui::admin::export::{OPEN_FOLDER_LABEL, WRITE_LABEL};
 use cachedeck::ui::admin::settings::{ADD_LABEL, SAVE_LABEL, TEST_LABEL};
@@ -25,7 +25,7 @@ use eframe::egui;
 use egui_kittest::kittest::{NodeT, Queryable};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::gui::{NOW_MS, Window, connected, profile, wait_for};
+use crate::gui::{NOW_MS, Window, connected, profile, registry, wait_for};
 use crate::support::{RedisServer, SqliteFile};
 
 // ------------------------------------------------------------ Settings
@@ -355,20 +355,6 @@ fn the_audit_tab_queries_pages_and_exports() {
 }
 
 // ------------------------------------------------------------ Export dialog
-
-fn registry(id: i64, name: &str) -> Datasource {
-    Datasource {
-        id,
-        name: name.into(),
-        source_url: None,
-        sql: "SELECT 1".into(),
-        stale_after_secs: 4 * 3600,
-        ttl_secs: 48 * 3600,
-        enabled: true,
-        created_at_ms: NOW_MS,
-        updated_at_ms: NOW_MS,
-    }
-}
 
 #[test]
 fn the_export_dialog_sends_the_choices_and_shows_progress_and_the_file() {

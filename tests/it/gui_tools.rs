@@ -60,6 +60,24 @@ fn tools(c: ToolsCommand) -> Command {
     Command::Tools(c)
 }
 
+/// Types `text` into the purge dialog's confirmation field labelled
+/// `prompt`, presses Purge and returns what the window sent.
+fn confirm_purge(w: &mut Window, prompt: &str, text: &str) -> Vec<Command> {
+    retype(&mut w.harness, prompt, text);
+    w.harness.get_by_label(PURGE_LABEL).click();
+    w.frames();
+    w.sent()
+}
+
+/// What the window sends for a confirmed purge of `pattern`.
+fn purge_of(pattern: &str, confirmed_all: bool) -> Vec<Command> {
+    vec![tools(ToolsCommand::RunPattern {
+        pattern: pattern.as_bytes().to_vec(),
+        write: PatternWrite::Purge,
+        confirmed_all,
+    })]
+}
+
 /// A window on the Keys tab with `pattern` typed, the purge dialog open
 /// and its dry run asked for.
 fn purge_dialog(production: bool, pattern: &str) -> Window {
@@ -94,16 +112,9 @@ fn a_large_purge_needs_the_typed_pattern_then_shows_progress_and_the_count() {
     w.frames();
     assert!(w.sent().is_empty(), "disabled until the pattern is typed");
 
-    retype(&mut w.harness, "Type app:* to confirm:", "app:*");
-    w.harness.get_by_label(PURGE_LABEL).click();
-    w.frames();
     assert_eq!(
-        w.sent(),
-        vec![tools(ToolsCommand::RunPattern {
-            pattern: b"app:*".to_vec(),
-            write: PatternWrite::Purge,
-            confirmed_all: false,
-        })]
+        confirm_purge(&mut w, "Type app:* to confirm:", "app:*"),
+        purge_of("app:*", false)
     );
     w.feed([Event::Tools(ToolsEvent::Progress(WriteProgress {
         matched: 2_500,
@@ -163,16 +174,9 @@ fn a_production_profile_always_needs_the_typed_pattern() {
     w.harness.get_by_label(PURGE_LABEL).click();
     w.frames();
     assert!(w.sent().is_empty(), "disabled until the pattern is typed");
-    retype(&mut w.harness, "Type app:* to confirm:", "app:*");
-    w.harness.get_by_label(PURGE_LABEL).click();
-    w.frames();
     assert_eq!(
-        w.sent(),
-        vec![tools(ToolsCommand::RunPattern {
-            pattern: b"app:*".to_vec(),
-            write: PatternWrite::Purge,
-            confirmed_all: false,
-        })]
+        confirm_purge(&mut w, "Type app:* to confirm:", "app:*"),
+        purge_of("app:*", false)
     );
 }
 
@@ -182,20 +186,13 @@ fn a_pattern_matching_everything_needs_the_word() {
     w.feed([preview("*", 3, true)]);
     w.harness.get_by_label("This pattern matches every key.");
     let prompt = format!("Type {EVERYTHING_WORD} to confirm:");
-    retype(&mut w.harness, &prompt, "*");
-    w.harness.get_by_label(PURGE_LABEL).click();
-    w.frames();
-    assert!(w.sent().is_empty(), "typing the pattern is not enough");
-    retype(&mut w.harness, &prompt, EVERYTHING_WORD);
-    w.harness.get_by_label(PURGE_LABEL).click();
-    w.frames();
+    assert!(
+        confirm_purge(&mut w, &prompt, "*").is_empty(),
+        "typing the pattern is not enough"
+    );
     assert_eq!(
-        w.sent(),
-        vec![tools(ToolsCommand::RunPattern {
-            pattern: b"*".to_vec(),
-            write: PatternWrite::Purge,
-            confirmed_all: true,
-        })]
+        confirm_purge(&mut w, &prompt, EVERYTHING_WORD),
+        purge_of("*", true)
     );
 }
 
