@@ -45,6 +45,7 @@
 //! out of the live sets and counted. An index set that vanished (its shadow
 //! copy, or a kept live set) is written again under its live name.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use redis::aio::MultiplexedConnection;
@@ -96,7 +97,7 @@ pub(crate) struct SwapInput<'a> {
 
 /// New entries and indexes of a warm that the live sets did not hold when
 /// they were written (live names).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Observed {
     pub added_entries: Vec<String>,
     pub added_indexes: Vec<String>,
@@ -112,16 +113,14 @@ struct LiveState {
 }
 
 /// How the two generations differ (live names).
-#[derive(Default)]
-struct Differences {
+struct Differences<'a> {
     /// Live entries the new generation lacks.
     removed_entries: Vec<String>,
     /// Live indexes the new generation lacks.
     removed_indexes: Vec<String>,
-    /// Entries of the new generation the live one lacks.
-    added_entries: Vec<String>,
-    /// Indexes of the new generation the live one lacks.
-    added_indexes: Vec<String>,
+    /// Entries and indexes of the new generation the live one lacks: what
+    /// the write pipelines noted, or what Redis compared.
+    added: Cow<'a, Observed>,
 }
 
 /// Swaps the generation in, filling in the meta's memory estimate. Returns
@@ -150,7 +149,8 @@ pub(crate) async fn swap(
         let keep_live = reliable(live.ttl) && !input.rebuild_indexes;
         let diff = compare(redis, &mut conn, input, &live, keep_live).await?;
         let rewrite: Vec<u32> = if keep_live {
-            diff.added_indexes
+            diff.added
+                .added_indexes
                 .iter()
                 .filter_map(|n| written.index_number(n))
                 .collect()
@@ -162,7 +162,13 @@ pub(crate) async fn swap(
             .filter(|&i| !std::mem::replace(&mut shadowed[i as usize], true))
             .collect();
         write_shadow_indexes(redis, input, &fresh).await?;
-        let changes = written.changes(&diff.added_entries, &diff.removed_entries);
+        // Members changed in place only in kept sets; with none kept there
+        // is nothing to work out.
+        let changes = if keep_live {
+            written.changes(&diff.added.added_entries, &diff.removed_entries)
+        } else {
+            BTreeMap::new()
+        };
         tracing::debug!(
             ds,
             ms = started.elapsed().as_millis() as u64,
@@ -172,13 +178,7 @@ pub(crate) async fn swap(
         let (bytes, sample) = estimate::generation_memory(redis, ds, written, &shadowed).await?;
         meta.memory_bytes = bytes;
         meta.memory_sample_size = sample;
-        tracing::debug!(
-            ds,
-            ms = started.elapsed().as_millis() as u64,
-            "swap: estimated"
-        );
         let tx = Transaction::build(input, meta, generation, &diff, &shadowed, &changes);
-        tracing::debug!(ds, ms = started.elapsed().as_millis() as u64, "swap: built");
         let reply: Option<Vec<RedisResult<Value>>> = tx
             .pipe
             .query_async(&mut conn)
@@ -317,7 +317,7 @@ async fn differences(
     conn: &mut MultiplexedConnection,
     ds: DsId,
     which: [bool; 4],
-) -> Result<Differences> {
+) -> Result<Differences<'static>> {
     let (live_m, shadow_m) = (
         keys::master_index(ds, Gen::Live),
         keys::master_index(ds, Gen::Shadow),
@@ -370,8 +370,10 @@ async fn differences(
     Ok(Differences {
         removed_entries: take("removed:master"),
         removed_indexes: take("removed:indexes"),
-        added_entries: take("added:master"),
-        added_indexes: take("added:indexes"),
+        added: Cow::Owned(Observed {
+            added_entries: take("added:master"),
+            added_indexes: take("added:indexes"),
+        }),
     })
 }
 
@@ -381,13 +383,13 @@ async fn differences(
 /// (live members − members the new generation shares with it): only those
 /// comparisons run, usually none. Counts that do not add up (the live sets
 /// changed by hand since) fall back to comparing everything.
-async fn compare(
+async fn compare<'a>(
     redis: &Redis,
     conn: &mut MultiplexedConnection,
-    input: &SwapInput<'_>,
+    input: &SwapInput<'a>,
     live: &LiveState,
     keep_live: bool,
-) -> Result<Differences> {
+) -> Result<Differences<'a>> {
     let ds = input.ds;
     let w = input.written;
     let observed = input.observed.filter(|_| keep_live);
@@ -405,14 +407,17 @@ async fn compare(
         false,
         false,
     ];
-    let mut diff = if which.contains(&true) {
-        differences(redis, conn, ds, which).await?
+    let (removed_entries, removed_indexes) = if which.contains(&true) {
+        let d = differences(redis, conn, ds, which).await?;
+        (d.removed_entries, d.removed_indexes)
     } else {
-        Differences::default()
+        (Vec::new(), Vec::new())
     };
-    diff.added_entries = o.added_entries.clone();
-    diff.added_indexes = o.added_indexes.clone();
-    Ok(diff)
+    Ok(Differences {
+        removed_entries,
+        removed_indexes,
+        added: Cow::Borrowed(o),
+    })
 }
 
 /// Queues the commands that write index number `i`'s set under `key` with
@@ -485,7 +490,7 @@ impl Transaction {
         input: &SwapInput<'_>,
         meta: &Meta,
         generation: u64,
-        diff: &Differences,
+        diff: &Differences<'_>,
         shadowed: &[bool],
         changes: &BTreeMap<u32, IndexChange<'_>>,
     ) -> Transaction {

@@ -745,24 +745,27 @@ async fn write_batch(
     }
     let answers: Vec<Vec<bool>> = redis.pipe("writing shadow entries", &p).await?;
     let mut answers = answers.into_iter();
-    let lacking = |names: Vec<String>, held: Option<Vec<bool>>| -> Vec<String> {
-        let held = held.unwrap_or_default();
-        names
-            .into_iter()
-            .zip(held)
-            .filter(|(_, held)| !held)
-            .map(|(n, _)| n)
-            .collect()
-    };
     let mut seen = swap::Observed::default();
     if ask_entries {
-        let names = created.iter().map(|k| k.to_string()).collect();
-        seen.added_entries = lacking(names, answers.next());
+        seen.added_entries = lacking(&created, answers.next())
+            .map(|k| k.to_string())
+            .collect();
     }
     if ask_indexes {
-        seen.added_indexes = lacking(b.new_indexes, answers.next());
+        seen.added_indexes = lacking(b.new_indexes, answers.next()).collect();
     }
     Ok(seen)
+}
+
+/// The names SMISMEMBER answered 0 for (`held`, in the same order).
+fn lacking<T>(
+    names: impl IntoIterator<Item = T>,
+    held: Option<Vec<bool>>,
+) -> impl Iterator<Item = T> {
+    names
+        .into_iter()
+        .zip(held.unwrap_or_default())
+        .filter_map(|(name, held)| (!held).then_some(name))
 }
 
 /// Warnings about an eviction policy that could evict index sets or shadow keys.
