@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use super::alerts::{self, AlertConfig, AlertOutcome};
 use super::audit::{self, actions, results};
 use super::cron::CronSpec;
-use super::schedules::watermark;
+use super::schedules::{CATCH_UP, watermark};
 use crate::actor::Origin;
 use crate::cache::{lock, meta, shadow};
 use crate::config::{Defaults, parse_duration};
@@ -48,9 +48,6 @@ use crate::store::Schedule;
 pub const LEASE: Duration = Duration::from_secs(15);
 /// How often an instance evaluates schedules (and renews its lease).
 pub const POLL: Duration = Duration::from_secs(5);
-/// Runs younger than this that nobody ran yet are still run (a leader
-/// hand-over); older ones are reported as missed.
-pub const CATCH_UP: Duration = Duration::from_secs(120);
 /// How long a tick claim is kept (well past any catch-up).
 pub const TICK_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 /// A "before stale" schedule warms a cache whose age reached this share of

@@ -16,6 +16,10 @@ use crate::error::{Error, Result};
 use crate::keys::DsId;
 use crate::store::{Schedule, ScheduleInput, Store};
 
+/// Runs younger than this that nobody ran yet are still run (a leader
+/// hand-over); older ones are reported as missed.
+pub const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// How many next runs the list and the preview show.
 pub const PREVIEW_RUNS: usize = 5;
 
@@ -173,7 +177,7 @@ async fn view(store: &Store, s: Schedule, now_ms: i64) -> Result<ScheduleView> {
             v.description = p.description;
             v.next_runs = p.next_runs;
             v.next_runs_utc = p.next_runs_utc;
-            let late = now_ms / 60_000 * 60_000 - super::scheduler::CATCH_UP.as_millis() as i64;
+            let late = now_ms / 60_000 * 60_000 - CATCH_UP.as_millis() as i64;
             if v.schedule.enabled {
                 let (runs, _) = spec.runs_between(watermark(&v.schedule), late);
                 v.unreported_missed_runs = runs.len() as u64;

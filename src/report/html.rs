@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use super::markup::esc;
 use super::model::*;
 use super::svg::{self, Frame, Marker, YFormat, thousands};
 use crate::error::{Error, Result};
@@ -22,23 +23,6 @@ use crate::metrics::{Health, Overall, Severity};
 const MAX_SLOTS: usize = 300;
 /// Most warms listed per datasource (the JSON and CSV have all).
 const MAX_WARM_ROWS: usize = 12;
-
-/// Escapes text for HTML and SVG (element content and quoted attributes).
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn health_str(h: Health) -> &'static str {
     match h {

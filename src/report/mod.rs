@@ -47,6 +47,7 @@ mod build;
 pub mod csv;
 pub mod html;
 pub mod json;
+mod markup;
 mod model;
 mod range;
 mod svg;

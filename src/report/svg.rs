@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use super::html::esc;
+use super::markup::esc;
 
 /// Width of the drawing in SVG units (it scales to the page width).
 pub const WIDTH: f64 = 760.0;
