@@ -96,7 +96,7 @@ function selection(q: CacheQuery): Selection {
     if (!Array.isArray(v) || v.some((x) => typeof x !== "string" && typeof x !== "number")) {
       throw new TypeError(`query: ${name} must be an array of strings or numbers`);
     }
-    return v;
+    return [...v];
   };
   const practices = list("practices", q.practices);
   const providers: (string | number | null)[] = list("providers", q.providers);

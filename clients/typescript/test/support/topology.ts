@@ -18,22 +18,31 @@ export interface Topology {
   urlArg: string;
   /** One raw command for setup and checks, routed by its first key (args[1]). */
   cmd(args: Arg[]): Promise<any>;
-  /** Another connected client of the same kind (closed by stop()). */
-  newClient(): Promise<AnyRedisClient>;
+  /** Another connected client of the same kind (closed by stop()), optionally as an ACL user. */
+  newClient(auth?: Auth): Promise<AnyRedisClient>;
+  /** Loopback ports of the server or of every master. */
+  ports: number[];
   stop(): Promise<void>;
+}
+
+export interface Auth {
+  username: string;
+  password: string;
 }
 
 export async function startTopology(kind: Kind): Promise<Topology> {
   const clients: AnyRedisClient[] = [];
   let urls: string[];
   let stopServers: () => Promise<void>;
-  let connectOne: () => Promise<AnyRedisClient>;
+  let ports: number[];
+  let connectOne: (auth?: Auth) => Promise<AnyRedisClient>;
   if (kind === "standalone") {
     const server = await RedisServer.start();
     urls = [server.url];
+    ports = [server.port];
     stopServers = () => server.stop();
-    connectOne = async () => {
-      const c = createClient({ url: server.url });
+    connectOne = async (auth) => {
+      const c = createClient({ url: server.url, ...auth });
       c.on("error", () => {});
       await c.connect();
       return c as unknown as AnyRedisClient;
@@ -41,16 +50,17 @@ export async function startTopology(kind: Kind): Promise<Topology> {
   } else {
     const cluster = await RedisCluster.start();
     urls = cluster.urls;
+    ports = cluster.nodes.map((n) => n.port);
     stopServers = () => cluster.stop();
-    connectOne = async () => {
-      const c = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })) });
+    connectOne = async (auth) => {
+      const c = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })), defaults: { ...auth } });
       c.on("error", () => {});
       await c.connect();
       return c as unknown as AnyRedisClient;
     };
   }
-  const newClient = async () => {
-    const c = await connectOne();
+  const newClient = async (auth?: Auth) => {
+    const c = await connectOne(auth);
     clients.push(c);
     return c;
   };
@@ -63,6 +73,7 @@ export async function startTopology(kind: Kind): Promise<Topology> {
     kind,
     client,
     urlArg: urls.join(","),
+    ports,
     cmd,
     newClient,
     async stop() {
