@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs/starts what the tests need (scripts/ensure-services.sh),
-# then runs every test target. Extra arguments go to `cargo test`, e.g.
+# then runs every test target, then the TypeScript reader's tests
+# (clients/typescript: npm ci && npm test, against the cachedeck binary that
+# `cargo test` built). Extra arguments go to `cargo test` and then only the
+# cargo tests run, e.g.
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --test it foundation:: # one area of the integration tests
 #   scripts/test.sh -- --nocapture
@@ -23,4 +26,18 @@ for arg in "$@"; do
 done
 
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
-exec cargo test "${targets[@]}" "$@"
+cargo test "${targets[@]}" "$@"
+
+[ $# -eq 0 ] || exit 0
+
+# The TypeScript reader, end to end against the binary built above
+# (`cargo test --all-targets` builds it for the integration tests; the build
+# below is then a no-op that makes sure it is there and current).
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+cargo build --bin cachedeck
+export CACHEDECK_BIN="$target_dir/debug/cachedeck"
+printf '\n==> clients/typescript: npm ci && npm test (CACHEDECK_BIN=%s)\n' "$CACHEDECK_BIN"
+cd clients/typescript
+npm ci --no-audit --no-fund
+npm test
