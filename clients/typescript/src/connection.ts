@@ -2,11 +2,16 @@ import { RESP_TYPES } from "redis";
 import type { RedisClientType, RedisClusterType } from "redis";
 
 /**
- * A connected node-redis client: a standalone client (`createClient`) or a
- * cluster client (`createCluster`), with any modules, scripts or RESP version.
+ * A connected node-redis client: a standalone client (`createClient`, a
+ * pool's client) or a cluster client (`createCluster`), with any modules,
+ * scripts, RESP version or type mapping. Typed by what the reader uses, so
+ * every variant of `RedisClientType` / `RedisClusterType` fits.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyRedisClient = RedisClientType<any, any, any, any, any> | RedisClusterType<any, any, any, any, any>;
+export type AnyRedisClient =
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  | Pick<RedisClientType<any, any, any, any, any>, "sendCommand">
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  | Pick<RedisClusterType<any, any, any, any, any>, "sendCommand" | "masters">;
 
 /** One command word or argument; Buffers pass binary members through untouched. */
 export type Arg = string | Buffer;
@@ -27,7 +32,7 @@ interface ClusterSend {
 }
 
 /** True for a `createCluster` client (it knows its masters). */
-function isCluster(client: AnyRedisClient): client is RedisClusterType<any, any, any, any, any> {
+function isCluster(client: AnyRedisClient): boolean {
   // A standalone client has no `masters`; a cluster client always does.
   return typeof client === "object" && client !== null && "masters" in client;
 }

@@ -45,7 +45,7 @@ export async function startTopology(kind: Kind): Promise<Topology> {
       const c = createClient({ url: server.url, ...auth });
       c.on("error", () => {});
       await c.connect();
-      return c as unknown as AnyRedisClient;
+      return c;
     };
   } else {
     const cluster = await RedisCluster.start();
@@ -56,7 +56,7 @@ export async function startTopology(kind: Kind): Promise<Topology> {
       const c = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })), defaults: { ...auth } });
       c.on("error", () => {});
       await c.connect();
-      return c as unknown as AnyRedisClient;
+      return c;
     };
   }
   const newClient = async (auth?: Auth) => {
