@@ -146,7 +146,7 @@ eachTopology("a cache warmed by cachedeck", (t) => {
     const reader = new AnalyticsCacheReader(t().client);
     const asked: [Parameters<AnalyticsCacheReader["query"]>[0], SourceRow[]][] = [
       [{ datasourceId: DS, measure: "Charges", frequency: "Monthly" }, expected("Charges", "Monthly")],
-      [{ datasourceId: DS, measure: "Payments", frequency: "Weekly", practices: ["P1", "P3"] }, expected("Payments", "Weekly", ["P1", "P3"])],
+      [{ datasourceId: DS, measure: "Payments", frequency: "Weekly", practices: ["P0", "P7"] }, expected("Payments", "Weekly", ["P0", "P7"])],
       [
         { datasourceId: DS, measure: "a:b é 100%", frequency: "Monthly", providers: ["prov 2"], nullProvider: true },
         expected("a:b é 100%", "Monthly", [], ["prov 2", null]),
