@@ -30,13 +30,14 @@ cargo test "${targets[@]}" "$@"
 
 [ $# -eq 0 ] || exit 0
 
-# The TypeScript reader, end to end against the binary built above
-# (`cargo test --all-targets` builds it for the integration tests; the build
-# below is then a no-op that makes sure it is there and current).
+# The TypeScript reader, end to end against the binary `cargo test` just
+# built for the integration tests (it leaves it at <target>/debug/cachedeck).
+# A plain `cargo build` would rebuild dependencies with other features, so it
+# runs only if the binary is somehow missing.
 target_dir="${CARGO_TARGET_DIR:-target}"
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
-cargo build --bin cachedeck
 export CACHEDECK_BIN="$target_dir/debug/cachedeck"
+[ -x "$CACHEDECK_BIN" ] || cargo build --bin cachedeck
 printf '\n==> clients/typescript: npm ci && npm test (CACHEDECK_BIN=%s)\n' "$CACHEDECK_BIN"
 cd clients/typescript
 npm ci --no-audit --no-fund

@@ -9,7 +9,10 @@ use serde_json::Value;
 use crate::support::{AnyRedis, each_topology};
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/read-contract.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/read-contract.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path} is not JSON: {e}"))
 }
@@ -90,11 +93,7 @@ fn write_groups(r: &AnyRedis, q: &Value) {
         let group = group_of(g);
         let entry = keys::entry(ds, Gen::Live, &group);
         assert_eq!(entry, str_of(&g["entry"]));
-        r.query::<()>(
-            redis::cmd("SET")
-                .arg(&entry)
-                .arg(g["rows"].to_string()),
-        );
+        r.query::<()>(redis::cmd("SET").arg(&entry).arg(g["rows"].to_string()));
         r.query::<()>(
             redis::cmd("SADD")
                 .arg(keys::master_index(ds, Gen::Live))

@@ -30,6 +30,24 @@ eachTopology("query vectors", (t) => {
     assert.ok(queries.cases.some((c) => !c.hit) && queries.cases.some((c) => c.hit && c.rows.length === 0));
   });
 
+  test("a RESP3 client and a type-mapped client read the same answers", async () => {
+    await writeGroups(t(), ds, queries.groups, queries.generation);
+    const resp3 = await t().newClient({ RESP: 3 });
+    const mapped = (t().client as any).withTypeMapping({});
+    for (const client of [resp3, mapped]) {
+      const reader = new AnalyticsCacheReader(client);
+      for (const c of queries.cases.filter((c) => !c.before)) {
+        assert.deepEqual(await reader.query({ datasourceId: ds, ...c.query }), {
+          hit: c.hit,
+          rows: c.rows,
+          generation: c.generation,
+        });
+      }
+      await reader.flushStats();
+    }
+    await removeGroups(t(), ds, queries.groups);
+  });
+
   test("practices and providers may be numbers", async () => {
     await writeGroups(t(), ds, queries.groups, queries.generation);
     const reader = new AnalyticsCacheReader(t().client);

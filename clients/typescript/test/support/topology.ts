@@ -26,8 +26,10 @@ export interface Topology {
 }
 
 export interface Auth {
-  username: string;
-  password: string;
+  username?: string;
+  password?: string;
+  /** Speak RESP3 instead of RESP2. */
+  RESP?: 3;
 }
 
 export async function startTopology(kind: Kind): Promise<Topology> {
@@ -53,7 +55,8 @@ export async function startTopology(kind: Kind): Promise<Topology> {
     ports = cluster.nodes.map((n) => n.port);
     stopServers = () => cluster.stop();
     connectOne = async (auth) => {
-      const c = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })), defaults: { ...auth } });
+      const { RESP, ...login } = auth ?? {};
+      const c = createCluster({ rootNodes: cluster.urls.map((url) => ({ url })), defaults: { ...login }, ...(RESP ? { RESP } : {}) });
       c.on("error", () => {});
       await c.connect();
       return c;
