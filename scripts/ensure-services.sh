@@ -8,6 +8,8 @@
 #     over TCP without a password (the tests make a fresh database each);
 #     skipped when CACHEDECK_TEST_DATABASE_URL names another server
 #   - a C compiler and pkg-config (bundled SQLite, ring)
+#   - Node.js (18.19 or later) and npm, for the TypeScript reader's tests
+#     (clients/typescript)
 #   - the shared libraries the GUI loads at run time (eframe/winit/glutin
 #     dlopen them; nothing links against -dev packages at build time):
 #     X11, Xcursor, Xrandr, Xi, X11-xcb, xkbcommon(-x11), GL/EGL (Mesa), Wayland
@@ -86,6 +88,22 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
         die "redis-server / redis-cli still not on PATH after installing"
     say "installed redis-server $(redis-server --version | awk '{print $3}')"
 fi
+
+# ------------------------------------------------------------ Node.js (clients/typescript)
+node_ok() {
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+        process.exit(a > 18 || (a === 18 && b >= 19) ? 0 : 1)' >/dev/null 2>&1
+}
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+        die "node / npm still not on PATH after installing ${missing[*]}"
+    say "installed Node.js $(node --version), npm $(npm --version)"
+fi
+node_ok || die "Node.js $(node --version) is too old for clients/typescript: it needs 18.19 or later"
 
 # ------------------------------------------------------------ PostgreSQL
 DEFAULT_PG_URL="postgres://postgres@127.0.0.1:5432/postgres"

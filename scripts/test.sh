@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs/starts what the tests need (scripts/ensure-services.sh),
-# then runs every test target. Extra arguments go to `cargo test`, e.g.
+# then runs every test target, then the TypeScript reader's tests
+# (clients/typescript: npm ci && npm test, against the cachedeck binary that
+# `cargo test` built). Extra arguments go to `cargo test` and then only the
+# cargo tests run, e.g.
 #   scripts/test.sh                      # everything
 #   scripts/test.sh --test it foundation:: # one area of the integration tests
 #   scripts/test.sh -- --nocapture
@@ -23,4 +26,19 @@ for arg in "$@"; do
 done
 
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
-exec cargo test "${targets[@]}" "$@"
+cargo test "${targets[@]}" "$@"
+
+[ $# -eq 0 ] || exit 0
+
+# The TypeScript reader, end to end against the binary `cargo test` just
+# built for the integration tests (it leaves it at <target>/debug/cachedeck).
+# A plain `cargo build` would rebuild dependencies with other features, so it
+# runs only if the binary is somehow missing.
+target_dir="${CARGO_TARGET_DIR:-target}"
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
+export CACHEDECK_BIN="$target_dir/debug/cachedeck"
+[ -x "$CACHEDECK_BIN" ] || cargo build --bin cachedeck
+printf '\n==> clients/typescript: npm ci && npm test (CACHEDECK_BIN=%s)\n' "$CACHEDECK_BIN"
+cd clients/typescript
+npm ci --no-audit --no-fund
+npm test

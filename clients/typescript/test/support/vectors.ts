@@ -1,0 +1,37 @@
+// The shared read-contract vectors at the repository root.
+
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+import type { Group } from "./seed.js";
+
+export interface QueryCase {
+  name: string;
+  query: { measure: string; frequency: string; practices: string[]; providers: string[]; nullProvider: boolean };
+  entries: string[];
+  hit: boolean;
+  generation: number;
+  rows: Record<string, unknown>[];
+  before?: { delete?: string[] };
+}
+
+export interface Vectors {
+  escape: { value: string | null; escaped: string }[];
+  keys: {
+    datasource: number;
+    measure: string;
+    practice: string;
+    provider: string | null;
+    frequency: string;
+    entry: string;
+    indexes: { measureFreq: string; practice: string; provider: string };
+  }[];
+  queries: { datasource: number; generation: number; groups: (Group & { entry: string })[]; cases: QueryCase[] };
+}
+
+// build/support/vectors.js → ../../../../tests/vectors
+export const VECTORS_PATH = fileURLToPath(new URL("../../../../tests/vectors/read-contract.json", import.meta.url));
+
+export function loadVectors(): Vectors {
+  return JSON.parse(readFileSync(VECTORS_PATH, "utf8")) as Vectors;
+}
