@@ -60,6 +60,11 @@ pub enum Error {
     #[error("job {0} does not exist or has ended")]
     NoSuchJob(String),
 
+    /// A job stopped by its own runner for a reason other than a request
+    /// (it lost its run slot mid-swap, or was given up as dead).
+    #[error("{0}")]
+    JobStopped(String),
+
     #[error("the swap of datasource {ds} was aborted: {reason}; the live cache is unchanged")]
     SwapAborted { ds: DsId, reason: String },
 

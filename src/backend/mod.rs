@@ -388,9 +388,17 @@ impl Backend {
             }
             _ => None,
         };
+        let admin = match (&store, &self.resolved) {
+            (Some(s), Some(r)) => {
+                let mut a = Actor::new(s.identity(), r.name.clone(), Origin::Gui);
+                a.redis_user = crate::governance::permissions::redis_user_of(&r.redis);
+                Some(a)
+            }
+            _ => None,
+        };
         tokio::spawn(async move {
             let (broken, error) =
-                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler).await;
+                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler, admin).await;
             let _ = tx.send(Internal::RefreshDone {
                 generation,
                 broken,

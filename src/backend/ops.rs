@@ -71,6 +71,7 @@ impl Ctx {
             default_source_url: self.resolved.database_url.clone(),
             options: crate::cache::warm::WarmOptions {
                 memory_pause_percent: d.memory_pause_percent,
+                lease: crate::jobs::timing().warm_lease,
                 ..Default::default()
             },
             skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,
@@ -81,12 +82,14 @@ impl Ctx {
 
 /// One refresh: registry, stats, health, jobs and the server clock. Sends
 /// what it gets; returns the servers found unreachable and the first other
-/// error.
+/// error. `admin` (unresolved) ends jobs whose process stopped when the
+/// refresh finds any and the admin may write.
 pub(super) async fn refresh(
     emit: &Emitter,
     redis: Option<&Redis>,
     store: Option<&Store>,
     sampler: Option<Actor>,
+    admin: Option<Actor>,
 ) -> (Vec<(Broken, String)>, Option<String>) {
     let mut seen = Seen::default();
     if let Some(store) = store {
@@ -114,7 +117,16 @@ pub(super) async fn refresh(
                 Err(e) => seen.note(e, "checking cache health"),
             }
             match jobs::status(redis, store, HISTORY_LEN).await {
-                Ok(status) => emit.send(Event::Jobs(status)),
+                Ok(status) => {
+                    let stale = status
+                        .active_jobs
+                        .iter()
+                        .any(|j| j.state == JobState::Stale);
+                    emit.send(Event::Jobs(status));
+                    if stale && let Some(admin) = &admin {
+                        reap_stopped(emit, redis, store, admin).await;
+                    }
+                }
                 Err(e) => seen.note(e, "reading warm jobs"),
             }
             if let Some(actor) = sampler {
@@ -159,6 +171,41 @@ pub(super) async fn refresh(
         _ => {}
     }
     (seen.broken, seen.error)
+}
+
+/// Ends the jobs whose process stopped (any instance may; no agent is
+/// needed), says so, and sends the jobs again. Only an admin who may write
+/// does; otherwise they stay shown as stale.
+async fn reap_stopped(emit: &Emitter, redis: &Redis, store: &Store, admin: &Actor) {
+    let facts = crate::governance::ActorFacts {
+        profile: admin.profile.clone(),
+        origin: admin.origin,
+        redis_user: admin.redis_user.clone(),
+        limits: crate::governance::Limits::off(),
+    };
+    let actor = match crate::governance::resolve_actor(store, Some(redis), facts).await {
+        Ok(a) if a.can_write => a,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!("could not check who may clean up stopped jobs: {e}");
+            return;
+        }
+    };
+    match jobs::reap(redis, store, &actor).await {
+        Ok(r) if !r.abandoned.is_empty() => {
+            for a in &r.abandoned {
+                emit.notice(format!(
+                    "Job {} (DS #{}) stopped with its process; marked failed",
+                    a.job_id, a.datasource_id
+                ));
+            }
+            if let Ok(status) = jobs::status(redis, store, HISTORY_LEN).await {
+                emit.send(Event::Jobs(status));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => emit.error(format!("cleaning up stopped jobs: {e}")),
+    }
 }
 
 /// What went wrong during one refresh.

@@ -127,6 +127,7 @@ impl Ctx {
             default_source_url: self.database_url().await?,
             options: crate::cache::warm::WarmOptions {
                 memory_pause_percent: d.memory_pause_percent,
+                lease: crate::jobs::timing().warm_lease,
                 ..Default::default()
             },
             skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,

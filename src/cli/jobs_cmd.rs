@@ -3,14 +3,32 @@
 use super::Ctx;
 use crate::actor::Origin;
 use crate::error::Result;
-use crate::jobs::{self, ControlRequest};
+use crate::jobs::{self, ControlRequest, JobSnapshot, JobState};
 
 pub async fn status(ctx: &Ctx) -> Result<i32> {
     let redis = ctx.redis().await?;
     let store = ctx.store().await?;
+    // Jobs whose process stopped are ended here when this admin may write
+    // (any instance may; no agent is needed). A failed clean-up never hides
+    // the status: it shows them as stale.
+    let mut cleaned = Vec::new();
+    if let Ok(actor) = ctx.actor().await
+        && actor.can_write
+    {
+        match jobs::reap(redis, store, &actor).await {
+            Ok(r) => cleaned = r.abandoned,
+            Err(e) => eprintln!("warning: could not clean up stopped jobs: {e}"),
+        }
+    }
     let st = jobs::status(redis, store, 20).await?;
     ctx.print(&st, || {
         let mut out = String::new();
+        for a in &cleaned {
+            out.push_str(&format!(
+                "cleaned up job {} (DS #{}): its process stopped; marked failed\n",
+                a.job_id, a.datasource_id
+            ));
+        }
         if st.active_jobs.is_empty() {
             out.push_str("no active warm jobs\n");
         } else {
@@ -24,10 +42,7 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
                     j.state.as_str(),
                     j.progress,
                     j.rows_processed,
-                    j.pause_reason
-                        .as_deref()
-                        .map(|r| format!("  ({r})"))
-                        .unwrap_or_default()
+                    active_note(j)
                 ));
             }
         }
@@ -52,6 +67,25 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
         out.trim_end().to_string()
     });
     Ok(0)
+}
+
+/// What follows an active job's line: why it is paused, or when a stale
+/// one was last heard of.
+fn active_note(j: &JobSnapshot) -> String {
+    if j.state == JobState::Stale {
+        let age = j
+            .heartbeat_age_ms
+            .map(|a| format!(", {} s ago", a / 1000))
+            .unwrap_or_default();
+        return format!(
+            "  (last heartbeat {}{age}; its process stopped or stalls; cleaned up once its warm lock expires)",
+            j.last_heartbeat.as_deref().unwrap_or("never")
+        );
+    }
+    j.pause_reason
+        .as_deref()
+        .map(|r| format!("  ({r})"))
+        .unwrap_or_default()
 }
 
 pub async fn control(ctx: &Ctx, job_id: &str, req: ControlRequest) -> Result<i32> {

@@ -100,6 +100,7 @@ fn describe(s: &JobSnapshot) -> String {
             .unwrap_or_else(|| "skipped".into()),
         JobState::Failed => format!("failed: {}", s.error.as_deref().unwrap_or("unknown error")),
         JobState::Cancelled => "cancelled".into(),
+        JobState::Stale => "stale: no heartbeat".into(),
     }
 }
 

@@ -14,11 +14,10 @@
 //!   schedule's `missed_runs`), not silently skipped. Younger ones (a lease
 //!   hand-over) are still run.
 //! - **Abandoned jobs**: a job whose heartbeat is stale belonged to a
-//!   process that stopped (e.g. an agent killed mid-warm). The leader
-//!   reports it (audit `job_abandoned`, a warning) and cleans up once the
-//!   warm lock's lease has expired: removes its shadow keys under the lock,
-//!   takes it off the live jobs, and marks it failed in the history with
-//!   the cause "its process stopped".
+//!   process that stopped (e.g. an agent killed mid-warm). The leader ends
+//!   it through `jobs::reap` (as `cachedeck status` and the window also do):
+//!   reported (audit `job_abandoned`, a warning) and cleaned up once the
+//!   warm lock's lease has expired.
 //! - **Health alerts** (optional): see [`super::alerts`].
 //!
 //! A read-only instance runs no schedules (it would write).
@@ -36,10 +35,10 @@ use super::audit::{self, actions, results};
 use super::cron::CronSpec;
 use super::schedules::{CATCH_UP, watermark};
 use crate::actor::Origin;
-use crate::cache::{lock, meta, shadow};
+use crate::cache::{lock, meta};
 use crate::config::{Defaults, parse_duration};
 use crate::error::{Error, Result};
-use crate::jobs::{self, JobContext, JobSnapshot, JobState};
+use crate::jobs::{self, JobContext, JobSnapshot};
 use crate::keys::{self, DsId};
 use crate::redis_conn::Redis;
 use crate::store::Schedule;
@@ -55,8 +54,8 @@ pub const TICK_TTL: Duration = Duration::from_secs(2 * 24 * 3600);
 pub const BEFORE_STALE_RATIO: f64 = 0.9;
 /// How many ended jobs' snapshots a scheduler keeps for `wait_jobs`.
 pub const KEEP_FINISHED: usize = 256;
-/// The history cause of a job whose process stopped.
-pub const ABANDONED_CAUSE: &str = "its process stopped";
+/// The start of the history cause of a job whose process stopped.
+pub use crate::jobs::ABANDONED_CAUSE;
 
 static LEAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/leader.lua")));
 static RESIGN: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
@@ -185,21 +184,8 @@ pub struct Missed {
     pub last_ms: i64,
 }
 
-/// A job whose process stopped, found and cleaned by this instance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Abandoned {
-    /// The job.
-    pub job_id: String,
-    /// Its datasource.
-    pub datasource_id: DsId,
-    /// Milliseconds since its last heartbeat.
-    pub heartbeat_age_ms: Option<i64>,
-    /// Shadow entries removed (0 when another warm holds the lock now).
-    pub shadow_entries_removed: u64,
-    /// Shadow index keys removed.
-    pub shadow_indexes_removed: u64,
-}
+/// A job whose process stopped, found and ended by this instance.
+pub use crate::jobs::Abandoned;
 
 /// What one evaluation did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -587,94 +573,12 @@ impl Scheduler {
         fired
     }
 
-    /// Finds jobs whose process stopped, reports them and cleans up.
+    /// Finds jobs whose process stopped, reports them and cleans up
+    /// (`jobs::reap`, which any instance that may write also runs).
     async fn reap_abandoned(&self, report: &mut StepReport) -> Result<()> {
-        let redis = &self.jc.redis;
-        for mut job in jobs::active(redis).await? {
-            let age = job.heartbeat_age_ms;
-            if age.is_some_and(|a| a < jobs::STALE_MS) || job.state.is_final() {
-                continue;
-            }
-            let started = job.started_at.is_some() || job.state != JobState::Queued;
-            let mut removed = shadow::Removed::default();
-            if started {
-                if lock::holder(redis, job.datasource_id).await?.as_deref()
-                    == Some(job.job_id.as_str())
-                {
-                    // Its warm lock's lease has not run out yet.
-                    report.abandoned_waiting.push(job.job_id.clone());
-                    continue;
-                }
-                removed = clean_shadow(redis, job.datasource_id, &job.job_id).await?;
-            }
-            let now = redis.time_ms().await?;
-            job.state = JobState::Failed;
-            job.error = Some(ABANDONED_CAUSE.to_string());
-            job.completed_at = Some(crate::jobs::iso(now));
-            job.pause_reason = None;
-            job.eta_ms = None;
-            job.heartbeat_age_ms = None;
-            jobs::write_record(redis, &job, now).await?;
-            self.jc.store.save_job(&job.to_record()).await?;
-            tracing::warn!(
-                "job {} (DS #{} {}, owner {}, {}) stopped with its process{}; marked failed{}",
-                job.job_id,
-                job.datasource_id,
-                job.datasource_name,
-                job.owner,
-                job.origin,
-                age.map(|a| format!(" {} s ago", a / 1000))
-                    .unwrap_or_default(),
-                if removed.entries + removed.indexes > 0 {
-                    format!(
-                        ", {} shadow entries and {} shadow indexes removed",
-                        removed.entries, removed.indexes
-                    )
-                } else {
-                    String::new()
-                }
-            );
-            audit::record_via(
-                &self.jc.actor,
-                actions::JOB_ABANDONED,
-                Some(job.datasource_id),
-                serde_json::json!({
-                    "jobId": job.job_id,
-                    "owner": job.owner,
-                    "origin": job.origin,
-                    "heartbeatAgeMs": age,
-                    "shadowEntriesRemoved": removed.entries,
-                    "shadowIndexesRemoved": removed.indexes,
-                }),
-                results::FAILED,
-                Some(ABANDONED_CAUSE),
-            )
-            .await;
-            report.abandoned.push(Abandoned {
-                job_id: job.job_id,
-                datasource_id: job.datasource_id,
-                heartbeat_age_ms: age,
-                shadow_entries_removed: removed.entries,
-                shadow_indexes_removed: removed.indexes,
-            });
-        }
+        let r = jobs::reap(&self.jc.redis, &self.jc.store, &self.jc.actor).await?;
+        report.abandoned.extend(r.abandoned);
+        report.abandoned_waiting.extend(r.waiting);
         Ok(())
-    }
-}
-
-/// Removes a dead job's shadow keys while holding the warm lock, so no new
-/// warm starts writing its own shadow generation meanwhile. When another
-/// warm holds the lock, that warm owns the shadow keys now: nothing is
-/// removed.
-async fn clean_shadow(redis: &Redis, ds: DsId, job_id: &str) -> Result<shadow::Removed> {
-    let cleaner = format!("cleanup-{job_id}");
-    match lock::acquire(redis, ds, &cleaner, lock::LEASE).await {
-        Ok(()) => {
-            let removed = shadow::remove(redis, ds).await;
-            lock::release(redis, ds, &cleaner).await?;
-            removed
-        }
-        Err(Error::AlreadyWarming { .. }) => Ok(shadow::Removed::default()),
-        Err(e) => Err(e),
     }
 }

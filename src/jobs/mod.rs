@@ -4,11 +4,19 @@
 //! A job's record lives in Redis (`cachedeck:{jobs}:job:<id>`: the snapshot as
 //! JSON, a heartbeat from Redis TIME, and the control field any instance may
 //! write), so a window or `cachedeck status` sees jobs it did not start. The
-//! store keeps the history.
+//! store keeps the history. A job whose heartbeat is stale reads as
+//! [`JobState::Stale`]; [`reap`] ends it once its warm lock's lease is gone.
+//! Every record expires: an ended one after [`ENDED_TTL_SECS`], a live one
+//! [`LIVE_TTL_MS`] after its last heartbeat.
 
+mod reap;
 mod runner;
+pub mod slots;
+mod timing;
 
+pub use reap::{ABANDONED_CAUSE, Abandoned, Reaped, abandoned_cause, reap};
 pub use runner::{JobContext, run_job, submit};
+pub use timing::{Timing, timing};
 
 use std::collections::HashMap;
 
@@ -24,7 +32,11 @@ use crate::store::{JobRecord, Store};
 
 /// A job record's lifetime after it ends.
 pub const ENDED_TTL_SECS: i64 = 24 * 3600;
-/// A heartbeat older than this means the owning process is gone.
+/// A live job's record lifetime after its last heartbeat: a record whose
+/// process died and that no instance ended goes away by itself.
+pub const LIVE_TTL_MS: i64 = ENDED_TTL_SECS * 1000;
+/// A heartbeat older than this means the owning process is gone (the
+/// default of [`Timing::stale_ms`]).
 pub const STALE_MS: i64 = 30_000;
 
 /// Job states of DESIGN.md.
@@ -40,6 +52,9 @@ pub enum JobState {
     Failed,
     Cancelled,
     Skipped,
+    /// Not ended, but its heartbeat is stale: the process running it stopped
+    /// (or stalls). Only ever derived when a record is read, never stored.
+    Stale,
 }
 
 impl JobState {
@@ -53,6 +68,7 @@ impl JobState {
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
             JobState::Skipped => "skipped",
+            JobState::Stale => "stale",
         }
     }
 
@@ -101,6 +117,9 @@ pub struct JobSnapshot {
     /// Milliseconds since the last heartbeat, filled when read back.
     #[serde(default)]
     pub heartbeat_age_ms: Option<i64>,
+    /// ISO-8601 UTC time of the last heartbeat, filled when read back.
+    #[serde(default)]
+    pub last_heartbeat: Option<String>,
 }
 
 impl JobSnapshot {
@@ -146,7 +165,9 @@ pub fn iso(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Writes a job's record with a fresh heartbeat.
+/// Writes a job's record with a heartbeat at `now_ms`, whether or not it is
+/// still live (the first and the final write). An ended record expires after
+/// [`ENDED_TTL_SECS`] and leaves the live set, the queue and the slots.
 pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64) -> Result<()> {
     let data = serde_json::to_string(snap).unwrap_or_default();
     let key = keys::job(&snap.job_id);
@@ -172,8 +193,31 @@ pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64)
             .arg(keys::jobs_slots())
             .arg(&snap.job_id)
             .ignore();
+    } else {
+        p.cmd("PEXPIRE").arg(&key).arg(LIVE_TTL_MS).ignore();
     }
     redis.pipe::<()>("writing the job record", &p).await
+}
+
+static HEARTBEAT: std::sync::LazyLock<redis::Script> =
+    std::sync::LazyLock::new(|| redis::Script::new(include_str!("lua_heartbeat.lua")));
+
+/// Writes a live job's record with a heartbeat from Redis TIME; `false` (and
+/// nothing written) when the job is no longer live — it was given up as
+/// dead while its process stalled, and must stop.
+pub(crate) async fn heartbeat(redis: &Redis, snap: &JobSnapshot) -> Result<bool> {
+    let data = serde_json::to_string(snap).unwrap_or_default();
+    let mut conn = redis.conn();
+    let n: i64 = HEARTBEAT
+        .key(keys::job(&snap.job_id))
+        .key(keys::jobs_live())
+        .arg(&snap.job_id)
+        .arg(data)
+        .arg(LIVE_TTL_MS)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("writing the job heartbeat", e))?;
+    Ok(n == 1)
 }
 
 /// Reads one job's record.
@@ -190,16 +234,24 @@ pub async fn read(redis: &Redis, job_id: &str) -> Result<Option<JobSnapshot>> {
 
 fn parse_record(h: &HashMap<String, String>, now: i64) -> Option<JobSnapshot> {
     let mut s: JobSnapshot = serde_json::from_str(h.get("data")?).ok()?;
-    s.heartbeat_age_ms = h
-        .get("heartbeat")
-        .and_then(|v| v.parse::<i64>().ok())
-        .map(|hb| (now - hb).max(0));
+    let hb = h.get("heartbeat").and_then(|v| v.parse::<i64>().ok());
+    s.heartbeat_age_ms = hb.map(|hb| (now - hb).max(0));
+    s.last_heartbeat = hb.map(iso);
+    if !s.state.is_final() && s.heartbeat_age_ms.is_some_and(|a| a > timing().stale_ms) {
+        s.state = JobState::Stale;
+    }
     Some(s)
 }
 
-/// Every job that has not ended (queued, running, paused, swapping), by
-/// anyone, oldest first.
+/// Every job that has not ended (queued, running, paused, swapping, or
+/// stale when its heartbeat stopped), by anyone, oldest first.
 pub async fn active(redis: &Redis) -> Result<Vec<JobSnapshot>> {
+    Ok(live_records(redis).await?.0)
+}
+
+/// The live jobs' records, and the ids in the live set whose record is gone
+/// (expired long after their process died).
+pub(crate) async fn live_records(redis: &Redis) -> Result<(Vec<JobSnapshot>, Vec<String>)> {
     let mut ids: Vec<String> = Vec::new();
     let mut live = SetScan::new(redis, keys::jobs_live(), "listing live jobs");
     while let Some(batch) = live.next().await? {
@@ -207,16 +259,23 @@ pub async fn active(redis: &Redis) -> Result<Vec<JobSnapshot>> {
     }
     let now = redis.time_ms().await?;
     let mut out = Vec::new();
+    let mut missing = Vec::new();
     for chunk in ids.chunks(100) {
         let mut p = redis::pipe();
         for id in chunk {
             p.cmd("HGETALL").arg(keys::job(id));
         }
         let hs: Vec<HashMap<String, String>> = redis.pipe("reading live jobs", &p).await?;
-        out.extend(hs.iter().filter_map(|h| parse_record(h, now)));
+        for (id, h) in chunk.iter().zip(&hs) {
+            match parse_record(h, now) {
+                Some(s) => out.push(s),
+                None if h.is_empty() => missing.push(id.clone()),
+                None => {}
+            }
+        }
     }
     out.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
-    Ok(out)
+    Ok((out, missing))
 }
 
 /// A control request for a job.

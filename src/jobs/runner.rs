@@ -1,14 +1,13 @@
 //! Running warm jobs: submit (queue), wait for a slot under the global limit,
 //! warm, and publish progress to the caller and to the job record in Redis.
 
-use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use redis::Script;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{JobSnapshot, JobState, iso, write_record};
+use super::slots::{self, Claim, Renewal};
+use super::{JobSnapshot, JobState, heartbeat, iso, timing, write_record};
 use crate::actor::Actor;
 use crate::cache::meta;
 use crate::cache::trend::{self, TrendSample};
@@ -19,12 +18,14 @@ use crate::keys::{self, DsId};
 use crate::redis_conn::Redis;
 use crate::store::Store;
 
-static CLAIM: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua_claim.lua")));
-
-/// How often a job publishes progress and reads its control field.
+/// How often a job publishes progress, renews its run slot and reads its
+/// control field.
 const TICK: Duration = Duration::from_millis(250);
-/// Lease of a run slot; renewed every tick, so a dead runner frees it soon.
-const SLOT_LEASE_MS: i64 = 15_000;
+/// The reason the warm gives while an admin's pause holds it
+/// (`cache::warm`'s gate).
+const ADMIN_PAUSE: &str = "paused by an admin";
+/// Shown while a job whose slot lease lapsed waits for a slot again.
+const SLOT_WAIT: &str = "waiting for a free warm slot: its slot lapsed while this process was stalled and the concurrency limit is in use";
 
 /// What running jobs needs.
 #[derive(Clone)]
@@ -145,46 +146,35 @@ async fn wait_for_slot(
     snap: &JobSnapshot,
     cancel: &CancellationToken,
 ) -> Result<bool> {
+    let t = timing();
     loop {
         if cancel.is_cancelled() || read_control(&ctx.redis, &snap.job_id).await? == "cancel" {
             return Ok(false);
         }
-        let now = ctx.redis.time_ms().await?;
-        write_record(&ctx.redis, snap, now).await?;
-        let mut conn = ctx.redis.conn();
-        let claimed: i64 = CLAIM
-            .key(keys::jobs_queue())
-            .key(keys::jobs_slots())
-            .arg(&snap.job_id)
-            .arg(ctx.concurrency.max(1))
-            .arg(SLOT_LEASE_MS)
-            .arg(super::STALE_MS)
-            .arg(keys::job_prefix())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| Error::redis("claiming a run slot", e))?;
-        match claimed {
-            1 => return Ok(true),
-            -1 => {
-                // Dropped from the queue (e.g. a long stall): take a place again.
-                let _: () = ctx
-                    .redis
-                    .query(
-                        "re-queueing a job",
-                        redis::cmd("ZADD")
-                            .arg(keys::jobs_queue())
-                            .arg(now)
-                            .arg(&snap.job_id),
-                    )
-                    .await?;
-            }
-            _ => {}
+        if !heartbeat(&ctx.redis, snap).await? {
+            return Err(given_up(snap));
+        }
+        match slots::claim(&ctx.redis, &snap.job_id, ctx.concurrency, t).await? {
+            Claim::Claimed => return Ok(true),
+            Claim::Wait => {}
+            // Dropped from the queue (its process stalled): take a place again.
+            Claim::NotQueued => slots::requeue(&ctx.redis, &snap.job_id).await?,
+            Claim::NotLive => return Err(given_up(snap)),
         }
         tokio::select! {
             _ = cancel.cancelled() => return Ok(false),
-            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = tokio::time::sleep(t.claim_poll) => {}
         }
     }
+}
+
+/// The error of a job whose record was ended by another instance because
+/// its heartbeat went stale (this process stalled, e.g. a laptop asleep).
+fn given_up(snap: &JobSnapshot) -> Error {
+    Error::JobStopped(format!(
+        "job {} was given up as dead by another instance while this process was stalled; warm again",
+        snap.job_id
+    ))
 }
 
 /// Runs a submitted job to its end, calling `on_update` with every snapshot.
@@ -287,7 +277,16 @@ async fn run_inner(
     let now = ctx.redis.time_ms().await?;
     snap.started_at = Some(iso(now));
     snap.state = JobState::Running;
-    write_record(&ctx.redis, snap, now).await?;
+    let waiting = waiting_for_slot(snap);
+    let slot_held = match slots::tick(&ctx.redis, snap, &waiting, ctx.concurrency, timing()).await?
+    {
+        Renewal::NotLive => return Err(given_up(snap)),
+        Renewal::Lost => {
+            *snap = waiting;
+            false
+        }
+        Renewal::Renewed | Renewal::Retaken => true,
+    };
     ctx.store.save_job(&snap.to_record()).await?;
     on_update(snap);
 
@@ -308,10 +307,12 @@ async fn run_inner(
         .clone()
         .unwrap_or_else(|| ctx.default_source_url.clone());
 
-    // A job paused while it queued starts paused.
+    // A job paused while it queued starts paused (and so does one whose
+    // slot lapsed already).
     let initial = match read_control(&ctx.redis, &snap.job_id).await?.as_str() {
-        "pause" => Control::Pause,
         "cancel" => return Err(Error::Cancelled),
+        "pause" => Control::Pause,
+        _ if !slot_held => Control::Pause,
         _ => Control::Run,
     };
     let (control_tx, control_rx) = watch::channel(initial);
@@ -345,6 +346,11 @@ async fn run_inner(
 
     let mut rate = 0f64;
     let mut last = (Instant::now(), 0u64);
+    // Whether the job holds its run slot (it may lapse while the process
+    // stalls; then the job waits, paused, until a slot is free again).
+    let mut slot_held = slot_held;
+    // Why this runner stopped the warm itself, when it did.
+    let mut stopped: Option<Error> = None;
     let result = loop {
         tokio::select! {
             r = &mut task => break r.map_err(|e| Error::Invalid(format!("the warm task stopped: {e}")))?,
@@ -361,33 +367,55 @@ async fn run_inner(
             };
             last = (Instant::now(), p.rows_processed);
         }
+        // What the admin asks for (the control field), read first so the
+        // record written below already reflects it.
+        let asked = read_control(&ctx.redis, &snap.job_id).await.ok();
         apply_progress(snap, &p, rate);
-        let now = match ctx.redis.time_ms().await {
-            Ok(t) => t,
-            Err(_) => continue, // Redis is slow or gone: the warm's guard decides.
-        };
-        let _ = write_record(&ctx.redis, snap, now).await;
-        let _: Result<()> = ctx
-            .redis
-            .query(
-                "renewing the run slot",
-                redis::cmd("ZADD")
-                    .arg(keys::jobs_slots())
-                    .arg("XX")
-                    .arg(now + SLOT_LEASE_MS)
-                    .arg(&snap.job_id),
-            )
-            .await;
-        match read_control(&ctx.redis, &snap.job_id).await.as_deref() {
-            Ok("pause") => {
-                control_tx
-                    .send_if_modified(|c| std::mem::replace(c, Control::Pause) != Control::Pause);
+        if asked.as_deref() == Some("run")
+            && snap.state == JobState::Paused
+            && snap.pause_reason.as_deref() == Some(ADMIN_PAUSE)
+        {
+            // Resuming now (the warm obeys at its next batch).
+            snap.state = JobState::Running;
+            snap.pause_reason = None;
+        }
+        let waiting = waiting_for_slot(snap);
+        match slots::tick(&ctx.redis, snap, &waiting, ctx.concurrency, timing()).await {
+            Ok(Renewal::Renewed | Renewal::Retaken) => slot_held = true,
+            Ok(Renewal::Lost) => slot_held = false,
+            Ok(Renewal::NotLive) => {
+                stopped.get_or_insert_with(|| given_up(snap));
+                warm_cancel.cancel();
             }
-            Ok("cancel") => warm_cancel.cancel(),
-            Ok(_) => {
-                control_tx.send_if_modified(|c| std::mem::replace(c, Control::Run) != Control::Run);
-            }
+            // Redis is slow or gone: the warm's guard decides.
             Err(_) => {}
+        }
+        if !slot_held {
+            if snap.state == JobState::Swapping && stopped.is_none() {
+                stopped = Some(Error::JobStopped(format!(
+                    "its run slot lapsed while this process was stalled and every slot (limit {}) is taken; the warm stopped rather than exceed the limit",
+                    ctx.concurrency.max(1)
+                )));
+                warm_cancel.cancel();
+            }
+            *snap = waiting;
+        }
+        let wanted = match asked.as_deref() {
+            Some("cancel") => {
+                warm_cancel.cancel();
+                None
+            }
+            _ if !slot_held => Some(Control::Pause),
+            Some("pause") => Some(Control::Pause),
+            Some(_) => Some(Control::Run),
+            None => None,
+        };
+        if let Some(c) = wanted {
+            control_tx.send_if_modified(|cur| {
+                let changed = *cur != c;
+                *cur = c;
+                changed
+            });
         }
         on_update(snap);
     };
@@ -411,9 +439,22 @@ async fn run_inner(
             }
             Ok(JobState::Succeeded)
         }
+        Err(_) if stopped.is_some() => Err(stopped.unwrap_or(Error::Cancelled)),
         Err(Error::Cancelled) if warm_cancel.is_cancelled() => Err(Error::Cancelled),
         Err(e) => Err(e),
     }
+}
+
+/// How a running job reads while it waits for a slot again.
+fn waiting_for_slot(snap: &JobSnapshot) -> JobSnapshot {
+    let mut w = snap.clone();
+    if !w.state.is_final() {
+        w.state = JobState::Paused;
+        w.pause_reason = Some(SLOT_WAIT.into());
+        w.eta_ms = None;
+        w.rows_per_second = 0.0;
+    }
+    w
 }
 
 fn apply_progress(snap: &mut JobSnapshot, p: &Progress, rate: f64) {

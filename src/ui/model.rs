@@ -204,7 +204,7 @@ impl Model {
                 matches!(
                     j.state,
                     JobState::Running | JobState::Paused | JobState::Swapping
-                )
+                ) || (j.state == JobState::Stale && j.started_at.is_some())
             })
             .collect();
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
@@ -216,7 +216,10 @@ impl Model {
         let mut v: Vec<&JobSnapshot> = self
             .jobs
             .values()
-            .filter(|j| j.state == JobState::Queued)
+            .filter(|j| {
+                j.state == JobState::Queued
+                    || (j.state == JobState::Stale && j.started_at.is_none())
+            })
             .collect();
         v.sort_by(|a, b| a.queued_at.cmp(&b.queued_at));
         v

@@ -736,10 +736,15 @@ async fn a_job_whose_agent_was_killed_is_reported_and_cleaned_by_the_next_leader
             .expect("read")
             .expect("record");
         assert_eq!(rec.state, JobState::Failed);
-        assert_eq!(rec.error.as_deref(), Some(scheduler::ABANDONED_CAUSE));
+        let cause = format!(
+            "{} (last heartbeat {})",
+            scheduler::ABANDONED_CAUSE,
+            jobs::iso(now - 60_000)
+        );
+        assert_eq!(rec.error.as_deref(), Some(cause.as_str()));
         let hist = store.recent_jobs(Some(1), 5).await.expect("history");
         assert_eq!(hist[0].state, "failed");
-        assert_eq!(hist[0].error.as_deref(), Some("its process stopped"));
+        assert_eq!(hist[0].error.as_deref(), Some(cause.as_str()));
         let rows = audit_rows(&store, "job_abandoned").await;
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].params["jobId"], job.job_id.as_str());

@@ -360,6 +360,33 @@ fn progress_bars_follow_progress_events() {
 }
 
 #[test]
+fn a_stale_job_shows_its_last_heartbeat_and_offers_no_controls() {
+    let mut w = Window::with_two_datasources(false);
+    let mut stale = running_job(55.0, 33_000);
+    stale.state = JobState::Stale;
+    stale.last_heartbeat = Some("2026-01-15T11:59:00.000Z".into());
+    stale.heartbeat_age_ms = Some(60_000);
+    w.feed([Event::Jobs(cachedeck::jobs::WarmingStatus {
+        active_jobs: vec![stale],
+        recent_jobs: Vec::new(),
+    })]);
+    w.harness.get_by_label("Warming (1)").click();
+    w.frames();
+    assert!(
+        w.harness
+            .query_by_label_contains("Stale: last heartbeat")
+            .is_some(),
+        "{}",
+        screen(&w.harness)
+    );
+    assert_eq!(progress_values(&w.harness), vec![55.0]);
+    // Nobody would obey a control: none is offered.
+    for label in ["Pause", "Resume", "Cancel"] {
+        assert!(w.harness.query_by_label(label).is_none(), "{label} offered");
+    }
+}
+
+#[test]
 fn invalidate_asks_for_confirmation_before_sending() {
     let mut w = Window::with_two_datasources(false);
     w.sent();

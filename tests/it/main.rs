@@ -11,6 +11,7 @@ mod governance;
 mod gui;
 mod gui_admin;
 mod gui_tools;
+mod jobs;
 mod metrics;
 mod redis_admin;
 mod report;

@@ -6,7 +6,7 @@ use egui::RichText;
 
 use crate::backend::Command;
 use crate::jobs::{JobSnapshot, JobState};
-use crate::ui::clock::{ago, parse_iso_ms};
+use crate::ui::clock::{ago, local_time, parse_iso_ms};
 use crate::ui::model::Model;
 use crate::ui::theme;
 use crate::ui::widgets::history::history_ui;
@@ -89,6 +89,19 @@ fn started_text(job: &JobSnapshot, server_now: i64) -> String {
     format!("{verb} {when} by {} ({})", job.owner, job.origin)
 }
 
+/// Why a stale job is shown as such, and what happens to it.
+fn stale_text(job: &JobSnapshot, server_now: i64) -> String {
+    let last = job
+        .last_heartbeat
+        .as_deref()
+        .and_then(parse_iso_ms)
+        .map(|ms| format!("{} ({})", local_time(ms, server_now), ago(server_now - ms)))
+        .unwrap_or_else(|| "never".into());
+    format!(
+        "Stale: last heartbeat {last}. The instance running it stopped; it is marked failed and cleaned up once its warm lock's lease runs out."
+    )
+}
+
 fn active_job_ui(
     ui: &mut egui::Ui,
     job: &JobSnapshot,
@@ -114,8 +127,13 @@ fn active_job_ui(
                 if job.forced {
                     ui.label(RichText::new("forced").small().color(theme::muted(dark)));
                 }
+                // A stale job's process is gone: nobody would obey a control.
+                let controllable = job.state != JobState::Stale;
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    ui.add_enabled_ui(connected, |ui| {
+                    ui.add_enabled_ui(connected && controllable, |ui| {
+                        if !controllable {
+                            return;
+                        }
                         if ui
                             .button("Cancel")
                             .on_hover_text("Stop; the live cache stays as it is")
@@ -157,7 +175,11 @@ fn active_job_ui(
             }
             parts.push(started_text(job, server_now));
             ui.label(parts.join(" • "));
-            if let Some(reason) = &job.pause_reason {
+            if let Some(reason) = job
+                .pause_reason
+                .as_ref()
+                .filter(|_| job.state != JobState::Stale)
+            {
                 let text = if reason.to_lowercase().starts_with("paused") {
                     let mut c = reason.chars();
                     c.next()
@@ -168,14 +190,8 @@ fn active_job_ui(
                 };
                 ui.label(RichText::new(text).color(theme::warn(dark)));
             }
-            if job
-                .heartbeat_age_ms
-                .is_some_and(|a| a > crate::jobs::STALE_MS)
-            {
-                ui.label(
-                    RichText::new("No heartbeat for a while: the instance running it may be gone.")
-                        .color(theme::bad(dark)),
-                );
+            if job.state == JobState::Stale {
+                ui.label(RichText::new(stale_text(job, server_now)).color(theme::bad(dark)));
             }
         });
     if matches!(job.state, JobState::Running | JobState::Swapping) {
@@ -196,7 +212,9 @@ fn queued_job_ui(
         ui.label(RichText::new(&job.datasource_name).strong());
         ui.label(RichText::new(format!("#{}", job.datasource_id)).color(theme::muted(dark)));
         ui.label(started_text(job, server_now));
-        if ui
+        if job.state == JobState::Stale {
+            ui.label(RichText::new(stale_text(job, server_now)).color(theme::bad(dark)));
+        } else if ui
             .add_enabled(connected, egui::Button::new("Cancel"))
             .clicked()
         {

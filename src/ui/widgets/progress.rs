@@ -17,6 +17,7 @@ pub fn state_label(state: JobState) -> &'static str {
         JobState::Failed => "Failed",
         JobState::Cancelled => "Cancelled",
         JobState::Skipped => "Skipped",
+        JobState::Stale => "Stale",
     }
 }
 
@@ -26,7 +27,7 @@ pub fn state_color(state: JobState, dark: bool) -> egui::Color32 {
         JobState::Running | JobState::Swapping => theme::accent(dark),
         JobState::Paused | JobState::Queued => theme::warn(dark),
         JobState::Succeeded | JobState::Skipped => theme::good(dark),
-        JobState::Failed | JobState::Cancelled => theme::bad(dark),
+        JobState::Failed | JobState::Cancelled | JobState::Stale => theme::bad(dark),
     }
 }
 
@@ -41,6 +42,7 @@ pub fn progress_bar_ui(ui: &mut egui::Ui, snap: &JobSnapshot, width: f32) -> egu
         JobState::Running => format!("{percent}%"),
         JobState::Paused => format!("{percent}% • paused"),
         JobState::Swapping => format!("{percent}% • swapping in"),
+        JobState::Stale => format!("{percent}% • stale: no heartbeat"),
         s => state_label(s).to_string(),
     };
     ui.add(

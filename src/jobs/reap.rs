@@ -1,0 +1,207 @@
+//! Jobs whose process stopped (killed, machine lost, stalled for good):
+//! found by their stale heartbeat and ended by whichever instance looks
+//! first — `cachedeck status`, the window's refresh, an agent — so a dead
+//! job never looks alive, even when no agent runs.
+//!
+//! A stale job that had started waits until its warm lock's lease is gone
+//! (its process might still be stalled, not dead); then one instance ends it
+//! (a script makes sure only one does, and only while the heartbeat is still
+//! stale), removes its shadow keys if nobody holds the datasource's warm
+//! lock, records it failed in the history and audits `job_abandoned`.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+use serde::Serialize;
+
+use super::{ENDED_TTL_SECS, JobSnapshot, JobState, iso, live_records, timing};
+use crate::actor::Actor;
+use crate::cache::{lock, shadow};
+use crate::error::{Error, Result};
+use crate::governance::audit::{self, actions, results};
+use crate::keys::{self, DsId};
+use crate::redis_conn::Redis;
+use crate::store::Store;
+
+static REAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua_reap.lua")));
+
+/// The start of the history cause of a job whose process stopped; the last
+/// heartbeat's time follows in parentheses.
+pub const ABANDONED_CAUSE: &str = "its process stopped";
+
+/// A job whose process stopped, found and ended by this instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Abandoned {
+    /// The job.
+    pub job_id: String,
+    /// Its datasource.
+    pub datasource_id: DsId,
+    /// Milliseconds since its last heartbeat.
+    pub heartbeat_age_ms: Option<i64>,
+    /// Shadow entries removed (0 when another warm holds the lock now).
+    pub shadow_entries_removed: u64,
+    /// Shadow index keys removed.
+    pub shadow_indexes_removed: u64,
+}
+
+/// What one look at the live jobs did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reaped {
+    /// Jobs ended by this call.
+    pub abandoned: Vec<Abandoned>,
+    /// Stale jobs whose warm lock is still leased (ended at a later call).
+    pub waiting: Vec<String>,
+}
+
+/// The cause recorded for a job whose process stopped.
+pub fn abandoned_cause(last_heartbeat: Option<&str>) -> String {
+    match last_heartbeat {
+        Some(t) => format!("{ABANDONED_CAUSE} (last heartbeat {t})"),
+        None => format!("{ABANDONED_CAUSE} (no heartbeat recorded)"),
+    }
+}
+
+/// Ends every live job whose heartbeat is stale and whose warm lock's lease
+/// is gone. Needs an actor that may write; a read-only one changes nothing.
+pub async fn reap(redis: &Redis, store: &Store, actor: &Actor) -> Result<Reaped> {
+    actor.check_write("clean up jobs whose process stopped")?;
+    let mut out = Reaped::default();
+    let (jobs, missing) = live_records(redis).await?;
+    if !missing.is_empty() {
+        // Records that expired a day after their last heartbeat: nothing
+        // is left to end but their places in the live set, queue and slots.
+        let mut p = redis::pipe();
+        for id in &missing {
+            p.cmd("SREM").arg(keys::jobs_live()).arg(id).ignore();
+            p.cmd("ZREM").arg(keys::jobs_queue()).arg(id).ignore();
+            p.cmd("ZREM").arg(keys::jobs_slots()).arg(id).ignore();
+        }
+        redis
+            .pipe::<()>("forgetting expired job records", &p)
+            .await?;
+    }
+    for job in jobs {
+        if job.state != JobState::Stale {
+            continue;
+        }
+        let started = job.started_at.is_some();
+        if started && lock::holder(redis, job.datasource_id).await?.as_deref() == Some(&job.job_id)
+        {
+            // Its warm lock's lease has not run out: it may only be stalled.
+            out.waiting.push(job.job_id.clone());
+            continue;
+        }
+        if let Some(a) = end_abandoned(redis, store, actor, job, started).await? {
+            out.abandoned.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends one stale job unless another instance did, or its process came back.
+async fn end_abandoned(
+    redis: &Redis,
+    store: &Store,
+    actor: &Actor,
+    mut job: JobSnapshot,
+    started: bool,
+) -> Result<Option<Abandoned>> {
+    let age = job.heartbeat_age_ms;
+    let now = redis.time_ms().await?;
+    let cause = abandoned_cause(job.last_heartbeat.as_deref());
+    job.state = JobState::Failed;
+    job.error = Some(cause.clone());
+    job.completed_at = Some(iso(now));
+    job.pause_reason = None;
+    job.eta_ms = None;
+    job.rows_per_second = 0.0;
+    let data = serde_json::to_string(&job).unwrap_or_default();
+    let mut conn = redis.conn();
+    let ended: i64 = REAP
+        .key(keys::job(&job.job_id))
+        .key(keys::jobs_live())
+        .key(keys::jobs_queue())
+        .key(keys::jobs_slots())
+        .arg(&job.job_id)
+        .arg(timing().stale_ms)
+        .arg(data)
+        .arg(ENDED_TTL_SECS)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("ending a job whose process stopped", e))?;
+    if ended != 1 {
+        return Ok(None);
+    }
+    let removed = if started {
+        clean_shadow(redis, job.datasource_id, &job.job_id).await?
+    } else {
+        shadow::Removed::default()
+    };
+    store.save_job(&job.to_record()).await?;
+    tracing::warn!(
+        "job {} (DS #{} {}, owner {}, {}) stopped with its process{}; marked failed{}",
+        job.job_id,
+        job.datasource_id,
+        job.datasource_name,
+        job.owner,
+        job.origin,
+        job.last_heartbeat
+            .as_deref()
+            .map(|t| format!(" (last heartbeat {t})"))
+            .unwrap_or_default(),
+        if removed.entries + removed.indexes > 0 {
+            format!(
+                ", {} shadow entries and {} shadow indexes removed",
+                removed.entries, removed.indexes
+            )
+        } else {
+            String::new()
+        }
+    );
+    audit::record_via(
+        actor,
+        actions::JOB_ABANDONED,
+        Some(job.datasource_id),
+        serde_json::json!({
+            "jobId": job.job_id,
+            "owner": job.owner,
+            "origin": job.origin,
+            "lastHeartbeat": job.last_heartbeat,
+            "heartbeatAgeMs": age,
+            "shadowEntriesRemoved": removed.entries,
+            "shadowIndexesRemoved": removed.indexes,
+        }),
+        results::FAILED,
+        Some(&cause),
+    )
+    .await;
+    Ok(Some(Abandoned {
+        job_id: job.job_id,
+        datasource_id: job.datasource_id,
+        heartbeat_age_ms: age,
+        shadow_entries_removed: removed.entries,
+        shadow_indexes_removed: removed.indexes,
+    }))
+}
+
+/// Removes a dead job's shadow keys while holding the warm lock, so no new
+/// warm starts writing its own shadow generation meanwhile. When another
+/// warm holds the lock, that warm owns the shadow keys now: nothing is
+/// removed.
+async fn clean_shadow(redis: &Redis, ds: DsId, job_id: &str) -> Result<shadow::Removed> {
+    let cleaner = format!("cleanup-{job_id}");
+    match lock::acquire(redis, ds, &cleaner, lock::LEASE).await {
+        Ok(()) => {
+            // merge: once shadow keys carry their warm's job id and a
+            // per-datasource registry lists them (helper `fence`), remove
+            // only this job's shadow keys through that registry here.
+            let removed = shadow::remove(redis, ds).await;
+            lock::release(redis, ds, &cleaner).await?;
+            removed
+        }
+        Err(Error::AlreadyWarming { .. }) => Ok(shadow::Removed::default()),
+        Err(e) => Err(e),
+    }
+}
