@@ -59,6 +59,9 @@ pub enum Error {
     #[error("datasource {ds} is busy: {} holds it", lock_holder_text(.holder))]
     AlreadyWarming { ds: DsId, holder: String },
 
+    #[error("the invalidation of datasource {ds} stopped: {reason}; invalidate again")]
+    InvalidationStopped { ds: DsId, reason: String },
+
     #[error("job {0} does not exist or has ended")]
     NoSuchJob(String),
 
@@ -104,6 +107,8 @@ pub const INVALIDATION_HOLDER_PREFIX: &str = "invalidate:";
 fn lock_holder_text(holder: &str) -> String {
     if holder.starts_with(INVALIDATION_HOLDER_PREFIX) {
         format!("an invalidation ({holder})")
+    } else if holder.starts_with("cleanup-") {
+        format!("the clean-up of a dead warm ({holder})")
     } else {
         format!("warm job {holder}")
     }

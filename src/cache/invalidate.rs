@@ -208,9 +208,10 @@ async fn holding_lock<T>(
             match lock::renew(redis, ds, &holder, lease).await {
                 Ok(true) => last_ok = Instant::now(),
                 Ok(false) => {
-                    return Error::Invalid(format!(
-                        "the invalidation of datasource {ds} lost the warm lock (its lease expired); invalidate again"
-                    ));
+                    return Error::InvalidationStopped {
+                        ds,
+                        reason: "it lost the warm lock (its lease expired)".into(),
+                    };
                 }
                 Err(e) if last_ok.elapsed() >= lease => return e,
                 Err(_) => {}

@@ -13,6 +13,9 @@ use crate::redis_conn::Redis;
 /// Members asked for per SSCAN call: small enough that no call stalls Redis.
 pub const SCAN_COUNT: usize = 500;
 
+/// Which member names a scan accepts.
+type Validity<'a> = Box<dyn Fn(&str) -> bool + Send + Sync + 'a>;
+
 /// SSCAN over one set, a batch at a time.
 pub struct SetScan<'a> {
     redis: &'a Redis,
@@ -22,7 +25,7 @@ pub struct SetScan<'a> {
     cursor: u64,
     done: bool,
     /// Which names the caller accepts (besides being UTF-8).
-    valid: Option<Box<dyn Fn(&str) -> bool + Send + Sync + 'a>>,
+    valid: Option<Validity<'a>>,
     /// Members skipped so far: not UTF-8, or rejected by `valid`.
     skipped: u64,
     /// The first skipped member, for a report (raw bytes).

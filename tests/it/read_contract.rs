@@ -202,7 +202,7 @@ async fn invalidated_selections_miss(r: &AnyRedis) {
     let f = fixture(r, 3).await;
     succeeded(f.warm(1).await).await;
     let all = |m: &str, fr: &str| q(m, fr, &[], &[]);
-    let cases = vec![
+    let cases = [
         Case {
             sel: sel(Some("Charges"), &[], &[], None),
             raw: index("Charges", "Monthly"),
