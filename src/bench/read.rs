@@ -40,6 +40,9 @@ return n
 pub struct ReadBench {
     pub entries: u64,
     pub fill_ms: f64,
+    /// The worst PING of the same loop over one second with no query: the
+    /// machine's own jitter.
+    pub idle_ping_worst_ms: f64,
     /// The bounded reader: its duration and the worst PING beside it.
     pub bounded_query_ms: f64,
     pub bounded_ping_worst_ms: f64,
@@ -95,6 +98,12 @@ pub async fn run(redis: &Redis, entries: u64) -> Result<ReadBench> {
         )
         .await?;
     let fill_ms = t.elapsed().as_secs_f64() * 1000.0;
+
+    eprintln!("idle PING loop…");
+    let ping = PingLoop::start(redis).await?;
+    let start = Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let idle_ping = ping.finish((start, Instant::now())).await;
 
     eprintln!("bounded query…");
     let req = QueryRequest {
@@ -159,6 +168,7 @@ pub async fn run(redis: &Redis, entries: u64) -> Result<ReadBench> {
     Ok(ReadBench {
         entries,
         fill_ms,
+        idle_ping_worst_ms: idle_ping,
         bounded_query_ms: bounded_ms,
         bounded_ping_worst_ms: bounded_ping,
         one_script_ms: one_ms,

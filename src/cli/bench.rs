@@ -49,10 +49,12 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
             ctx.print(&b, || {
                 format!(
                     "entries {} (written in {:.0} ms)\n\
+                     idle              worst PING over 1 s {:.2} ms\n\
                      bounded query     {:>8.1} ms; worst PING beside it {:.2} ms\n\
                      one-script query  {:>8.1} ms; worst PING beside it {:.2} ms",
                     b.entries,
                     b.fill_ms,
+                    b.idle_ping_worst_ms,
                     b.bounded_query_ms,
                     b.bounded_ping_worst_ms,
                     b.one_script_ms,
