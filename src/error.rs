@@ -54,8 +54,13 @@ pub enum Error {
     #[error("datasource {0} does not exist (see `cachedeck datasource list`)")]
     NoSuchDatasource(DsId),
 
-    #[error("datasource {ds} is already being warmed by job {holder}")]
+    /// The warm lock is held: by a warm, or by an invalidation (which takes
+    /// the same lock so the two never overlap).
+    #[error("datasource {ds} is busy: {} holds it", lock_holder_text(.holder))]
     AlreadyWarming { ds: DsId, holder: String },
+
+    #[error("the invalidation of datasource {ds} stopped: {reason}; invalidate again")]
+    InvalidationStopped { ds: DsId, reason: String },
 
     #[error("job {0} does not exist or has ended")]
     NoSuchJob(String),
@@ -98,6 +103,27 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Holder id prefix of an invalidation holding the warm lock.
+pub const INVALIDATION_HOLDER_PREFIX: &str = "invalidate:";
+
+/// Who holds the warm lock, for people: a warm job, or an invalidation.
+fn lock_holder_text(holder: &str) -> String {
+    if holder.starts_with(INVALIDATION_HOLDER_PREFIX) {
+        format!("an invalidation ({holder})")
+    } else if holder.starts_with("cleanup-") {
+        format!("the clean-up of a dead warm ({holder})")
+    } else {
+        format!("warm job {holder}")
+    }
+}
+
+/// Whether a recorded error text says the datasource was busy (a refused
+/// attempt, not a failed warm); also recognises the wording of earlier
+/// versions kept in the history.
+pub fn is_busy_text(text: &str) -> bool {
+    text.contains(" is busy: ") || text.contains("is already being warmed")
 }
 
 impl Error {

@@ -267,6 +267,14 @@ pub fn epoch(ds: DsId) -> String {
     format!("cache:meta:{}:epoch", tag(ds))
 }
 
+/// `cache:meta:{ds:N}:invalidated`: entry keys a selective invalidation
+/// deleted while keeping them listed in the master and secondary index sets,
+/// so every reader of them sees a miss until the next swap, which deletes
+/// this set. The health check counts them as waiting for a warm.
+pub fn invalidated(ds: DsId) -> String {
+    format!("cache:meta:{}:invalidated", tag(ds))
+}
+
 /// `lock:shadow:warm:{ds:N}`: the warm lease; its value is the holder's job id.
 pub fn warm_lock(ds: DsId) -> String {
     format!("lock:shadow:warm:{}", tag(ds))
@@ -372,6 +380,9 @@ pub enum ParsedKey {
     Epoch {
         ds: DsId,
     },
+    Invalidated {
+        ds: DsId,
+    },
     Lock {
         ds: DsId,
     },
@@ -394,6 +405,7 @@ impl ParsedKey {
             | ParsedKey::Meta { ds }
             | ParsedKey::LastWarm { ds }
             | ParsedKey::Epoch { ds }
+            | ParsedKey::Invalidated { ds }
             | ParsedKey::Lock { ds }
             | ParsedKey::Stats { ds }
             | ParsedKey::Trend { ds } => *ds,
@@ -437,6 +449,7 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
             "" => Some(ParsedKey::Meta { ds }),
             ":last_warm" => Some(ParsedKey::LastWarm { ds }),
             ":epoch" => Some(ParsedKey::Epoch { ds }),
+            ":invalidated" => Some(ParsedKey::Invalidated { ds }),
             _ => None,
         };
     }
@@ -578,6 +591,11 @@ mod tests {
         };
         assert_eq!(i.key(1, Gen::Live), "idx:{ds:1}:m:Charges:freq:Monthly");
         assert_eq!(last_warm(1), "cache:meta:{ds:1}:last_warm");
+        assert_eq!(invalidated(7), "cache:meta:{ds:7}:invalidated");
+        assert_eq!(
+            parse(&invalidated(7)),
+            Some(ParsedKey::Invalidated { ds: 7 })
+        );
     }
 
     #[test]

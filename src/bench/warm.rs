@@ -90,13 +90,13 @@ fn rss_mb() -> f64 {
 
 /// A PING loop on its own connection, recording when each PING was sent and
 /// how long it took.
-struct PingLoop {
+pub(super) struct PingLoop {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Vec<(Instant, Duration)>>,
 }
 
 impl PingLoop {
-    async fn start(redis: &Redis) -> Result<PingLoop> {
+    pub(super) async fn start(redis: &Redis) -> Result<PingLoop> {
         let mut node = redis
             .masters()
             .await?
@@ -120,7 +120,7 @@ impl PingLoop {
     }
 
     /// Stops the loop; the worst latency (ms) of PINGs that overlapped `window`.
-    async fn finish(self, window: (Instant, Instant)) -> f64 {
+    pub(super) async fn finish(self, window: (Instant, Instant)) -> f64 {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.task.await.unwrap_or_default();
         samples

@@ -1,18 +1,37 @@
 //! Invalidation: a whole datasource, or the entries matching a selection of
-//! measure / practices / providers / frequency. Both bump the epoch first, so
-//! a warm running meanwhile aborts its swap cleanly; deletion is UNLINK in
-//! batches read with SSCAN, never KEYS.
+//! measure / practices / providers / frequency.
+//!
+//! An invalidation holds the warm lock `lock:shadow:warm:{ds:N}` (holder
+//! `invalidate:<uuid>`) from start to end, so it never overlaps a warm of
+//! the same datasource: whichever comes second is refused as busy.
+//!
+//! A full invalidation moves the master index and index list aside in one
+//! script (every query misses from then on) and deletes their members in
+//! batches. A selective one deletes the matching entries but keeps them
+//! listed in the master and secondary index sets, and records them in
+//! `cache:meta:{ds:N}:invalidated`: any query touching them misses (a reader
+//! of the raw index → MGET path sees a missing member, never a shorter list)
+//! until the next swap puts them back and deletes that set. Both bump the
+//! epoch. Sets are read with SSCAN, keys deleted with UNLINK, never KEYS;
+//! members that are not names of this datasource are skipped.
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::set_scan::SetScan;
-use super::{scripts, shadow};
+use super::{lock, scripts};
 use crate::actor::Actor;
-use crate::error::{Error, Result};
+use crate::error::{Error, INVALIDATION_HOLDER_PREFIX, Result};
 use crate::keys::{self, DsId, Gen, ParsedKey, SecondaryIndex};
 use crate::redis_conn::Redis;
+
+/// Environment variable of a test hook: milliseconds an invalidation waits
+/// after taking the lock and bumping the epoch (the moment a warm starting
+/// meanwhile must be refused). Unset in normal use.
+pub const TEST_PAUSE_ENV: &str = "CACHEDECK_TEST_INVALIDATION_PAUSE_MS";
 
 /// Which entries to invalidate; all `None`/empty means the whole datasource.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,6 +98,7 @@ impl Selection {
 #[serde(rename_all = "camelCase")]
 pub struct InvalidateResult {
     pub keys_deleted: u64,
+    /// Index sets deleted (a selective invalidation keeps them: 0).
     pub indexes_deleted: u64,
     #[serde(rename = "memoryFreedMB")]
     pub memory_freed_mb: f64,
@@ -114,11 +134,14 @@ pub async fn invalidate(
         Some(ds),
     )
     .await?;
-    let r = if sel.is_all() {
-        invalidate_all(redis, ds).await
-    } else {
-        invalidate_some(redis, ds, sel).await
-    };
+    let r = holding_lock(redis, ds, async {
+        if sel.is_all() {
+            invalidate_all(redis, ds).await
+        } else {
+            invalidate_some(redis, ds, sel).await
+        }
+    })
+    .await;
     if let Ok(x) = &r {
         params["keysDeleted"] = x.keys_deleted.into();
         params["indexesDeleted"] = x.indexes_deleted.into();
@@ -134,10 +157,140 @@ pub async fn invalidate(
     r
 }
 
+/// Releases the warm lock if the invalidation's future is dropped before it
+/// could (a cancelled task); otherwise the lease frees it.
+struct Held {
+    redis: Redis,
+    ds: DsId,
+    holder: String,
+    /// False once released normally.
+    armed: bool,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let (redis, ds, holder) = (self.redis.clone(), self.ds, self.holder.clone());
+            rt.spawn(async move {
+                let _ = lock::release(&redis, ds, &holder).await;
+            });
+        }
+    }
+}
+
+/// Runs `work` while holding the warm lock of `ds`, renewing its lease every
+/// third of it; refused as busy when a warm (or another invalidation) holds
+/// it. The lock is released at the end, also on error.
+async fn holding_lock<T>(
+    redis: &Redis,
+    ds: DsId,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let holder = format!(
+        "{INVALIDATION_HOLDER_PREFIX}{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let lease = lock::LEASE;
+    lock::acquire(redis, ds, &holder, lease).await?;
+    let mut held = Held {
+        redis: redis.clone(),
+        ds,
+        holder: holder.clone(),
+        armed: true,
+    };
+    let renew = async {
+        let mut last_ok = Instant::now();
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            match lock::renew(redis, ds, &holder, lease).await {
+                Ok(true) => last_ok = Instant::now(),
+                Ok(false) => {
+                    return Error::InvalidationStopped {
+                        ds,
+                        reason: "it lost the warm lock (its lease expired)".into(),
+                    };
+                }
+                Err(e) if last_ok.elapsed() >= lease => return e,
+                Err(_) => {}
+            }
+        }
+    };
+    let r = tokio::select! {
+        r = work => r,
+        e = renew => Err(e),
+    };
+    held.armed = false;
+    if let Err(e) = lock::release(redis, ds, &holder).await {
+        tracing::warn!("could not release the warm lock of datasource {ds}: {e}");
+    }
+    r
+}
+
+/// The test hook of [`TEST_PAUSE_ENV`].
+async fn test_pause() {
+    if let Some(ms) = std::env::var(TEST_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+}
+
+/// Whether `name` is a live entry key of `ds`.
+fn is_own_entry(ds: DsId, name: &str) -> bool {
+    matches!(
+        keys::parse(name),
+        Some(ParsedKey::Entry { ds: d, generation: Gen::Live, .. }) if d == ds
+    )
+}
+
+/// Whether `name` is a live secondary index key of `ds`.
+fn is_own_index(ds: DsId, name: &str) -> bool {
+    matches!(
+        keys::parse(name),
+        Some(ParsedKey::Secondary { ds: d, generation: Gen::Live, .. }) if d == ds
+    )
+}
+
+/// Keys per UNLINK when emptying a moved-aside set.
+const UNLINK_BATCH: usize = 500;
+
+/// UNLINKs every member of `set` that `own` accepts (members written by
+/// something else are skipped, and left alone), then the set. Returns how
+/// many keys existed.
+async fn unlink_members(
+    redis: &Redis,
+    set: &str,
+    own: impl Fn(&str) -> bool + Send + Sync,
+) -> Result<u64> {
+    let mut removed = 0u64;
+    let mut scan = SetScan::new(redis, set, "scanning an index set").only(own);
+    while let Some(members) = scan.next().await? {
+        for batch in members.chunks(UNLINK_BATCH) {
+            let n: u64 = redis
+                .query("deleting keys", redis::cmd("UNLINK").arg(batch))
+                .await?;
+            removed += n;
+        }
+    }
+    if scan.skipped() > 0 {
+        tracing::info!(
+            "{set}: {} members that are not names of this datasource were skipped",
+            scan.skipped()
+        );
+    }
+    let _: u64 = redis
+        .query("deleting an index set", redis::cmd("UNLINK").arg(set))
+        .await?;
+    Ok(removed)
+}
+
 async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
-    // The epoch is read by the script itself; the trash names need the next
-    // one, so reserve it from a read (the script's INCR gives the same value
-    // unless another invalidation races, which then only shares the trash).
+    // The trash names carry the epoch the script's INCR will give: no other
+    // invalidation can run meanwhile (it would need the lock).
     let next_epoch = super::meta::epoch(redis, ds).await? + 1;
     let trash_master = keys::trash(ds, next_epoch, "master");
     let trash_list = keys::trash(ds, next_epoch, "indexes");
@@ -148,21 +301,18 @@ async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
         .key(keys::index_list(ds, Gen::Live))
         .key(keys::meta(ds))
         .key(keys::last_warm(ds))
-        .key(keys::stats_since_warm(ds))
+        .key(keys::invalidated(ds))
         .key(&trash_master)
         .key(&trash_list)
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("starting the invalidation", e))?;
-    let keys_deleted =
-        shadow::unlink_members(redis, &trash_master, |k| Some(k.to_string())).await?;
-    let indexes_deleted =
-        shadow::unlink_members(redis, &trash_list, |k| Some(k.to_string())).await?;
-    // A warm in progress loses its shadow keys too; its swap aborts on the epoch.
-    let sh = shadow::remove(redis, ds).await?;
+    test_pause().await;
+    let keys_deleted = unlink_members(redis, &trash_master, |k| is_own_entry(ds, k)).await?;
+    let indexes_deleted = unlink_members(redis, &trash_list, |k| is_own_index(ds, k)).await?;
     Ok(InvalidateResult {
-        keys_deleted: keys_deleted + sh.entries,
-        indexes_deleted: indexes_deleted + sh.indexes,
+        keys_deleted,
+        indexes_deleted,
         memory_freed_mb: mb(memory.parse::<f64>().unwrap_or(0.0)),
     })
 }
@@ -174,13 +324,15 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
     let _: i64 = redis
         .query("bumping the epoch", redis::cmd("INCR").arg(keys::epoch(ds)))
         .await?;
+    test_pause().await;
     // Which index sets can hold matching entries.
     let mut scan_sets = Vec::new();
     let mut list = SetScan::new(
         redis,
         keys::index_list(ds, Gen::Live),
         "scanning the index list",
-    );
+    )
+    .only(move |n| is_own_index(ds, n));
     while let Some(names) = list.next().await? {
         for n in names {
             if let Some(ParsedKey::Secondary { index, .. }) = keys::parse(&n)
@@ -193,7 +345,8 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
     // Collect matching entry keys (bounded by the selection's size).
     let mut targets: HashSet<String> = HashSet::new();
     for set in &scan_sets {
-        let mut members = SetScan::new(redis, set.as_str(), "scanning an index");
+        let mut members = SetScan::new(redis, set.as_str(), "scanning an index")
+            .only(move |m| is_own_entry(ds, m));
         while let Some(batch) = members.next().await? {
             for m in batch {
                 if let Some(ParsedKey::Entry { group, .. }) = keys::parse(&m)
@@ -217,30 +370,29 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
         freed += sizes.iter().flatten().sum::<u64>() as f64;
         let mut inv = scripts::INVALIDATE_ENTRIES.prepare_invoke();
         inv.key(keys::master_index(ds, Gen::Live))
-            .key(keys::index_list(ds, Gen::Live))
-            .key(keys::meta(ds));
+            .key(keys::invalidated(ds))
+            .key(keys::epoch(ds));
         for k in chunk {
-            let Some(ParsedKey::Entry { group, .. }) = keys::parse(k) else {
-                continue;
-            };
             inv.arg(k);
-            for idx in SecondaryIndex::for_group(&group) {
-                inv.arg(idx.key(ds, Gen::Live));
-            }
         }
         let mut conn = redis.conn();
-        let (deleted, dropped): (u64, u64) = inv
+        let deleted: u64 = inv
             .invoke_async(&mut conn)
             .await
             .map_err(|e| Error::redis("invalidating entries", e))?;
         result.keys_deleted += deleted;
-        result.indexes_deleted += dropped;
     }
-    // Empty index sets vanish by themselves in Redis; the shadow of a running
-    // warm goes too (its swap aborts on the epoch).
-    let sh = shadow::remove(redis, ds).await?;
-    result.keys_deleted += sh.entries;
-    result.indexes_deleted += sh.indexes;
     result.memory_freed_mb = mb(freed);
     Ok(result)
+}
+
+/// Entries of `ds` invalidated since the last swap (deleted, still listed,
+/// waiting for a warm).
+pub async fn pending(redis: &Redis, ds: DsId) -> Result<u64> {
+    redis
+        .query(
+            "counting invalidated entries",
+            redis::cmd("SCARD").arg(keys::invalidated(ds)),
+        )
+        .await
 }

@@ -1,7 +1,17 @@
-//! Reading the cache: one generation per query (the index read and the entry
-//! fetch run in one script), with hits, misses and time recorded after the
-//! answer is back.
+//! Reading the cache (README, "Reading"): one generation per query, and no
+//! step that holds Redis for more than a few milliseconds whatever the
+//! query's size.
+//!
+//! A script answers at once when the index sets to read hold at most
+//! [`MEMBER_CAP`] members together. Otherwise it says `large` with the
+//! generation and epoch, and the reader walks the sets with SSCAN, reads
+//! the entries with MGET in chunks, then checks in one pipeline that the
+//! master set still exists and the generation and epoch are unchanged;
+//! if they changed it starts over (at most [`ATTEMPTS`] times, then a miss).
+//! Hits, misses and time are recorded after the answer is back.
 
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,6 +20,16 @@ use super::{scripts, stats};
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen, SecondaryIndex};
 use crate::redis_conn::Redis;
+
+/// Members of the sets to read above which the script leaves the reading to
+/// bounded steps.
+pub const MEMBER_CAP: usize = 1000;
+/// Members asked for per SSCAN of a large read.
+pub const SCAN_COUNT: usize = 1000;
+/// Keys per MGET of a large read.
+pub const MGET_CHUNK: usize = 500;
+/// Tries of a large read before it answers a miss.
+pub const ATTEMPTS: u32 = 3;
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -27,20 +47,27 @@ pub struct QueryRequest {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueryResult {
-    /// True when the cache answered (false: cold, or an indexed entry is gone).
+    /// True when the cache answered completely (false: cold, an entry is
+    /// invalidated or gone, or a large read kept seeing swaps).
     pub hit: bool,
     /// The generation every returned entry belongs to.
     pub generation: u64,
     /// Entry keys read.
     pub entries: usize,
-    /// The rows of every entry, in key order.
+    /// The rows of every entry, in key order (empty on a miss).
     pub rows: Vec<serde_json::Value>,
     pub duration_ms: f64,
+    /// True when the sets were larger than [`MEMBER_CAP`] and were read in
+    /// bounded steps.
+    pub large: bool,
+    /// Reads started (more than one when a swap or an invalidation came
+    /// between the steps of a large read).
+    pub attempts: u32,
 }
 
 /// Runs one query and records its statistics in the background.
 pub async fn query(redis: &Redis, req: &QueryRequest) -> Result<QueryResult> {
-    let (result, recording) = run(redis, req).await?;
+    let (result, recording) = run(redis, req, |_| async {}).await?;
     drop(recording);
     Ok(result)
 }
@@ -48,72 +75,139 @@ pub async fn query(redis: &Redis, req: &QueryRequest) -> Result<QueryResult> {
 /// Runs one query and waits until its statistics are recorded (the CLI,
 /// which exits right after, and tests).
 pub async fn query_recorded(redis: &Redis, req: &QueryRequest) -> Result<QueryResult> {
-    let (result, recording) = run(redis, req).await?;
+    let (result, recording) = run(redis, req, |_| async {}).await?;
     let _ = recording.await;
     Ok(result)
 }
 
-async fn run(
+/// [`query`] that runs `between(attempt)` in a large read after the entries
+/// were read and before the final check (tests put a swap there).
+#[doc(hidden)]
+pub async fn query_with_pause<F, Fut>(
     redis: &Redis,
     req: &QueryRequest,
-) -> Result<(QueryResult, tokio::task::JoinHandle<()>)> {
+    between: F,
+) -> Result<QueryResult>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let (result, recording) = run(redis, req, between).await?;
+    drop(recording);
+    Ok(result)
+}
+
+/// The index sets a query reads: the practice indexes, the provider indexes
+/// and the measure+frequency index, by live name.
+struct Sets {
+    measure_freq: String,
+    practices: Vec<String>,
+    providers: Vec<String>,
+}
+
+impl Sets {
+    fn of(req: &QueryRequest) -> Sets {
+        let ds = req.datasource;
+        Sets {
+            measure_freq: SecondaryIndex::MeasureFreq {
+                measure: req.measure.clone(),
+                frequency: req.frequency.clone(),
+            }
+            .key(ds, Gen::Live),
+            practices: req
+                .practices
+                .iter()
+                .map(|p| {
+                    SecondaryIndex::Practice {
+                        measure: req.measure.clone(),
+                        practice: p.clone(),
+                        frequency: req.frequency.clone(),
+                    }
+                    .key(ds, Gen::Live)
+                })
+                .collect(),
+            providers: req
+                .providers
+                .iter()
+                .map(|p| {
+                    SecondaryIndex::Provider {
+                        measure: req.measure.clone(),
+                        provider: p.clone(),
+                        frequency: req.frequency.clone(),
+                    }
+                    .key(ds, Gen::Live)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What one attempt found.
+enum Step {
+    /// Answered: hit or miss, generation, keys, values (`None`: missing).
+    Done {
+        hit: bool,
+        generation: u64,
+        entries: usize,
+        values: Vec<Option<Vec<u8>>>,
+    },
+    /// The generation or epoch changed during a large read: start over.
+    Changed,
+}
+
+async fn run<F, Fut>(
+    redis: &Redis,
+    req: &QueryRequest,
+    mut between: F,
+) -> Result<(QueryResult, tokio::task::JoinHandle<()>)>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let started = Instant::now();
     let ds = req.datasource;
-    let mut inv = scripts::QUERY.prepare_invoke();
-    inv.key(keys::master_index(ds, Gen::Live))
-        .key(keys::meta(ds))
-        .key(
-            SecondaryIndex::MeasureFreq {
-                measure: req.measure.clone(),
-                frequency: req.frequency.clone(),
+    let sets = Sets::of(req);
+    let mut large = false;
+    let mut attempts = 0;
+    let mut answer = None;
+    while attempts < ATTEMPTS {
+        attempts += 1;
+        let step = match script(redis, req, &sets).await? {
+            Scripted::Answer(step) => step,
+            Scripted::Large { generation, epoch } => {
+                large = true;
+                read_large(redis, ds, &sets, generation, epoch, || between(attempts)).await?
             }
-            .key(ds, Gen::Live),
-        );
-    for p in &req.practices {
-        inv.key(
-            SecondaryIndex::Practice {
-                measure: req.measure.clone(),
-                practice: p.clone(),
-                frequency: req.frequency.clone(),
-            }
-            .key(ds, Gen::Live),
-        );
+        };
+        if let Step::Done { .. } = step {
+            answer = Some(step);
+            break;
+        }
     }
-    for p in &req.providers {
-        inv.key(
-            SecondaryIndex::Provider {
-                measure: req.measure.clone(),
-                provider: p.clone(),
-                frequency: req.frequency.clone(),
-            }
-            .key(ds, Gen::Live),
-        );
-    }
-    inv.arg(req.practices.len()).arg(req.providers.len());
-    let mut conn = redis.conn();
-    let reply: Vec<redis::Value> = inv
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|e| Error::redis("querying the cache", e))?;
-    let text = super::value_text;
-    let status = reply.first().map(text).unwrap_or_default();
-    let generation = reply
-        .get(1)
-        .map(text)
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(0);
-    let n: usize = reply
-        .get(2)
-        .map(text)
-        .and_then(|g| g.parse().ok())
-        .unwrap_or(0);
-    let mut hit = status == "hit";
+    let (mut hit, generation, entries, values) = match answer {
+        Some(Step::Done {
+            hit,
+            generation,
+            entries,
+            values,
+        }) => (hit, generation, entries, values),
+        // Swapped under every attempt: the application asks the database.
+        _ => (false, 0, 0, Vec::new()),
+    };
     let mut rows = Vec::new();
-    for v in reply.iter().skip(3 + n) {
-        match serde_json::from_str::<serde_json::Value>(&text(v)) {
-            Ok(serde_json::Value::Array(a)) => rows.extend(a),
-            Ok(other) => rows.push(other),
-            Err(_) => hit = false,
+    if hit {
+        for v in values.iter().flatten() {
+            match serde_json::from_slice::<serde_json::Value>(v) {
+                Ok(serde_json::Value::Array(a)) => rows.extend(a),
+                Ok(other) => rows.push(other),
+                Err(_) => {
+                    hit = false;
+                    break;
+                }
+            }
+        }
+        if !hit {
+            rows.clear();
         }
     }
     let elapsed = started.elapsed();
@@ -129,10 +223,160 @@ async fn run(
         QueryResult {
             hit,
             generation,
-            entries: n,
+            entries,
             rows,
             duration_ms: elapsed.as_secs_f64() * 1000.0,
+            large,
+            attempts,
         },
         recording,
     ))
+}
+
+/// What the script answered.
+enum Scripted {
+    Answer(Step),
+    Large { generation: String, epoch: String },
+}
+
+fn bytes(v: &redis::Value) -> Option<Vec<u8>> {
+    match v {
+        redis::Value::BulkString(b) => Some(b.clone()),
+        redis::Value::SimpleString(s) => Some(s.clone().into_bytes()),
+        redis::Value::Int(i) => Some(i.to_string().into_bytes()),
+        _ => None,
+    }
+}
+
+/// Runs the query script: the whole answer when the sets are small.
+async fn script(redis: &Redis, req: &QueryRequest, sets: &Sets) -> Result<Scripted> {
+    let ds = req.datasource;
+    let mut inv = scripts::QUERY.prepare_invoke();
+    inv.key(keys::master_index(ds, Gen::Live))
+        .key(keys::meta(ds))
+        .key(keys::epoch(ds))
+        .key(&sets.measure_freq);
+    for k in sets.practices.iter().chain(&sets.providers) {
+        inv.key(k);
+    }
+    inv.arg(sets.practices.len())
+        .arg(sets.providers.len())
+        .arg(MEMBER_CAP);
+    let mut conn = redis.conn();
+    let reply: Vec<redis::Value> = inv
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("querying the cache", e))?;
+    let text = super::value_text;
+    let status = reply.first().map(text).unwrap_or_default();
+    let generation = reply.get(1).map(text).unwrap_or_else(|| "0".into());
+    let epoch = reply.get(2).map(text).unwrap_or_else(|| "0".into());
+    if status == "large" {
+        return Ok(Scripted::Large { generation, epoch });
+    }
+    let n: usize = reply
+        .get(3)
+        .map(text)
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let values: Vec<Option<Vec<u8>>> = reply.iter().skip(4 + n).map(bytes).collect();
+    Ok(Scripted::Answer(Step::Done {
+        hit: status == "hit" && values.len() == n,
+        generation: generation.parse().unwrap_or(0),
+        entries: n,
+        values,
+    }))
+}
+
+/// Every member of `set`, read with SSCAN COUNT [`SCAN_COUNT`] (as bytes:
+/// a member written by something else is read like any other).
+async fn members(redis: &Redis, set: &str) -> Result<BTreeSet<Vec<u8>>> {
+    let mut out = BTreeSet::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis
+            .query(
+                "reading an index set",
+                redis::cmd("SSCAN")
+                    .arg(set)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT),
+            )
+            .await?;
+        out.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            return Ok(out);
+        }
+    }
+}
+
+/// The union of the members of `sets`.
+async fn union(redis: &Redis, sets: &[String]) -> Result<BTreeSet<Vec<u8>>> {
+    let mut out = BTreeSet::new();
+    for s in sets {
+        out.append(&mut members(redis, s).await?);
+    }
+    Ok(out)
+}
+
+/// A large read: the sets in SSCAN steps, the entries in MGET chunks, then
+/// the check that nothing was swapped or invalidated meanwhile.
+async fn read_large<B, Fut>(
+    redis: &Redis,
+    ds: DsId,
+    sets: &Sets,
+    generation: String,
+    epoch: String,
+    between: B,
+) -> Result<Step>
+where
+    B: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let chosen = match (sets.practices.is_empty(), sets.providers.is_empty()) {
+        (true, true) => members(redis, &sets.measure_freq).await?,
+        (false, true) => union(redis, &sets.practices).await?,
+        (true, false) => union(redis, &sets.providers).await?,
+        (false, false) => {
+            let a = union(redis, &sets.practices).await?;
+            let b = union(redis, &sets.providers).await?;
+            a.intersection(&b).cloned().collect()
+        }
+    };
+    // Only entry keys of this datasource (as the script): anything else in
+    // an index set was written by something else.
+    let prefix = keys::entry_prefix(ds, Gen::Live);
+    let chosen: Vec<Vec<u8>> = chosen
+        .into_iter()
+        .filter(|k| k.starts_with(prefix.as_bytes()))
+        .collect();
+    let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(chosen.len());
+    for chunk in chosen.chunks(MGET_CHUNK) {
+        let mut mget = redis::cmd("MGET");
+        for k in chunk {
+            mget.arg(k.as_slice());
+        }
+        let got: Vec<Option<Vec<u8>>> = redis.query("reading cache entries", &mget).await?;
+        values.extend(got);
+    }
+    between().await;
+    let mut p = redis::pipe();
+    p.cmd("EXISTS").arg(keys::master_index(ds, Gen::Live));
+    p.cmd("HGET").arg(keys::meta(ds)).arg("generation");
+    p.cmd("GET").arg(keys::epoch(ds));
+    let (exists, g, e): (bool, Option<String>, Option<String>) = redis
+        .pipe("checking the generation after a large read", &p)
+        .await?;
+    if g.as_deref().unwrap_or("0") != generation || e.as_deref().unwrap_or("0") != epoch {
+        return Ok(Step::Changed);
+    }
+    let hit = exists && values.len() == chosen.len() && values.iter().all(Option::is_some);
+    Ok(Step::Done {
+        hit,
+        generation: generation.parse().unwrap_or(0),
+        entries: chosen.len(),
+        values,
+    })
 }

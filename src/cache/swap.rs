@@ -351,7 +351,16 @@ async fn differences(
         let scratch = keys::swap_diff(ds, what);
         let mut members = Vec::with_capacity(count as usize);
         if count > 0 {
-            let mut scan = SetScan::new(redis, scratch.as_str(), "reading the compared keys");
+            // [read contract] Only names of this datasource (same slot, own
+            // namespace): a foreign member (another prefix or datasource,
+            // not UTF-8) is skipped, never UNLINKed nor an error.
+            let own = if what.ends_with("master") {
+                keys::entry_prefix(ds, Gen::Live)
+            } else {
+                keys::index_prefix(ds, Gen::Live)
+            };
+            let mut scan = SetScan::new(redis, scratch.as_str(), "reading the compared keys")
+                .only(move |k| k.starts_with(&own));
             while let Some(batch) = scan.next().await? {
                 members.extend(batch);
             }
@@ -565,6 +574,9 @@ impl Transaction {
         p.add_command(hset);
         p.cmd("SET").arg(keys::last_warm(ds)).arg(&meta.warmed_at);
         p.cmd("DEL").arg(keys::stats_since_warm(ds));
+        // [read contract] Entries a selective invalidation deleted but kept
+        // listed are back in this generation: nothing waits for a warm now.
+        p.cmd("DEL").arg(keys::invalidated(ds));
         Transaction {
             pipe: p,
             unlinks,

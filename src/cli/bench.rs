@@ -43,6 +43,26 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
             });
             Ok(0)
         }
+        BenchCmd::Read { entries } => {
+            let redis = ctx.redis().await?;
+            let b = crate::bench::read::run(redis, entries).await?;
+            ctx.print(&b, || {
+                format!(
+                    "entries {} (written in {:.0} ms)\n\
+                     idle              worst PING over 1 s {:.2} ms\n\
+                     bounded query     {:>8.1} ms; worst PING beside it {:.2} ms\n\
+                     one-script query  {:>8.1} ms; worst PING beside it {:.2} ms",
+                    b.entries,
+                    b.fill_ms,
+                    b.idle_ping_worst_ms,
+                    b.bounded_query_ms,
+                    b.bounded_ping_worst_ms,
+                    b.one_script_ms,
+                    b.one_script_ping_worst_ms
+                )
+            });
+            Ok(0)
+        }
         BenchCmd::Browse { keys } => {
             let redis = ctx.redis().await?;
             // The "other client" connects to the first node on its own.

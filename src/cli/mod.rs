@@ -193,6 +193,13 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1_000_000)]
         rows: u64,
     },
+    /// Latency another client sees while one query reads every entry of a
+    /// measure and frequency (bounded reader vs one script).
+    Read {
+        /// Entries of the one measure and frequency read.
+        #[arg(long, default_value_t = 60_000)]
+        entries: u64,
+    },
     /// Latency another client sees while the key browser loads every key.
     Browse {
         /// Keys to write and browse.

@@ -35,6 +35,9 @@ pub(crate) struct DsSnapshot {
     pub lock_holder: Option<String>,
     /// Whether shadow keys (master or index list) exist.
     pub shadow_exists: bool,
+    /// Entries a selective invalidation deleted while keeping them listed:
+    /// queries touching them miss until the next warm.
+    pub invalidated: u64,
     /// The invalidation epoch when read, to detect changes during sampling.
     pub epoch: i64,
     /// Sampled live entry keys and index names (health only).
@@ -48,6 +51,24 @@ pub(crate) struct Sample {
     pub entries: Vec<String>,
     /// Up to M random members of the live index list.
     pub indexes: Vec<String>,
+    /// Sampled members of the master index / index list that are not UTF-8
+    /// (written by something else; never names of this datasource), as
+    /// raw bytes.
+    pub foreign_entries: Vec<Vec<u8>>,
+    pub foreign_indexes: Vec<Vec<u8>>,
+}
+
+/// Splits raw set members into UTF-8 names and the rest.
+fn names(raw: Vec<Vec<u8>>) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut ok = Vec::with_capacity(raw.len());
+    let mut foreign = Vec::new();
+    for m in raw {
+        match String::from_utf8(m) {
+            Ok(n) => ok.push(n),
+            Err(e) => foreign.push(e.into_bytes()),
+        }
+    }
+    (ok, foreign)
 }
 
 impl DsSnapshot {
@@ -96,6 +117,7 @@ fn pipeline(id: DsId, sample: Option<(usize, usize)>) -> redis::Pipeline {
         .arg(keys::master_index(id, Gen::Shadow))
         .arg(keys::index_list(id, Gen::Shadow));
     p.cmd("GET").arg(keys::epoch(id));
+    p.cmd("SCARD").arg(keys::invalidated(id));
     if let Some((entries, indexes)) = sample {
         p.cmd("SRANDMEMBER")
             .arg(keys::master_index(id, Gen::Live))
@@ -114,6 +136,7 @@ type Base = (
     Option<String>,
     u64,
     Option<i64>,
+    u64,
 );
 
 type Sampled = (
@@ -123,8 +146,9 @@ type Sampled = (
     Option<String>,
     u64,
     Option<i64>,
-    Vec<String>,
-    Vec<String>,
+    u64,
+    Vec<Vec<u8>>,
+    Vec<Vec<u8>>,
 );
 
 /// Reads one datasource in one round trip.
@@ -135,14 +159,23 @@ pub(crate) async fn snapshot(
 ) -> Result<DsSnapshot> {
     let p = pipeline(ds.id, sample);
     let context = format!("reading the cache state of datasource {}", ds.id);
-    let (meta, scard, stats, lock, shadow, epoch, sample) = match sample {
+    let (meta, scard, stats, lock, shadow, epoch, invalidated, sample) = match sample {
         None => {
-            let (m, c, s, l, sh, e): Base = redis.pipe(&context, &p).await?;
-            (m, c, s, l, sh, e, None)
+            let (m, c, s, l, sh, e, inv): Base = redis.pipe(&context, &p).await?;
+            (m, c, s, l, sh, e, inv, None)
         }
         Some(_) => {
-            let (m, c, s, l, sh, e, entries, indexes): Sampled = redis.pipe(&context, &p).await?;
-            (m, c, s, l, sh, e, Some(Sample { entries, indexes }))
+            let (m, c, s, l, sh, e, inv, entries, indexes): Sampled =
+                redis.pipe(&context, &p).await?;
+            let (entries, foreign_entries) = names(entries);
+            let (indexes, foreign_indexes) = names(indexes);
+            let sample = Sample {
+                entries,
+                indexes,
+                foreign_entries,
+                foreign_indexes,
+            };
+            (m, c, s, l, sh, e, inv, Some(sample))
         }
     };
     Ok(DsSnapshot {
@@ -152,6 +185,7 @@ pub(crate) async fn snapshot(
         counters: counters(&stats),
         lock_holder: lock,
         shadow_exists: shadow > 0,
+        invalidated,
         epoch: epoch.unwrap_or(0),
         sample,
     })

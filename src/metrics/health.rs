@@ -211,6 +211,21 @@ pub(crate) fn snapshot_findings(s: &DsSnapshot, now_ms: i64) -> Vec<HealthIssue>
             ));
         }
     }
+    if s.is_warm() && s.invalidated > 0 {
+        out.push(issue(
+            Some(s),
+            Severity::Warning,
+            "invalidated",
+            format!(
+                "{} of {} entries are invalidated, waiting for a warm: queries touching them miss",
+                s.invalidated, s.live_entries
+            ),
+            // Forced: a refresh within skip_if_warmed_within would be skipped.
+            format!(
+                "Warm {label} to restore the invalidated entries: `cachedeck warm --datasource {id} --force`"
+            ),
+        ));
+    }
     if s.shadow_exists && s.lock_holder.is_none() {
         out.push(issue(
             Some(s),
@@ -268,7 +283,7 @@ async fn failed_warm_finding(store: &Store, s: &DsSnapshot) -> Result<Option<Hea
     let last = recent.iter().find(|j| {
         matches!(j.state.as_str(), "succeeded" | "failed" | "cancelled")
             // "Already being warmed" is a refused attempt, not a failed warm.
-            && !j.error.as_deref().is_some_and(|e| e.contains("is already being warmed"))
+            && !j.error.as_deref().is_some_and(crate::error::is_busy_text)
     });
     let Some(j) = last.filter(|j| j.state == "failed") else {
         return Ok(None);
@@ -309,8 +324,7 @@ async fn integrity_findings(
         s.ds.id,
         s.generation(),
         s.epoch,
-        &sample.entries,
-        &sample.indexes,
+        sample,
         members_per_index,
     )
     .await?;
@@ -582,6 +596,7 @@ mod tests {
             counters: Default::default(),
             lock_holder: None,
             shadow_exists: false,
+            invalidated: 0,
             epoch: 0,
             sample: None,
         }

@@ -8,6 +8,11 @@
 //! slot, so they work on a Redis Cluster and never stall Redis. A swap or an
 //! invalidation during the check would make its findings meaningless, so the
 //! generation and epoch are compared before and after.
+//!
+//! An entry a selective invalidation deleted stays listed until the next
+//! warm (`cache:meta:{ds:N}:invalidated` names it): it is counted as
+//! invalidated, not as missing. Members that are not UTF-8 are read as
+//! bytes and counted as foreign, never an error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -15,6 +20,7 @@ use std::time::Instant;
 use redis::Value;
 use serde::Serialize;
 
+use super::collect::Sample;
 use crate::cache::set_scan::SetScan;
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Gen, ParsedKey, SecondaryIndex};
@@ -38,7 +44,11 @@ pub struct IntegrityReport {
     /// Master members whose entry key does not exist (deleted or evicted
     /// behind the index's back): readers of their indexes get misses.
     pub missing_entries: u64,
-    /// Master members that are not entry keys of this datasource.
+    /// Master members whose entry a selective invalidation deleted: readers
+    /// miss them until the next warm restores them (not a fault).
+    pub invalidated_entries: u64,
+    /// Master members that are not entry keys of this datasource (another
+    /// prefix or datasource, or not UTF-8).
     pub foreign_members: u64,
     /// (entry, index) pairs where the entry is missing from one of its three
     /// secondary indexes: queries through that index miss the entry.
@@ -57,8 +67,9 @@ pub struct IntegrityReport {
     pub foreign_indexes: u64,
     /// Index members checked against the master index.
     pub members_checked: u64,
-    /// Index members that the master index does not hold: queries through
-    /// that index read entries that are no longer part of the generation.
+    /// Index members that the master index does not hold (or that are not
+    /// UTF-8): queries through that index read entries that are no longer
+    /// part of the generation.
     pub orphan_members: u64,
     /// A swap or invalidation happened during the check; the counts above
     /// may be artefacts of it and are not reported as problems.
@@ -150,6 +161,15 @@ impl IntegrityReport {
     }
 }
 
+/// A member that is not UTF-8, for an example line.
+fn raw_text(member: &[u8]) -> String {
+    format!(
+        "{} (hex {})",
+        keys::display_bytes(member),
+        hex::encode(member)
+    )
+}
+
 fn parse<T: redis::FromRedisValue>(v: &Value, what: &str) -> Result<T> {
     redis::from_redis_value_ref(v).map_err(|e| Error::redis(format!("reading {what}"), e.into()))
 }
@@ -166,12 +186,12 @@ async fn check_entries(
     if entries.is_empty() {
         return Ok(());
     }
-    let mut p = redis::pipe();
-    for e in entries {
-        p.cmd("PTTL").arg(e);
-    }
     // index name -> entries that must be in it
     let mut by_index: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    // Entry keys of this datasource (the only keys read: on a cluster the
+    // others may live in another slot).
+    let mut own: Vec<&str> = Vec::with_capacity(entries.len());
+    rep.entries_checked += entries.len() as u64;
     for e in entries {
         match keys::parse(e) {
             Some(ParsedKey::Entry {
@@ -179,6 +199,7 @@ async fn check_entries(
                 generation: Gen::Live,
                 group,
             }) if d == ds => {
+                own.push(e);
                 for idx in SecondaryIndex::for_group(&group) {
                     by_index.entry(idx.key(ds, Gen::Live)).or_default().push(e);
                 }
@@ -191,6 +212,13 @@ async fn check_entries(
             }
         }
     }
+    if own.is_empty() {
+        return Ok(());
+    }
+    let mut p = redis::pipe();
+    for e in &own {
+        p.cmd("PTTL").arg(e);
+    }
     for (idx, members) in &by_index {
         p.cmd("SMISMEMBER").arg(idx).arg(members);
     }
@@ -200,6 +228,9 @@ async fn check_entries(
             .arg(keys::index_list(ds, Gen::Live))
             .arg(chunk);
     }
+    for chunk in own.chunks(MEMBERS_PER_CMD) {
+        p.cmd("SMISMEMBER").arg(keys::invalidated(ds)).arg(chunk);
+    }
     let values: Vec<Value> = redis.pipe("checking sampled entries", &p).await?;
     let mut it = values.iter();
     let mut next = || {
@@ -207,10 +238,26 @@ async fn check_entries(
             Error::Invalid("Redis answered a pipeline with fewer replies than commands".into())
         })
     };
-    for e in entries {
-        let pttl: i64 = parse(next()?, "an entry's PTTL")?;
-        rep.entries_checked += 1;
-        if pttl == -2 {
+    let mut pttls = Vec::with_capacity(own.len());
+    for _ in &own {
+        pttls.push(parse::<i64>(next()?, "an entry's PTTL")?);
+    }
+    let mut by_index_flags = Vec::with_capacity(by_index.len());
+    for _ in &by_index {
+        by_index_flags.push(parse::<Vec<bool>>(next()?, "index memberships")?);
+    }
+    let mut list_flags = Vec::new();
+    for _ in names.chunks(MEMBERS_PER_CMD) {
+        list_flags.push(parse::<Vec<bool>>(next()?, "index-list memberships")?);
+    }
+    let mut invalidated = Vec::with_capacity(own.len());
+    for _ in own.chunks(MEMBERS_PER_CMD) {
+        invalidated.extend(parse::<Vec<bool>>(next()?, "invalidated entries")?);
+    }
+    for ((e, pttl), inv) in own.iter().zip(pttls).zip(invalidated) {
+        if pttl == -2 && inv {
+            rep.invalidated_entries += 1;
+        } else if pttl == -2 {
             rep.missing_entries += 1;
             rep.example(format!(
                 "entry {e} is in the master index but does not exist"
@@ -220,8 +267,7 @@ async fn check_entries(
             rep.example(format!("entry {e} has no expiry"));
         }
     }
-    for (idx, members) in &by_index {
-        let flags: Vec<bool> = parse(next()?, "index memberships")?;
+    for ((idx, members), flags) in by_index.iter().zip(by_index_flags) {
         for (m, ok) in members.iter().zip(flags) {
             if !ok {
                 rep.missing_memberships += 1;
@@ -229,8 +275,7 @@ async fn check_entries(
             }
         }
     }
-    for chunk in names.chunks(MEMBERS_PER_CMD) {
-        let flags: Vec<bool> = parse(next()?, "index-list memberships")?;
+    for (chunk, flags) in names.chunks(MEMBERS_PER_CMD).zip(list_flags) {
         for (name, ok) in chunk.iter().zip(flags) {
             if !ok {
                 rep.unlisted_indexes += 1;
@@ -297,16 +342,29 @@ pub(crate) async fn sample(
     ds: DsId,
     generation: u64,
     epoch: i64,
-    entries: &[String],
-    indexes: &[String],
+    sampled: &Sample,
     members_per_index: usize,
 ) -> Result<IntegrityReport> {
     let started = Instant::now();
     let mut rep = IntegrityReport::new(ds, false);
-    check_entries(redis, ds, entries, &mut rep).await?;
+    check_entries(redis, ds, &sampled.entries, &mut rep).await?;
+    for m in &sampled.foreign_entries {
+        rep.foreign_members += 1;
+        rep.example(format!(
+            "master index member {} is not an entry key of datasource {ds}",
+            raw_text(m)
+        ));
+    }
+    for m in &sampled.foreign_indexes {
+        rep.foreign_indexes += 1;
+        rep.example(format!(
+            "index list member {} is not an index name of datasource {ds}",
+            raw_text(m)
+        ));
+    }
 
     let mut own: Vec<&String> = Vec::new();
-    for n in indexes {
+    for n in &sampled.indexes {
         if is_own_index(ds, n) {
             own.push(n);
         } else {
@@ -322,7 +380,7 @@ pub(crate) async fn sample(
         for n in &own {
             p.cmd("SRANDMEMBER").arg(*n).arg(members_per_index);
         }
-        let samples: Vec<Vec<String>> = redis.pipe("sampling index members", &p).await?;
+        let samples: Vec<Vec<Vec<u8>>> = redis.pipe("sampling index members", &p).await?;
         for (n, members) in own.iter().zip(samples) {
             rep.indexes_checked += 1;
             if members.is_empty() {
@@ -331,7 +389,19 @@ pub(crate) async fn sample(
                     "index {n} is named in the index list but does not exist"
                 ));
             }
-            pairs.extend(members.into_iter().map(|m| ((*n).clone(), m)));
+            for m in members {
+                match String::from_utf8(m) {
+                    Ok(m) => pairs.push(((*n).clone(), m)),
+                    Err(e) => {
+                        rep.members_checked += 1;
+                        rep.orphan_members += 1;
+                        rep.example(format!(
+                            "index {n} holds {}, which is not an entry key",
+                            raw_text(e.as_bytes())
+                        ));
+                    }
+                }
+            }
         }
     }
     check_members(redis, ds, &pairs, &mut rep).await?;
@@ -358,6 +428,13 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
     while let Some(batch) = master.next().await? {
         check_entries(redis, ds, &batch, &mut rep).await?;
     }
+    if master.skipped() > 0 {
+        rep.foreign_members += master.skipped();
+        let first = master.first_skipped().map(raw_text).unwrap_or_default();
+        rep.example(format!(
+            "master index member {first} is not an entry key of datasource {ds}"
+        ));
+    }
 
     // The index names are bounded by distinct measures × practices /
     // providers × frequencies, never by rows; each index is walked in batches.
@@ -369,6 +446,13 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
     );
     while let Some(batch) = list.next().await? {
         names.extend(batch);
+    }
+    if list.skipped() > 0 {
+        rep.foreign_indexes += list.skipped();
+        let first = list.first_skipped().map(raw_text).unwrap_or_default();
+        rep.example(format!(
+            "index list member {first} is not an index name of datasource {ds}"
+        ));
     }
     for name in &names {
         if !is_own_index(ds, name) {
@@ -386,6 +470,15 @@ pub async fn verify(redis: &Redis, ds: DsId) -> Result<IntegrityReport> {
             let pairs: Vec<(String, String)> =
                 batch.into_iter().map(|m| (name.clone(), m)).collect();
             check_members(redis, ds, &pairs, &mut rep).await?;
+        }
+        if members.skipped() > 0 {
+            seen_any = true;
+            rep.members_checked += members.skipped();
+            rep.orphan_members += members.skipped();
+            let first = members.first_skipped().map(raw_text).unwrap_or_default();
+            rep.example(format!(
+                "index {name} holds {first}, which is not an entry key"
+            ));
         }
         if !seen_any {
             rep.missing_indexes += 1;

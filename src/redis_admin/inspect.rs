@@ -300,6 +300,7 @@ fn meaning(key: &[u8]) -> Option<(KeyMeaning, bool)> {
         ParsedKey::Meta { .. } => m.kind = "meta".into(),
         ParsedKey::LastWarm { .. } => m.kind = "lastWarm".into(),
         ParsedKey::Epoch { .. } => m.kind = "epoch".into(),
+        ParsedKey::Invalidated { .. } => m.kind = "invalidated".into(),
         ParsedKey::Lock { .. } => m.kind = "lock".into(),
         ParsedKey::Stats { .. } => m.kind = "stats".into(),
         ParsedKey::Trend { .. } => m.kind = "trend".into(),

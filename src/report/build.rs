@@ -63,10 +63,7 @@ fn distinct_recommendations(issues: &[ReportIssue]) -> Vec<String> {
 }
 
 fn is_busy(w: &WarmEvent) -> bool {
-    w.state == "failed"
-        && w.error
-            .as_deref()
-            .is_some_and(|e| e.contains("is already being warmed"))
+    w.state == "failed" && w.error.as_deref().is_some_and(crate::error::is_busy_text)
 }
 
 fn warm_history(warms: &[WarmEvent]) -> WarmHistory {

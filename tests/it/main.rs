@@ -13,6 +13,7 @@ mod gui_admin;
 mod gui_tools;
 mod jobs;
 mod metrics;
+mod read_contract;
 mod redis_admin;
 mod report;
 mod vectors;

@@ -1,8 +1,10 @@
--- Starts a full invalidation: bumps the epoch (a running warm's swap then
--- aborts), moves the master index and index list aside so readers see a cold
--- cache at once, and drops meta. The moved sets are emptied in batches after.
+-- Starts a full invalidation (the caller holds the warm lock): bumps the
+-- epoch, moves the master index and index list aside so readers see a cold
+-- cache at once, and drops meta, last_warm and the set of selectively
+-- invalidated entries. The moved sets are emptied in batches after. The
+-- reader counters since the last swap are kept.
 -- KEYS: 1 epoch, 2 live master, 3 live index list, 4 meta, 5 last_warm,
---       6 since_warm, 7 trash master, 8 trash index list
+--       6 invalidated entries, 7 trash master, 8 trash index list
 -- Returns {epoch, memoryBytes from meta or '0', entries from meta or '0'}.
 local epoch = redis.call('INCR', KEYS[1])
 local memory = redis.call('HGET', KEYS[4], 'memoryBytes') or '0'

@@ -1,29 +1,23 @@
--- Removes some entries and their index memberships in one step.
--- KEYS: 1 live master, 2 live index list, 3 meta
--- ARGV: groups of 4: entry key, measure+frequency index, practice index,
---       provider index
--- Returns {entries deleted, indexes deleted}.
+-- Invalidates some entries in one step (the caller holds the warm lock):
+-- deletes them but keeps them listed in the master and secondary index sets,
+-- so every reader of them sees a missing entry (a miss) until the next swap,
+-- and records them in the invalidated set, which expires with the live
+-- generation. Bumps the epoch, so a bounded read that straddles this step
+-- starts over.
+-- KEYS: 1 live master, 2 invalidated entries, 3 epoch
+-- ARGV: entry keys (of this datasource)
+-- Returns the number of entries deleted.
 local deleted = 0
-local touched = {}
-for i = 1, #ARGV, 4 do
-  local k = ARGV[i]
-  deleted = deleted + redis.call('DEL', k)
-  redis.call('SREM', KEYS[1], k)
-  for j = 1, 3 do
-    local idx = ARGV[i + j]
-    redis.call('SREM', idx, k)
-    touched[idx] = true
-  end
+for i = 1, #ARGV do
+  deleted = deleted + redis.call('UNLINK', ARGV[i])
+  redis.call('SADD', KEYS[2], ARGV[i])
 end
-local dropped = 0
-for idx in pairs(touched) do
-  if redis.call('SCARD', idx) == 0 then
-    redis.call('SREM', KEYS[2], idx)
-    dropped = dropped + 1
-  end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+elseif ttl == -2 then
+  -- No live generation: nothing is listed, nothing waits for a warm.
+  redis.call('DEL', KEYS[2])
 end
-if deleted > 0 and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HINCRBY', KEYS[3], 'entries', -deleted)
-  redis.call('HINCRBY', KEYS[3], 'indexes', -dropped)
-end
-return {deleted, dropped}
+redis.call('INCR', KEYS[3])
+return deleted

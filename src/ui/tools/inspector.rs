@@ -371,6 +371,7 @@ fn facts_ui(ui: &mut egui::Ui, info: &Inspection) {
                     "meta" => "metadata",
                     "lastWarm" => "last warm time",
                     "epoch" => "invalidation epoch (never deleted)",
+                    "invalidated" => "entries invalidated, waiting for a warm",
                     "lock" => "warm lock",
                     "stats" => "reader statistics",
                     "trend" => "memory trend",
