@@ -293,6 +293,9 @@ async fn run_inner(
     if !snap.forced
         && let Some(m) = meta::read(&ctx.redis, snap.datasource_id).await?
         && now - m.warmed_at_ms < ctx.skip_within.as_millis() as i64
+        // Entries invalidated since that warm are missing until a warm
+        // restores them: a recent warm is no reason to skip then.
+        && crate::cache::invalidate::pending(&ctx.redis, snap.datasource_id).await? == 0
     {
         let mins = (now - m.warmed_at_ms) / 60_000;
         snap.warnings.push(format!(

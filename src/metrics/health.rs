@@ -220,9 +220,9 @@ pub(crate) fn snapshot_findings(s: &DsSnapshot, now_ms: i64) -> Vec<HealthIssue>
                 "{} of {} entries are invalidated, waiting for a warm: queries touching them miss",
                 s.invalidated, s.live_entries
             ),
-            // Forced: a refresh within skip_if_warmed_within would be skipped.
+            // A refresh is not skipped while invalidated entries wait for it.
             format!(
-                "Warm {label} to restore the invalidated entries: `cachedeck warm --datasource {id} --force`"
+                "Warm {label} to restore the invalidated entries: `cachedeck warm --datasource {id}`"
             ),
         ));
     }
