@@ -275,7 +275,8 @@ pub async fn prune(store: &Store, keep: Duration) -> Result<u64> {
     store.prune_audit(cutoff).await
 }
 
-/// Writes `rows` as CSV with a header line (params as JSON text).
+/// Writes `rows` as CSV with a header line (params as JSON text); cells a
+/// spreadsheet would run get a leading `'` ([`crate::csv_safe`]).
 pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(writer);
     let csv_err = |e: csv::Error| match e.into_kind() {
@@ -298,7 +299,7 @@ pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
     ])
     .map_err(csv_err)?;
     for r in rows {
-        w.write_record([
+        let cells = [
             r.id.to_string(),
             r.at.clone(),
             r.action.clone(),
@@ -311,8 +312,9 @@ pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
             r.params.to_string(),
             r.result.clone(),
             r.detail.clone().unwrap_or_default(),
-        ])
-        .map_err(csv_err)?;
+        ];
+        w.write_record(crate::csv_safe::record(&cells))
+            .map_err(csv_err)?;
     }
     w.flush().map_err(|e| Error::io("writing the audit CSV", e))
 }
