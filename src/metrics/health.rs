@@ -567,6 +567,7 @@ mod tests {
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,
                 enabled,
+                statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
                 created_at_ms: 0,
                 updated_at_ms: 0,
             },

@@ -52,6 +52,7 @@ async fn add_ds(store: &Store, id: i64) {
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("add datasource");
@@ -308,6 +309,7 @@ async fn grants_decide_who_writes_after_the_bootstrap() {
         stale_after_secs: 60,
         ttl_secs: 60,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     assert_eq!(
         cachedeck::governance::datasources::add(&store, &actor, &input)
@@ -1006,6 +1008,7 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
                 stale_after_secs: 60,
                 ttl_secs: 60,
                 enabled: true,
+                statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
             })
             .await
             .expect("ds");

@@ -532,6 +532,7 @@ pub(crate) fn registry(id: i64, name: &str) -> Datasource {
         stale_after_secs: 4 * 3600,
         ttl_secs: 48 * 3600,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         created_at_ms: NOW_MS,
         updated_at_ms: NOW_MS,
     }
@@ -590,6 +591,7 @@ fn configure_validates_the_query_in_the_backend_and_saves() {
             stale_after_secs: 4 * 3600,
             ttl_secs: 48 * 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })]
     );
     // The dialog closes when the backend confirms.
@@ -632,6 +634,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,
                 enabled: true,
+                statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
             })
             .await
             .expect("datasource");

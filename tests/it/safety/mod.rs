@@ -3,3 +3,4 @@
 //! read-only Redis users, a bounded inspector and a bounded event channel.
 
 mod csv_injection;
+mod source_readonly;
