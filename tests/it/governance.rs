@@ -961,10 +961,12 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
         assert_eq!(back.as_array().expect("array").len(), 3);
         assert_eq!(back[0]["redisUser"], "cache-admin");
 
-        // Retention: rows older than the period go.
-        store
+        // Retention: rows older than the period go, and the prune is itself
+        // audited. Postgres stamps rows with its own now(), so the old row is
+        // back-dated by hand.
+        let id = store
             .append_audit(&cachedeck::store::AuditInsert {
-                at_ms: cachedeck::store::now_ms() - 400 * 24 * 3600 * 1000,
+                at_ms: cachedeck::store::now_ms(),
                 action: "cache_invalidated".into(),
                 datasource_id: None,
                 os_user: "old@host".into(),
@@ -978,19 +980,45 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
             })
             .await
             .expect("old row");
+        let old_ms = cachedeck::store::now_ms() - 400 * 24 * 3600 * 1000;
+        match &db {
+            AnyDb::Postgres(pg) => {
+                let pool = pg.pool().await;
+                sqlx::query("UPDATE cachedeck.audit_log SET at_ms = $1 WHERE id = $2")
+                    .bind(old_ms)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .expect("back-date");
+                pool.close().await;
+            }
+            AnyDb::Sqlite(f) => {
+                let pool = f.pool().await;
+                sqlx::query("UPDATE audit_log SET at_ms = $1 WHERE id = $2")
+                    .bind(old_ms)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .expect("back-date");
+                pool.close().await;
+            }
+        }
+        let short = audit::prune(&store, &actor, std::time::Duration::from_secs(7 * 24 * 3600))
+            .await
+            .expect_err("7 days is below the minimum");
+        assert!(short.to_string().contains("at least 30 days"), "{short}");
         assert_eq!(
-            audit::prune(&store, audit::DEFAULT_RETENTION)
+            audit::prune(&store, &actor, audit::DEFAULT_RETENTION)
                 .await
                 .expect("prune"),
             1
         );
-        assert_eq!(
-            audit::query(&store, &AuditFilter::default())
-                .await
-                .expect("query")
-                .len(),
-            3
-        );
+        let after = audit::query(&store, &AuditFilter::default())
+            .await
+            .expect("query");
+        assert_eq!(after.len(), 4, "{after:?}");
+        assert_eq!(after[0].action, "audit_pruned");
+        assert_eq!(after[0].params["deleted"], 1);
 
         // Grants and schedules work on this store too.
         let mut writer = actor.clone();

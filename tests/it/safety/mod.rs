@@ -4,3 +4,4 @@
 
 mod csv_injection;
 mod source_readonly;
+mod audit_log;
