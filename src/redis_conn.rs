@@ -122,6 +122,30 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// True when a URL of `target` turns TLS certificate checks off
+/// (`rediss://…/#insecure`).
+pub fn insecure_tls(target: &RedisTarget) -> bool {
+    target.urls.iter().any(|u| {
+        matches!(
+            u.as_str().into_connection_info().map(|i| i.addr().clone()),
+            Ok(ConnectionAddr::TcpTls { insecure: true, .. })
+        )
+    })
+}
+
+/// What a person must be told about the security of `target`: the window
+/// shows these in its top bar, the CLI prints them on standard error.
+pub fn security_warnings(target: &RedisTarget) -> Vec<String> {
+    let mut out = Vec::new();
+    if insecure_tls(target) {
+        out.push(
+            "Redis TLS certificate checks are off (#insecure in the URL): anyone on the network path can read and change the traffic"
+                .to_string(),
+        );
+    }
+    out
+}
+
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::RedisConnect {
         url: redact_url(url),

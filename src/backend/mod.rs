@@ -285,6 +285,7 @@ impl Backend {
                     current: r.name.clone(),
                     production: r.production,
                     refresh_interval_secs: r.defaults.refresh_interval_secs.max(1),
+                    warnings: crate::redis_conn::security_warnings(&r.redis),
                 }));
                 self.resolved = Some(r);
             }
@@ -294,6 +295,7 @@ impl Backend {
                     current: String::new(),
                     production: false,
                     refresh_interval_secs: crate::config::Defaults::default().refresh_interval_secs,
+                    warnings: Vec::new(),
                 }));
                 self.resolved = None;
                 let reason = e.to_string();

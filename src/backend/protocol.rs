@@ -182,6 +182,9 @@ pub struct ProfileInfo {
     pub production: bool,
     /// Seconds between automatic refreshes (the window shows it).
     pub refresh_interval_secs: u64,
+    /// Security warnings about the profile, shown in the top bar (e.g. a
+    /// Redis URL that turns TLS certificate checks off).
+    pub warnings: Vec<String>,
 }
 
 /// How many live entries one measure or one frequency holds.

@@ -104,6 +104,7 @@ pub(crate) fn connected(production: bool) -> Vec<Event> {
             current: "prod".into(),
             production,
             refresh_interval_secs: 5,
+            warnings: Vec::new(),
         }),
         Event::Connection(ConnectionStatus {
             redis: LinkState::Connected {

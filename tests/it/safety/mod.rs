@@ -5,3 +5,4 @@
 mod csv_injection;
 mod source_readonly;
 mod audit_log;
+mod tls;
