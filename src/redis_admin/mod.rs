@@ -31,7 +31,7 @@ pub use info::{
     key_pattern,
 };
 pub use inspect::{
-    Blob, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry, ValuePage,
+    Blob, ELEMENT_CAP, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry, ValuePage,
     inspect,
 };
 pub use purge::{PurgeOutcome, PurgePreview, PurgeProgress, dry_run, purge, unlink_keys};

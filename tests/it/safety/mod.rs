@@ -6,3 +6,4 @@ mod csv_injection;
 mod source_readonly;
 mod audit_log;
 mod tls;
+mod inspector;
