@@ -23,7 +23,7 @@ pub use admin::protocol::{
     ProfileFileView, ProfileTest, SchedulerState, SchedulerStatus, Secret, SecretInput,
 };
 pub use details::{BREAKDOWN_MAX_KEYS, breakdown};
-pub use emit::{Emitter, PROGRESS_INTERVAL, Repaint};
+pub use emit::{Emitter, JobSlot, PROGRESS_INTERVAL, Repaint};
 pub use links::{BACKOFF_MAX, BACKOFF_START, backoff};
 pub use protocol::{
     Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo,

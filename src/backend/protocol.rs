@@ -242,6 +242,9 @@ pub enum Event {
     /// One job changed (progress of a job this backend runs, or a control
     /// answer). Progress is throttled to a few per second per job.
     Job(Box<JobSnapshot>),
+    /// A running job's latest progress, waiting in its slot (take it: a
+    /// slot already taken is empty). At most one per job is queued.
+    JobProgress(super::emit::JobSlot),
     /// The Details view's data.
     Details(Box<DatasourceDetails>),
     /// A datasource's cache was invalidated.
