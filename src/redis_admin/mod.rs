@@ -27,6 +27,7 @@ use crate::keys;
 use crate::redis_conn::Redis;
 
 pub use info::{
+    INFO_NOT_PERMITTED, info_refused,
     DEFAULT_SAMPLE, DbKeys, KeyDistribution, NodeStats, PatternCount, RedisInfo, ServerStats, info,
     key_pattern,
 };

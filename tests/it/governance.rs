@@ -144,7 +144,7 @@ async fn a_read_only_acl_user_cannot_warm_or_purge_and_is_audited() {
                 .expect("actor");
         assert!(!actor.can_write);
         let why = actor.read_only_reason.clone().unwrap_or_default();
-        assert!(why.contains("ACL") && why.contains("cache:*"), "{why}");
+        assert!(why.contains("ACL") && why.contains("cache:{ds:0}:*"), "{why}");
         // The probe wrote nothing.
         assert_eq!(r.dbsize(), 0);
 

@@ -7,3 +7,4 @@ mod source_readonly;
 mod audit_log;
 mod tls;
 mod inspector;
+mod readonly_redis;
