@@ -108,8 +108,22 @@ mod tests {
     #[test]
     fn numbers_and_plain_text_stay() {
         for text in [
-            "-3", "+3", "-3.25", "-.5", "-5.", "+1e5", "-2E-3", "0", "12.5", "", "Charges",
-            "a=b", "x-1", "'=already", " =1", "{\"a\":1}",
+            "-3",
+            "+3",
+            "-3.25",
+            "-.5",
+            "-5.",
+            "+1e5",
+            "-2E-3",
+            "0",
+            "12.5",
+            "",
+            "Charges",
+            "a=b",
+            "x-1",
+            "'=already",
+            " =1",
+            "{\"a\":1}",
         ] {
             assert_eq!(cell(text), text, "{text:?}");
             assert!(matches!(cell(text), Cow::Borrowed(_)));

@@ -131,7 +131,11 @@ pub fn is_noperm(e: &redis::RedisError) -> bool {
 /// whose ACL forbids INFO, `HELLO` (its `mode`), or `CLUSTER SHARDS`
 /// (refused on a standalone server).
 async fn is_cluster(conn: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
-    match redis::cmd("INFO").arg("cluster").query_async::<String>(conn).await {
+    match redis::cmd("INFO")
+        .arg("cluster")
+        .query_async::<String>(conn)
+        .await
+    {
         Ok(info) => return Ok(info.lines().any(|l| l.trim() == "cluster_enabled:1")),
         Err(e) if is_noperm(&e) => {}
         Err(e) => return Err(e),
@@ -146,7 +150,9 @@ async fn is_cluster(conn: &mut MultiplexedConnection) -> redis::RedisResult<bool
                 }),
                 Value::Array(a) => a.chunks_exact(2).find_map(|p| {
                     (<String as redis::FromRedisValue>::from_redis_value_ref(&p[0]).ok()? == "mode")
-                        .then(|| <String as redis::FromRedisValue>::from_redis_value_ref(&p[1]).ok())
+                        .then(|| {
+                            <String as redis::FromRedisValue>::from_redis_value_ref(&p[1]).ok()
+                        })
                         .flatten()
                 }),
                 _ => None,
@@ -158,7 +164,11 @@ async fn is_cluster(conn: &mut MultiplexedConnection) -> redis::RedisResult<bool
         Err(e) if is_noperm(&e) => {}
         Err(e) => return Err(e),
     }
-    match redis::cmd("CLUSTER").arg("SHARDS").query_async::<Value>(conn).await {
+    match redis::cmd("CLUSTER")
+        .arg("SHARDS")
+        .query_async::<Value>(conn)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) if is_noperm(&e) => Err(e),
         // "This instance has cluster support disabled"

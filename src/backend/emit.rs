@@ -115,9 +115,7 @@ impl Emitter {
         let Ok(mut jobs) = self.jobs.lock() else {
             return self.send(Event::Job(Box::new(snap.clone())));
         };
-        let changed = jobs
-            .get(&snap.job_id)
-            .is_none_or(|t| t.state != snap.state);
+        let changed = jobs.get(&snap.job_id).is_none_or(|t| t.state != snap.state);
         if snap.state.is_final() || changed {
             // Progress still waiting belongs to the old state: retire it,
             // so a late read cannot put it after this snapshot.
@@ -244,7 +242,12 @@ mod tests {
             }
         }
         for s in &snaps {
-            assert_eq!(last[&s.job_id], (JobState::Swapping, 19_999), "{}", s.job_id);
+            assert_eq!(
+                last[&s.job_id],
+                (JobState::Swapping, 19_999),
+                "{}",
+                s.job_id
+            );
         }
         // The end of a job always goes through, after its last progress.
         snaps[0].state = JobState::Succeeded;

@@ -410,11 +410,24 @@ impl Intent {
     pub async fn finish<T>(self, actor: &Actor, params: serde_json::Value, outcome: &Result<T>) {
         let (action, params, result, detail) = outcome_row(&self.action, params, outcome);
         let Some(store) = &self.store else {
-            log_row(&row(actor, action, self.ds, &params, result, detail.as_deref()));
+            log_row(&row(
+                actor,
+                action,
+                self.ds,
+                &params,
+                result,
+                detail.as_deref(),
+            ));
             return;
         };
         if let Err(e) = store
-            .finish_audit(self.id, action, &params.to_string(), result, detail.as_deref())
+            .finish_audit(
+                self.id,
+                action,
+                &params.to_string(),
+                result,
+                detail.as_deref(),
+            )
             .await
         {
             tracing::warn!(target: "cachedeck::audit", "could not write the outcome of audit row {} ({}): {e}", self.id, self.action);

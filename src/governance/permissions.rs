@@ -138,12 +138,7 @@ pub async fn resolve_actor(
         ));
     }
     if let Some(redis) = redis {
-        let ids: Vec<DsId> = store
-            .datasources()
-            .await?
-            .iter()
-            .map(|d| d.id)
-            .collect();
+        let ids: Vec<DsId> = store.datasources().await?.iter().map(|d| d.id).collect();
         match redis_write_refusal(redis, &ids).await {
             Ok(Some(why)) => reasons.push(why),
             Ok(None) => {}

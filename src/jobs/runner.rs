@@ -51,8 +51,7 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
     crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
     let r = enqueue(ctx, ds_ids, force).await;
     // A refusal for want of an audit row cannot be audited either.
-    if r
-        .as_ref()
+    if r.as_ref()
         .is_err_and(|e| !matches!(e, crate::error::Error::AuditUnavailable { .. }))
     {
         audit::record_outcome(

@@ -458,8 +458,16 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
         }
         "hash" => {
             let batch = batch_size(out.memory_bytes, length, count);
-            let (items, next) =
-                scan_page(redis, "HSCAN", key, &page.cursor, count, batch, &ctx("HSCAN")).await?;
+            let (items, next) = scan_page(
+                redis,
+                "HSCAN",
+                key,
+                &page.cursor,
+                count,
+                batch,
+                &ctx("HSCAN"),
+            )
+            .await?;
             let fields = items
                 .chunks_exact(2)
                 .map(|p| FieldValue {
@@ -471,8 +479,16 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
         }
         "set" => {
             let batch = batch_size(out.memory_bytes, length, count);
-            let (items, next) =
-                scan_page(redis, "SSCAN", key, &page.cursor, count, batch, &ctx("SSCAN")).await?;
+            let (items, next) = scan_page(
+                redis,
+                "SSCAN",
+                key,
+                &page.cursor,
+                count,
+                batch,
+                &ctx("SSCAN"),
+            )
+            .await?;
             (ValuePage::Set { members: items }, next)
         }
         "list" | "zset" => {
@@ -613,7 +629,9 @@ async fn scan_page(
     let per_item = if command == "HSCAN" { 2 } else { 1 };
     // Small batches need more calls to fill a page.
     let calls = if batch < count {
-        MAX_SCAN_CALLS.max(count.div_ceil(batch)).min(MAX_PAGE_COUNT)
+        MAX_SCAN_CALLS
+            .max(count.div_ceil(batch))
+            .min(MAX_PAGE_COUNT)
     } else {
         MAX_SCAN_CALLS
     };

@@ -27,13 +27,12 @@ use crate::keys;
 use crate::redis_conn::Redis;
 
 pub use info::{
-    INFO_NOT_PERMITTED, info_refused,
-    DEFAULT_SAMPLE, DbKeys, KeyDistribution, NodeStats, PatternCount, RedisInfo, ServerStats, info,
-    key_pattern,
+    DEFAULT_SAMPLE, DbKeys, INFO_NOT_PERMITTED, KeyDistribution, NodeStats, PatternCount,
+    RedisInfo, ServerStats, info, info_refused, key_pattern,
 };
 pub use inspect::{
-    Blob, ELEMENT_CAP, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry, ValuePage,
-    inspect,
+    Blob, ELEMENT_CAP, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry,
+    ValuePage, inspect,
 };
 pub use purge::{PurgeOutcome, PurgePreview, PurgeProgress, dry_run, purge, unlink_keys};
 pub use scan::{DEDUPE_CAP, Page, ScanCursor, ScanQuery, dbsize_total};

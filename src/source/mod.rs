@@ -84,7 +84,10 @@ async fn pg_pool(url: &str, opts: sqlx::postgres::PgConnectOptions) -> Result<sq
         .map_err(|e| connect_err(url, e))
 }
 
-async fn lite_pool(url: &str, opts: sqlx::sqlite::SqliteConnectOptions) -> Result<sqlx::SqlitePool> {
+async fn lite_pool(
+    url: &str,
+    opts: sqlx::sqlite::SqliteConnectOptions,
+) -> Result<sqlx::SqlitePool> {
     sqlx::sqlite::SqlitePoolOptions::new()
         .max_connections(2)
         .connect_with(opts)
@@ -176,11 +179,13 @@ impl Source {
     pub async fn count(&self, ds: DsId, sql: &str) -> Result<i64> {
         let q = count_sql(sql);
         match self {
-            Source::Pg { pool, timeout_ms } => async {
-                let mut tx = pg_read(pool, *timeout_ms).await?;
-                sqlx::query_scalar::<_, i64>(&q).fetch_one(&mut *tx).await
+            Source::Pg { pool, timeout_ms } => {
+                async {
+                    let mut tx = pg_read(pool, *timeout_ms).await?;
+                    sqlx::query_scalar::<_, i64>(&q).fetch_one(&mut *tx).await
+                }
+                .await
             }
-            .await,
             Source::Lite(p) => sqlx::query_scalar::<_, i64>(&q).fetch_one(p).await,
         }
         .map_err(|e| self.error(ds, e))
@@ -274,17 +279,19 @@ impl Source {
 pub(crate) fn explain(ds: DsId, timeout: Option<std::time::Duration>, e: sqlx::Error) -> Error {
     let db = e.as_database_error();
     let code = db.and_then(|d| d.code()).map(|c| c.into_owned());
-    let message = db.map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+    let message = db
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string());
     let reason = match code.as_deref() {
         // read_only_sql_transaction, or an attempt to turn the transaction
         // read-write (Postgres); SQLITE_READONLY (8) and its extended codes
         // end in 8 in the low byte.
-        Some("25006" | "25001") => format!(
-            "{message}: a datasource query runs read-only and may not write (use a SELECT)"
-        ),
-        Some(c) if c.parse::<i64>().is_ok_and(|n| n & 0xff == 8) => format!(
-            "{message}: a datasource query runs read-only and may not write (use a SELECT)"
-        ),
+        Some("25006" | "25001") => {
+            format!("{message}: a datasource query runs read-only and may not write (use a SELECT)")
+        }
+        Some(c) if c.parse::<i64>().is_ok_and(|n| n & 0xff == 8) => {
+            format!("{message}: a datasource query runs read-only and may not write (use a SELECT)")
+        }
         // query_canceled: the statement timeout fired.
         Some("57014") if timeout.is_some() => format!(
             "{message}: the query ran longer than the datasource's statement timeout of {} \

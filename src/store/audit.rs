@@ -130,7 +130,8 @@ impl From<RawRow> for AuditRow {
 impl Store {
     /// Appends one audit row; returns its id.
     pub async fn append_audit(&self, a: &AuditInsert) -> Result<i64> {
-        const COLS: &str = "action, datasource_id, os_user, redis_user, profile, origin, params, result, detail";
+        const COLS: &str =
+            "action, datasource_id, os_user, redis_user, profile, origin, params, result, detail";
         let ctx = |e| Error::db("writing the audit log", e);
         match &self.pool {
             // Postgres stamps the row itself: the client's clock and its idea

@@ -144,7 +144,10 @@ async fn a_read_only_acl_user_cannot_warm_or_purge_and_is_audited() {
                 .expect("actor");
         assert!(!actor.can_write);
         let why = actor.read_only_reason.clone().unwrap_or_default();
-        assert!(why.contains("ACL") && why.contains("cache:{ds:0}:*"), "{why}");
+        assert!(
+            why.contains("ACL") && why.contains("cache:{ds:0}:*"),
+            "{why}"
+        );
         // The probe wrote nothing.
         assert_eq!(r.dbsize(), 0);
 
@@ -1003,9 +1006,13 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
                 pool.close().await;
             }
         }
-        let short = audit::prune(&store, &actor, std::time::Duration::from_secs(7 * 24 * 3600))
-            .await
-            .expect_err("7 days is below the minimum");
+        let short = audit::prune(
+            &store,
+            &actor,
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        )
+        .await
+        .expect_err("7 days is below the minimum");
         assert!(short.to_string().contains("at least 30 days"), "{short}");
         assert_eq!(
             audit::prune(&store, &actor, audit::DEFAULT_RETENTION)

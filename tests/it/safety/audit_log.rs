@@ -46,13 +46,23 @@ async fn a_write_whose_audit_row_cannot_be_written_is_refused() {
             .await
             .expect("count");
 
-        sqlx::raw_sql(TRIGGER).execute(&f.pool).await.expect("trigger");
+        sqlx::raw_sql(TRIGGER)
+            .execute(&f.pool)
+            .await
+            .expect("trigger");
         for args in [
             vec!["invalidate", "--datasource", "1"],
             vec!["invalidate", "--datasource", "1", "--measure", "Charges"],
             vec!["warm", "--datasource", "1", "--force"],
             vec!["datasource", "edit", "--id", "1", "--name", "Renamed"],
-            vec!["schedule", "add", "--datasource", "1", "--cron", "0 * * * *"],
+            vec![
+                "schedule",
+                "add",
+                "--datasource",
+                "1",
+                "--cron",
+                "0 * * * *",
+            ],
         ] {
             let o = cli.run_async(&args).await.failure_one_line();
             assert_eq!(o.code, 1, "{o}");
@@ -77,14 +87,15 @@ async fn a_write_whose_audit_row_cannot_be_written_is_refused() {
             .execute(&f.pool)
             .await
             .expect("drop trigger");
-        cli.run_async(&["invalidate", "--datasource", "1"]).await.success();
+        cli.run_async(&["invalidate", "--datasource", "1"])
+            .await
+            .success();
         assert_eq!(entries(), 0);
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT action, result FROM cachedeck.audit_log ORDER BY id",
-        )
-        .fetch_all(&f.pool)
-        .await
-        .expect("rows");
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT action, result FROM cachedeck.audit_log ORDER BY id")
+                .fetch_all(&f.pool)
+                .await
+                .expect("rows");
         assert_eq!(rows.len() as i64, rows_before + 1, "{rows:?}");
         assert_eq!(
             rows.last(),

@@ -47,7 +47,11 @@ fn read(name: &str, bytes: &[u8]) -> Vec<HashMap<String, String>> {
             for cell in r.iter() {
                 assert!(!runs(cell), "{name}: the cell {cell:?} would run");
             }
-            header.iter().cloned().zip(r.iter().map(str::to_string)).collect()
+            header
+                .iter()
+                .cloned()
+                .zip(r.iter().map(str::to_string))
+                .collect()
         })
         .collect()
 }
@@ -68,7 +72,9 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
     let redis = RedisServer::start();
     let db = TestDb::create();
     let cli = CliRunner::new().database(db.url()).redis(redis.url());
-    cli.run_async(&["demo-data", "--rows", "200"]).await.success();
+    cli.run_async(&["demo-data", "--rows", "200"])
+        .await
+        .success();
     let sql = cachedeck::source::demo::datasource_sql("analytics_demo", None);
     for (i, name) in NAMES.iter().enumerate() {
         let id = (i + 2).to_string();
@@ -77,7 +83,9 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
             .await
             .success();
     }
-    cli.run_async(&["warm", "--datasource", "2", "3"]).await.success();
+    cli.run_async(&["warm", "--datasource", "2", "3"])
+        .await
+        .success();
 
     // The report tables, written into a folder and read back.
     let dir = tempfile::tempdir().expect("tempdir");
@@ -86,7 +94,12 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
         .await
         .success();
     let files = read_dir(Path::new(&tables));
-    assert_eq!(files.len(), cachedeck::report::csv::FILES.len(), "{:?}", files.keys());
+    assert_eq!(
+        files.len(),
+        cachedeck::report::csv::FILES.len(),
+        "{:?}",
+        files.keys()
+    );
     let mut names_seen = Vec::new();
     for (file, bytes) in &files {
         for row in read(file, bytes) {
@@ -102,7 +115,10 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
         .collect();
     for name in NAMES {
         let want = neutralised(name);
-        assert!(datasources.contains(&&want), "{want:?} not in {datasources:?}");
+        assert!(
+            datasources.contains(&&want),
+            "{want:?} not in {datasources:?}"
+        );
     }
 
     // The audit export: rows whose text cells start like formulas, next to
@@ -155,5 +171,4 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
     let rows = read("stdout", out.stdout.as_bytes());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["profile"], "'+1+2");
-
 }

@@ -96,8 +96,18 @@ async fn the_inspector_stays_bounded_on_huge_elements() {
                 .arg("f2")
                 .arg("small"),
         );
-        let _: i64 = r.query(redis::cmd("SADD").arg("big:set").arg(vec![b'y'; BIG]).arg("tiny"));
-        let _: i64 = r.query(redis::cmd("ZADD").arg("big:zset").arg(1).arg(vec![b'z'; BIG]));
+        let _: i64 = r.query(
+            redis::cmd("SADD")
+                .arg("big:set")
+                .arg(vec![b'y'; BIG])
+                .arg("tiny"),
+        );
+        let _: i64 = r.query(
+            redis::cmd("ZADD")
+                .arg("big:zset")
+                .arg(1)
+                .arg(vec![b'z'; BIG]),
+        );
         let redis = r.connect().await;
 
         let mut items = Vec::new();
@@ -146,15 +156,29 @@ async fn the_inspector_stays_bounded_on_huge_elements() {
         // The CLI: one page of the 30 MB list, far below its size in memory.
         let cli = CliRunner::new().redis(r.url_arg());
         let (out, peak) = run_measured(&cli, &["inspect", "big:list"]);
-        assert!(out.contains("(first 64 KiB of 10485760 bytes)"), "{}", &out[..300.min(out.len())]);
+        assert!(
+            out.contains("(first 64 KiB of 10485760 bytes)"),
+            "{}",
+            &out[..300.min(out.len())]
+        );
         // Big items are read a few per page; the rest is one --cursor away.
         let shown = out.matches("(first 64 KiB of").count();
         assert!((1..3).contains(&shown), "{shown} items on the first page");
-        assert!(out.contains("(more: run again with --cursor"), "no next page");
-        eprintln!("inspect of 3 × 10 MB list items: peak RSS {} MB", peak / 1024);
+        assert!(
+            out.contains("(more: run again with --cursor"),
+            "no next page"
+        );
+        eprintln!(
+            "inspect of 3 × 10 MB list items: peak RSS {} MB",
+            peak / 1024
+        );
         assert!(peak < 60 * 1024, "peak RSS {peak} KiB");
         let (out, peak) = run_measured(&cli, &["inspect", "big:hash", "--json"]);
-        assert!(out.contains("\"fullLength\": 10485760"), "{}", &out[..300.min(out.len())]);
+        assert!(
+            out.contains("\"fullLength\": 10485760"),
+            "{}",
+            &out[..300.min(out.len())]
+        );
         assert!(peak < 60 * 1024, "peak RSS {peak} KiB");
     })
     .await;

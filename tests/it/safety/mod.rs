@@ -2,9 +2,9 @@
 //! datasource SQL that cannot write, an audit log that fails closed, TLS,
 //! read-only Redis users, a bounded inspector and a bounded event channel.
 
-mod csv_injection;
-mod source_readonly;
 mod audit_log;
-mod tls;
+mod csv_injection;
 mod inspector;
 mod readonly_redis;
+mod source_readonly;
+mod tls;

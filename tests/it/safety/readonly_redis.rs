@@ -12,9 +12,26 @@ use crate::support::{AnyRedis, CliRunner, WarmFixture, each_topology};
 
 /// Reads, no INFO, and what a client needs to find its way around.
 const RO_ACL: [&str; 20] = [
-    "ACL", "SETUSER", "ro", "on", ">pw", "~*", "&*", "+@read", "-info", "+ping", "+hello",
-    "+time", "+cluster|shards", "+cluster|slots", "+cluster|nodes", "+cluster|keyslot",
-    "+client|setname", "+evalsha", "+eval", "+script|load",
+    "ACL",
+    "SETUSER",
+    "ro",
+    "on",
+    ">pw",
+    "~*",
+    "&*",
+    "+@read",
+    "-info",
+    "+ping",
+    "+hello",
+    "+time",
+    "+cluster|shards",
+    "+cluster|slots",
+    "+cluster|nodes",
+    "+cluster|keyslot",
+    "+client|setname",
+    "+evalsha",
+    "+eval",
+    "+script|load",
 ];
 
 fn acl_everywhere(r: &AnyRedis, words: &[&str]) {

@@ -54,7 +54,13 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
     }
     // A function that writes, a data-modifying CTE, a statement that sets
     // the session read-write before writing.
-    add(&f, 1, &format!("SELECT {COLUMNS}, sneaky() AS n FROM src"), 600).await;
+    add(
+        &f,
+        1,
+        &format!("SELECT {COLUMNS}, sneaky() AS n FROM src"),
+        600,
+    )
+    .await;
     add(
         &f,
         2,
@@ -89,7 +95,10 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
         assert!(err.contains(&format!("datasource {ds}")), "{err}");
         let cached: bool = f
             .redis
-            .query("EXISTS", redis::cmd("EXISTS").arg(keys::master_index(ds, Gen::Live)))
+            .query(
+                "EXISTS",
+                redis::cmd("EXISTS").arg(keys::master_index(ds, Gen::Live)),
+            )
             .await
             .expect("exists");
         assert!(!cached, "ds {ds} has a cache");
@@ -97,14 +106,24 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
     assert_eq!(victims(&f).await, 0, "a source query wrote");
 
     // A query slower than its 1 s timeout stops with a message that names it.
-    add(&f, 4, &format!("SELECT {COLUMNS}, pg_sleep(0.2) AS z FROM src"), 1).await;
+    add(
+        &f,
+        4,
+        &format!("SELECT {COLUMNS}, pg_sleep(0.2) AS z FROM src"),
+        1,
+    )
+    .await;
     let started = std::time::Instant::now();
     let snap = f.warm(4).await;
     assert_eq!(snap.state, JobState::Failed, "{snap:?}");
     let err = snap.error.unwrap_or_default();
     assert!(err.contains("statement timeout of 1s"), "{err}");
     assert!(err.contains("--statement-timeout"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 
     // The same query with room to run warms (the source is fine, only the
     // limits bit).
@@ -115,13 +134,26 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
     let cli = CliRunner::new().database(f.db.url()).redis(r.url_arg());
     let sql = format!("SELECT {COLUMNS}, amount FROM src");
     cli.run_async(&[
-        "datasource", "add", "--id", "6", "--name", "Six", "--sql", &sql, "--statement-timeout", "90s",
+        "datasource",
+        "add",
+        "--id",
+        "6",
+        "--name",
+        "Six",
+        "--sql",
+        &sql,
+        "--statement-timeout",
+        "90s",
     ])
     .await
     .success();
     let list = cli.run_async(&["datasource", "list"]).await.success();
     assert!(list.stdout.contains("timeout 1m 30s"), "{list}");
-    let json = cli.run_async(&["datasource", "list", "--json"]).await.success().json();
+    let json = cli
+        .run_async(&["datasource", "list", "--json"])
+        .await
+        .success()
+        .json();
     let six = json
         .as_array()
         .expect("list")
@@ -129,12 +161,29 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
         .find(|d| d["id"] == 6)
         .expect("ds 6");
     assert_eq!(six["statementTimeoutSecs"], 90);
-    assert_eq!(json[0]["statementTimeoutSecs"], 600, "the default is 10 min");
-    cli.run_async(&["datasource", "edit", "--id", "6", "--statement-timeout", "2s"])
-        .await
-        .success();
+    assert_eq!(
+        json[0]["statementTimeoutSecs"], 600,
+        "the default is 10 min"
+    );
+    cli.run_async(&[
+        "datasource",
+        "edit",
+        "--id",
+        "6",
+        "--statement-timeout",
+        "2s",
+    ])
+    .await
+    .success();
     let o = cli
-        .run_async(&["datasource", "edit", "--id", "6", "--statement-timeout", "0s"])
+        .run_async(&[
+            "datasource",
+            "edit",
+            "--id",
+            "6",
+            "--statement-timeout",
+            "0s",
+        ])
         .await
         .failure_one_line();
     assert!(o.stderr.contains("statement timeout"), "{o}");
@@ -156,16 +205,22 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
 async fn a_sqlite_source_is_opened_read_only() {
     let file = SqliteFile::create();
     let pool = file.pool().await;
-    sqlx::query("CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT)")
-        .execute(&pool)
-        .await
-        .expect("create");
-    sqlx::query("INSERT INTO src VALUES ('Charges', 1, NULL, 'Monthly'), ('Charges', 2, NULL, 'Monthly')")
-        .execute(&pool)
-        .await
-        .expect("insert");
+    sqlx::query(
+        "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT)",
+    )
+    .execute(&pool)
+    .await
+    .expect("create");
+    sqlx::query(
+        "INSERT INTO src VALUES ('Charges', 1, NULL, 'Monthly'), ('Charges', 2, NULL, 'Monthly')",
+    )
+    .execute(&pool)
+    .await
+    .expect("insert");
     // The URL asks for read-write-create; the source opens it read-only anyway.
-    let source = Source::open(&file.url(), Duration::from_secs(5)).await.expect("open");
+    let source = Source::open(&file.url(), Duration::from_secs(5))
+        .await
+        .expect("open");
     for sql in [
         "DELETE FROM src RETURNING measure, practice_uid, provider_uid, frequency",
         "UPDATE src SET practice_uid = 9 RETURNING measure, practice_uid, provider_uid, frequency",
@@ -194,5 +249,9 @@ async fn a_sqlite_source_is_opened_read_only() {
     let missing = file.path().with_file_name("missing.db");
     let url = format!("sqlite://{}?mode=rwc", missing.display());
     assert!(Source::open(&url, Duration::from_secs(5)).await.is_err());
-    assert!(!missing.exists(), "opening a source created {}", missing.display());
+    assert!(
+        !missing.exists(),
+        "opening a source created {}",
+        missing.display()
+    );
 }

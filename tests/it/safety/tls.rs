@@ -44,12 +44,32 @@ async fn postgres_sslmode_and_the_profile_ca_file_are_honoured() {
         .redis(redis.url());
     let sql = "SELECT 'M' AS measure, 1 AS practice_uid, NULL::int AS provider_uid, 'Monthly' AS frequency, \
                (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS tls";
-    cli.run_async(&["datasource", "add", "--id", "1", "--name", "Tls", "--sql", sql])
+    cli.run_async(&[
+        "datasource",
+        "add",
+        "--id",
+        "1",
+        "--name",
+        "Tls",
+        "--sql",
+        sql,
+    ])
+    .await
+    .success();
+    cli.run_async(&["warm", "--datasource", "1"])
         .await
         .success();
-    cli.run_async(&["warm", "--datasource", "1"]).await.success();
     let rows = cli
-        .run_async(&["--json", "query", "--datasource", "1", "--measure", "M", "--frequency", "Monthly"])
+        .run_async(&[
+            "--json",
+            "query",
+            "--datasource",
+            "1",
+            "--measure",
+            "M",
+            "--frequency",
+            "Monthly",
+        ])
         .await
         .success()
         .json();
@@ -60,13 +80,19 @@ async fn postgres_sslmode_and_the_profile_ca_file_are_honoured() {
     // what to check.
     let cli = CliRunner::new();
     profile(&cli, &redis.url(), &url, OTHER_CA);
-    let o = cli.run_async(&["datasource", "list"]).await.failure_one_line();
+    let o = cli
+        .run_async(&["datasource", "list"])
+        .await
+        .failure_one_line();
     assert_eq!(o.code, 1, "{o}");
     assert!(
         o.stderr.contains("certificate") && o.stderr.contains("database.tls_ca_file"),
         "{o}"
     );
-    assert!(o.stderr.contains("UnknownIssuer"), "the CA was not what failed: {o}");
+    assert!(
+        o.stderr.contains("UnknownIssuer"),
+        "the CA was not what failed: {o}"
+    );
     // The right CA with verify-full: the chain is accepted, and the host
     // name is checked. Through `localhost` it connects when the server's
     // certificate names localhost (Debian's snakeoil certificate names the
@@ -77,14 +103,19 @@ async fn postgres_sslmode_and_the_profile_ca_file_are_honoured() {
     profile(&cli, &redis.url(), &localhost, &cert);
     let o = cli.run_async(&["datasource", "list"]).await;
     assert!(
-        o.code == 0 || (o.stderr.contains("not valid for name") && !o.stderr.contains("UnknownIssuer")),
+        o.code == 0
+            || (o.stderr.contains("not valid for name") && !o.stderr.contains("UnknownIssuer")),
         "{o}"
     );
     let cli = CliRunner::new();
     profile(&cli, &redis.url(), &url, &cert);
-    let o = cli.run_async(&["datasource", "list"]).await.failure_one_line();
+    let o = cli
+        .run_async(&["datasource", "list"])
+        .await
+        .failure_one_line();
     assert!(
-        o.stderr.contains("not valid for name \"127.0.0.1\"") && !o.stderr.contains("UnknownIssuer"),
+        o.stderr.contains("not valid for name \"127.0.0.1\"")
+            && !o.stderr.contains("UnknownIssuer"),
         "{o}"
     );
 }
@@ -96,9 +127,16 @@ async fn a_redis_url_without_certificate_checks_is_warned_about() {
         .database(data.url())
         .redis("rediss://127.0.0.1:6390/#insecure");
     let o = cli.run_async(&["datasource", "list"]).await.success();
-    let warnings: Vec<&str> = o.stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    let warnings: Vec<&str> = o
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{o}");
-    assert!(warnings[0].contains("TLS certificate checks are off"), "{o}");
+    assert!(
+        warnings[0].contains("TLS certificate checks are off"),
+        "{o}"
+    );
     // A verified TLS URL and a plain one say nothing.
     for url in ["rediss://127.0.0.1:6390/", "redis://127.0.0.1:6390/"] {
         let cli = CliRunner::new().database(data.url()).redis(url);
