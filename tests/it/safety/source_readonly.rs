@@ -64,10 +64,8 @@ async fn postgres_source_queries_cannot_write_and_stop_at_their_timeout() {
     add(
         &f,
         2,
-        &format!(
-            "WITH w AS (INSERT INTO victim VALUES (2) RETURNING n) \
-             SELECT 'Charges' AS measure, n AS practice_uid, NULL::int AS provider_uid, 'Monthly' AS frequency FROM w"
-        ),
+        "WITH w AS (INSERT INTO victim VALUES (2) RETURNING n) \
+             SELECT 'Charges' AS measure, n AS practice_uid, NULL::int AS provider_uid, 'Monthly' AS frequency FROM w",
         600,
     )
     .await;
