@@ -138,6 +138,7 @@ fn setup_events() -> Vec<Event> {
             current: "bench".into(),
             production: false,
             refresh_interval_secs: 5,
+            warnings: Vec::new(),
         }),
         Event::Connection(ConnectionStatus {
             redis: LinkState::Connected {

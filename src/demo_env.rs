@@ -325,6 +325,7 @@ impl DemoEnv {
                     stale_after_secs: 4 * 3600,
                     ttl_secs: 48 * 3600,
                     enabled: true,
+                    statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
                 })
                 .await?;
         }

@@ -88,6 +88,11 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    #[error(
+        "refused to {what}: its audit row cannot be written ({reason}); nothing was changed (check the store and that its database user may INSERT into cachedeck.audit_log)"
+    )]
+    AuditUnavailable { what: String, reason: String },
+
     #[error("permission denied: {0}")]
     PermissionDenied(String),
 

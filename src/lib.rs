@@ -7,6 +7,7 @@ pub mod backend;
 pub mod bench;
 pub mod cache;
 pub mod config;
+pub mod csv_safe;
 pub mod demo_env;
 pub mod error;
 pub mod governance;

@@ -122,6 +122,84 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// True when Redis refused a command for the user's ACL.
+pub fn is_noperm(e: &redis::RedisError) -> bool {
+    e.code() == Some("NOPERM")
+}
+
+/// Whether the server runs in cluster mode: `INFO cluster`, or for a user
+/// whose ACL forbids INFO, `HELLO` (its `mode`), or `CLUSTER SHARDS`
+/// (refused on a standalone server).
+async fn is_cluster(conn: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
+    match redis::cmd("INFO")
+        .arg("cluster")
+        .query_async::<String>(conn)
+        .await
+    {
+        Ok(info) => return Ok(info.lines().any(|l| l.trim() == "cluster_enabled:1")),
+        Err(e) if is_noperm(&e) => {}
+        Err(e) => return Err(e),
+    }
+    match redis::cmd("HELLO").query_async::<Value>(conn).await {
+        Ok(v) => {
+            let mode = match &v {
+                Value::Map(m) => m.iter().find_map(|(k, v)| {
+                    (<String as redis::FromRedisValue>::from_redis_value_ref(k).ok()? == "mode")
+                        .then(|| <String as redis::FromRedisValue>::from_redis_value_ref(v).ok())
+                        .flatten()
+                }),
+                Value::Array(a) => a.chunks_exact(2).find_map(|p| {
+                    (<String as redis::FromRedisValue>::from_redis_value_ref(&p[0]).ok()? == "mode")
+                        .then(|| {
+                            <String as redis::FromRedisValue>::from_redis_value_ref(&p[1]).ok()
+                        })
+                        .flatten()
+                }),
+                _ => None,
+            };
+            if let Some(mode) = mode {
+                return Ok(mode == "cluster");
+            }
+        }
+        Err(e) if is_noperm(&e) => {}
+        Err(e) => return Err(e),
+    }
+    match redis::cmd("CLUSTER")
+        .arg("SHARDS")
+        .query_async::<Value>(conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if is_noperm(&e) => Err(e),
+        // "This instance has cluster support disabled"
+        Err(_) => Ok(false),
+    }
+}
+
+/// True when a URL of `target` turns TLS certificate checks off
+/// (`rediss://…/#insecure`).
+pub fn insecure_tls(target: &RedisTarget) -> bool {
+    target.urls.iter().any(|u| {
+        matches!(
+            u.as_str().into_connection_info().map(|i| i.addr().clone()),
+            Ok(ConnectionAddr::TcpTls { insecure: true, .. })
+        )
+    })
+}
+
+/// What a person must be told about the security of `target`: the window
+/// shows these in its top bar, the CLI prints them on standard error.
+pub fn security_warnings(target: &RedisTarget) -> Vec<String> {
+    let mut out = Vec::new();
+    if insecure_tls(target) {
+        out.push(
+            "Redis TLS certificate checks are off (#insecure in the URL): anyone on the network path can read and change the traffic"
+                .to_string(),
+        );
+    }
+    out
+}
+
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::RedisConnect {
         url: redact_url(url),
@@ -192,12 +270,9 @@ impl Redis {
             .get_multiplexed_async_connection_with_config(&async_config())
             .await
             .map_err(|e| connect_err(first, e))?;
-        let info: String = redis::cmd("INFO")
-            .arg("cluster")
-            .query_async(&mut probe)
+        let clustered = is_cluster(&mut probe)
             .await
-            .map_err(|e| Error::redis(format!("INFO cluster on {}", redact_url(first)), e))?;
-        let clustered = info.lines().any(|l| l.trim() == "cluster_enabled:1");
+            .map_err(|e| Error::redis(format!("asking {} what it is", redact_url(first)), e))?;
 
         let (conn, topology) = if clustered || target.urls.len() > 1 {
             let infos = target

@@ -1,6 +1,10 @@
 //! Sending events to the window: every send wakes the window through the
 //! repaint callback; job progress is throttled so a fast warm does not
-//! repaint hundreds of times a second.
+//! repaint hundreds of times a second, and coalesced per job so a window
+//! that does not draw (minimised) does not pile progress up: each job has
+//! one [`JobSlot`] holding its latest undelivered snapshot, and the queue
+//! holds at most one progress event per job. State changes and the end of
+//! a job are sent as they happen ([`Event::Job`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,41 @@ pub type Repaint = Arc<dyn Fn() + Send + Sync>;
 /// Least time between two progress events of one job.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
+/// The latest progress of one job that the window has not read yet. The
+/// queue carries the slot, not the snapshot: a newer snapshot replaces the
+/// one waiting, so a window that reads late gets the latest, once.
+#[derive(Clone, Debug, Default)]
+pub struct JobSlot(Arc<Mutex<Option<Box<JobSnapshot>>>>);
+
+impl JobSlot {
+    /// The waiting snapshot, if the window has not taken it yet.
+    pub fn take(&self) -> Option<Box<JobSnapshot>> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Puts `snap` in; true when the slot was empty (nothing queued for it).
+    fn put(&self, snap: &JobSnapshot) -> bool {
+        match self.0.lock() {
+            Ok(mut s) => {
+                let was_empty = s.is_none();
+                *s = Some(Box::new(snap.clone()));
+                was_empty
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Per job: when progress was last sent, in which state, and its slot.
+struct Tracked {
+    /// When the last progress went out (for throttling).
+    at: Instant,
+    /// The state of the last snapshot sent (a change always goes out).
+    state: JobState,
+    /// Where its undelivered progress waits.
+    slot: JobSlot,
+}
+
 /// A cloneable sender of events to the window.
 #[derive(Clone)]
 pub struct Emitter {
@@ -25,8 +64,10 @@ pub struct Emitter {
     tx: UnboundedSender<Event>,
     /// Wakes the window after each send.
     repaint: Repaint,
-    /// Per job: when progress was last sent and in which state, for throttling.
-    last_progress: Arc<Mutex<HashMap<String, (Instant, JobState)>>>,
+    /// Per running job: throttling and coalescing of its progress.
+    jobs: Arc<Mutex<HashMap<String, Tracked>>>,
+    /// Least time between two progress events of one job.
+    interval: Duration,
 }
 
 impl Emitter {
@@ -35,8 +76,15 @@ impl Emitter {
         Emitter {
             tx,
             repaint,
-            last_progress: Arc::new(Mutex::new(HashMap::new())),
+            jobs: Arc::new(Mutex::new(HashMap::new())),
+            interval: PROGRESS_INTERVAL,
         }
+    }
+
+    /// The same emitter with another throttling interval (tests: zero).
+    pub fn with_progress_interval(mut self, interval: Duration) -> Emitter {
+        self.interval = interval;
+        self
     }
 
     /// Sends one event and wakes the window. A closed window is not an error:
@@ -58,32 +106,48 @@ impl Emitter {
     }
 
     /// Sends a job's snapshot unless the same job's progress was sent less
-    /// than [`PROGRESS_INTERVAL`] ago in the same state. State changes and
-    /// the final snapshot always go through.
+    /// than the progress interval ago in the same state. State changes and
+    /// the final snapshot always go through as [`Event::Job`]; progress
+    /// goes through the job's [`JobSlot`], queued only when the window has
+    /// taken the previous one.
     pub fn job(&self, snap: &JobSnapshot) {
         let now = Instant::now();
-        let send = match self.last_progress.lock() {
-            Ok(mut map) => {
-                let due = match map.get(&snap.job_id) {
-                    Some((at, state)) => {
-                        *state != snap.state || now.duration_since(*at) >= PROGRESS_INTERVAL
-                    }
-                    None => true,
-                };
-                if snap.state.is_final() {
-                    map.remove(&snap.job_id);
-                    true
-                } else {
-                    if due {
-                        map.insert(snap.job_id.clone(), (now, snap.state));
-                    }
-                    due
-                }
-            }
-            Err(_) => true,
+        let Ok(mut jobs) = self.jobs.lock() else {
+            return self.send(Event::Job(Box::new(snap.clone())));
         };
-        if send {
-            self.send(Event::Job(Box::new(snap.clone())));
+        let changed = jobs.get(&snap.job_id).is_none_or(|t| t.state != snap.state);
+        if snap.state.is_final() || changed {
+            // Progress still waiting belongs to the old state: retire it,
+            // so a late read cannot put it after this snapshot.
+            let old = if snap.state.is_final() {
+                jobs.remove(&snap.job_id)
+            } else {
+                jobs.insert(
+                    snap.job_id.clone(),
+                    Tracked {
+                        at: now,
+                        state: snap.state,
+                        slot: JobSlot::default(),
+                    },
+                )
+            };
+            if let Some(old) = old {
+                old.slot.take();
+            }
+            drop(jobs);
+            return self.send(Event::Job(Box::new(snap.clone())));
+        }
+        let Some(t) = jobs.get_mut(&snap.job_id) else {
+            return;
+        };
+        if now.duration_since(t.at) < self.interval {
+            return;
+        }
+        t.at = now;
+        let slot = t.slot.clone();
+        drop(jobs);
+        if slot.put(snap) {
+            self.send(Event::JobProgress(slot));
         }
     }
 }
@@ -118,13 +182,79 @@ mod tests {
         snap.state = JobState::Succeeded;
         emit.job(&snap);
         let mut got = Vec::new();
-        while let Ok(Event::Job(s)) = rx.try_recv() {
-            got.push(s.state);
+        while let Ok(ev) = rx.try_recv() {
+            match ev {
+                Event::Job(s) => got.push(s.state),
+                Event::JobProgress(slot) => got.extend(slot.take().map(|s| s.state)),
+                _ => {}
+            }
         }
         assert_eq!(
             got,
             vec![JobState::Running, JobState::Swapping, JobState::Succeeded]
         );
         assert_eq!(wakes.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn an_undrained_queue_holds_one_progress_event_per_job_with_its_latest_state() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // No throttling: every snapshot reaches the coalescing.
+        let emit = Emitter::new(tx, Arc::new(|| {})).with_progress_interval(Duration::ZERO);
+        let mut snaps: Vec<JobSnapshot> = (0..3)
+            .map(|j| JobSnapshot {
+                job_id: format!("j{j}"),
+                state: JobState::Running,
+                ..Default::default()
+            })
+            .collect();
+        // A window that does not draw: nothing is read while 30,000
+        // progress events are sent.
+        for i in 0..10_000u64 {
+            for s in &mut snaps {
+                s.rows_processed = i;
+                emit.job(s);
+            }
+        }
+        // One state change per job, then 30,000 more.
+        for s in &mut snaps {
+            s.state = JobState::Swapping;
+            emit.job(s);
+        }
+        for i in 10_000..20_000u64 {
+            for s in &mut snaps {
+                s.rows_processed = i;
+                emit.job(s);
+            }
+        }
+        // Per job: its first Running, one progress slot (retired by the
+        // change), Swapping, one progress slot.
+        assert!(rx.len() <= 3 * 4, "{} events queued", rx.len());
+        let mut last: HashMap<String, (JobState, u64)> = HashMap::new();
+        while let Ok(ev) = rx.try_recv() {
+            let snap = match ev {
+                Event::Job(s) => Some(s),
+                Event::JobProgress(slot) => slot.take(),
+                _ => None,
+            };
+            if let Some(s) = snap {
+                last.insert(s.job_id.clone(), (s.state, s.rows_processed));
+            }
+        }
+        for s in &snaps {
+            assert_eq!(
+                last[&s.job_id],
+                (JobState::Swapping, 19_999),
+                "{}",
+                s.job_id
+            );
+        }
+        // The end of a job always goes through, after its last progress.
+        snaps[0].state = JobState::Succeeded;
+        emit.job(&snaps[0]);
+        match rx.try_recv() {
+            Ok(Event::Job(s)) => assert_eq!(s.state, JobState::Succeeded),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -23,7 +23,7 @@ pub use admin::protocol::{
     ProfileFileView, ProfileTest, SchedulerState, SchedulerStatus, Secret, SecretInput,
 };
 pub use details::{BREAKDOWN_MAX_KEYS, breakdown};
-pub use emit::{Emitter, PROGRESS_INTERVAL, Repaint};
+pub use emit::{Emitter, JobSlot, PROGRESS_INTERVAL, Repaint};
 pub use links::{BACKOFF_MAX, BACKOFF_START, backoff};
 pub use protocol::{
     Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo,
@@ -285,6 +285,7 @@ impl Backend {
                     current: r.name.clone(),
                     production: r.production,
                     refresh_interval_secs: r.defaults.refresh_interval_secs.max(1),
+                    warnings: crate::redis_conn::security_warnings(&r.redis),
                 }));
                 self.resolved = Some(r);
             }
@@ -294,6 +295,7 @@ impl Backend {
                     current: String::new(),
                     production: false,
                     refresh_interval_secs: crate::config::Defaults::default().refresh_interval_secs,
+                    warnings: Vec::new(),
                 }));
                 self.resolved = None;
                 let reason = e.to_string();

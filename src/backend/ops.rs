@@ -423,7 +423,10 @@ async fn save(ctx: &Ctx, input: DatasourceInput) {
 
 /// Opens the source and checks the query's columns without running it.
 async fn validate(ds: DsId, sql: &str, url: &str) -> Result<Vec<String>> {
-    let source = Source::open(url).await?;
+    // Describing does not run the query; the default timeout is plenty.
+    let timeout =
+        std::time::Duration::from_secs(crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS as u64);
+    let source = Source::open(url, timeout).await?;
     let result = source.validate(ds, sql).await;
     source.close().await;
     result

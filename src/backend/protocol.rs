@@ -182,6 +182,9 @@ pub struct ProfileInfo {
     pub production: bool,
     /// Seconds between automatic refreshes (the window shows it).
     pub refresh_interval_secs: u64,
+    /// Security warnings about the profile, shown in the top bar (e.g. a
+    /// Redis URL that turns TLS certificate checks off).
+    pub warnings: Vec<String>,
 }
 
 /// How many live entries one measure or one frequency holds.
@@ -239,6 +242,9 @@ pub enum Event {
     /// One job changed (progress of a job this backend runs, or a control
     /// answer). Progress is throttled to a few per second per job.
     Job(Box<JobSnapshot>),
+    /// A running job's latest progress, waiting in its slot (take it: a
+    /// slot already taken is empty). At most one per job is queued.
+    JobProgress(super::emit::JobSlot),
     /// The Details view's data.
     Details(Box<DatasourceDetails>),
     /// A datasource's cache was invalidated.

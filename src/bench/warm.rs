@@ -157,6 +157,7 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         stale_after_secs: 4 * 3600,
         ttl_secs: 3600,
         enabled: false,
+        statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     match store.datasource(BENCH_DS).await {
         Ok(_) => store.update_datasource(&input).await?,

@@ -134,6 +134,15 @@ pub async fn invalidate(
         Some(ds),
     )
     .await?;
+    // Fail closed: no audit row, no invalidation.
+    let intent = audit::begin(
+        actor,
+        audit::actions::CACHE_INVALIDATED,
+        "invalidate the cache",
+        Some(ds),
+        &params,
+    )
+    .await?;
     let r = holding_lock(redis, ds, async {
         if sel.is_all() {
             invalidate_all(redis, ds).await
@@ -146,14 +155,7 @@ pub async fn invalidate(
         params["keysDeleted"] = x.keys_deleted.into();
         params["indexesDeleted"] = x.indexes_deleted.into();
     }
-    audit::record_outcome(
-        actor,
-        audit::actions::CACHE_INVALIDATED,
-        Some(ds),
-        params,
-        &r,
-    )
-    .await;
+    intent.finish(actor, params, &r).await;
     r
 }
 

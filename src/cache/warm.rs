@@ -407,7 +407,7 @@ impl Warm<'_> {
         let expire_at = now_ms + self.ds.ttl_secs * 1000;
         self.observe_live = !self.rebuild_indexes && swap::live_is_reliable(self.redis, ds).await?;
 
-        let source = Source::open(source_url).await?;
+        let source = Source::open(source_url, self.ds.statement_timeout()).await?;
         let outcome = async {
             self.memory_preflight(&source, &mut warnings).await?;
             self.stream(&source, expire_at).await

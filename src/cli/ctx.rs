@@ -25,6 +25,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(cli: &super::Cli) -> Ctx {
+        if let Some(urls) = &cli.redis_url {
+            warn_once(&crate::redis_conn::RedisTarget {
+                urls: urls.split(',').map(|u| u.trim().to_string()).collect(),
+                ..Default::default()
+            });
+        }
         Ctx {
             json: cli.json,
             overrides: Overrides {
@@ -44,7 +50,9 @@ impl Ctx {
         self.resolved
             .get_or_try_init(|| async {
                 let file = ConfigFile::load(&config_path()?)?;
-                Resolved::resolve(&file, &self.overrides)
+                let r = Resolved::resolve(&file, &self.overrides)?;
+                warn_once(&r.redis);
+                Ok::<_, crate::Error>(r)
             })
             .await
     }
@@ -145,5 +153,19 @@ impl Ctx {
         } else {
             println!("{}", human());
         }
+    }
+}
+
+/// Prints the security warnings about the Redis in use on standard error,
+/// once per run.
+fn warn_once(target: &crate::redis_conn::RedisTarget) {
+    static PRINTED: std::sync::Once = std::sync::Once::new();
+    let warnings = crate::redis_conn::security_warnings(target);
+    if !warnings.is_empty() {
+        PRINTED.call_once(|| {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        });
     }
 }

@@ -16,7 +16,7 @@ async fn validate(ctx: &Ctx, input: &DatasourceInput) -> Result<()> {
         Some(u) => u.clone(),
         None => ctx.database_url().await?,
     };
-    let source = Source::open(&url).await?;
+    let source = Source::open(&url, input.statement_timeout()).await?;
     let checked = source.validate(input.id, &input.sql).await;
     source.close().await;
     checked.map(|_| ())
@@ -24,12 +24,13 @@ async fn validate(ctx: &Ctx, input: &DatasourceInput) -> Result<()> {
 
 fn line(d: &Datasource) -> String {
     format!(
-        "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  {}{}",
+        "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  timeout {:>6}  {}{}",
         d.id,
         d.name,
         humantime::format_duration(std::time::Duration::from_secs(d.stale_after_secs as u64))
             .to_string(),
         humantime::format_duration(std::time::Duration::from_secs(d.ttl_secs as u64)).to_string(),
+        humantime::format_duration(d.statement_timeout()).to_string(),
         if d.enabled { "" } else { "(disabled) " },
         d.source_url
             .as_deref()
@@ -55,6 +56,7 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 stale_after_secs: secs(a.stale_after.as_deref().unwrap_or(&defaults.stale_after))?,
                 ttl_secs: secs(a.ttl.as_deref().unwrap_or(&defaults.ttl))?,
                 enabled: !a.disabled,
+                statement_timeout_secs: secs(&a.statement_timeout)?,
             };
             let actor = ctx.actor().await?;
             crate::governance::require_write(
@@ -84,6 +86,10 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                     None => cur.ttl_secs,
                 },
                 enabled: a.enabled.unwrap_or(cur.enabled),
+                statement_timeout_secs: match a.statement_timeout {
+                    Some(s) => secs(&s)?,
+                    None => cur.statement_timeout_secs,
+                },
             };
             let actor = ctx.actor().await?;
             crate::governance::require_write(

@@ -20,6 +20,7 @@ pub async fn run(ctx: &Ctx, args: DemoDataArgs) -> Result<i32> {
         stale_after_secs: 4 * 3600,
         ttl_secs: 48 * 3600,
         enabled: true,
+        statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     let ds = match store.datasource(input.id).await {
         Ok(_) => store.update_datasource(&input).await?,

@@ -16,8 +16,12 @@ pub(super) fn key_bytes(key: Option<String>, key_hex: Option<String>) -> Result<
     }
 }
 
+/// The text, and for an element cut at 64 KiB what its full length is.
 fn blob(b: &Blob) -> String {
-    b.text.clone()
+    match b.full_length {
+        Some(n) => format!("{} … (first 64 KiB of {n} bytes)", b.text),
+        None => b.text.clone(),
+    }
 }
 
 fn human(i: &Inspection) -> String {

@@ -146,6 +146,10 @@ pub struct DatasourceArgs {
     /// Register it disabled (not warmed by Warm All or schedules).
     #[arg(long)]
     pub disabled: bool,
+    /// How long one query on the source may run, e.g. 30s or 10m (queries
+    /// always run read-only).
+    #[arg(long, default_value = "10m")]
+    pub statement_timeout: String,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +168,9 @@ pub struct DatasourceEditArgs {
     pub ttl: Option<String>,
     #[arg(long)]
     pub enabled: Option<bool>,
+    /// How long one query on the source may run, e.g. 30s or 10m.
+    #[arg(long)]
+    pub statement_timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]

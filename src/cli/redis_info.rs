@@ -94,7 +94,17 @@ fn human(i: &RedisInfo) -> String {
 /// Prints the generic Redis statistics.
 pub async fn run(ctx: &Ctx, args: RedisInfoArgs) -> Result<i32> {
     let redis = ctx.redis().await?;
-    let i = info(redis, args.sample).await?;
+    let i = match info(redis, args.sample).await {
+        Ok(i) => i,
+        Err(e) if crate::redis_admin::info_refused(&e) => {
+            let note = crate::redis_admin::INFO_NOT_PERMITTED;
+            ctx.print(&serde_json::json!({ "notShown": note }), || {
+                format!("Redis statistics: {note}")
+            });
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
     ctx.print(&i, || human(&i));
     Ok(0)
 }

@@ -65,6 +65,9 @@ pub struct DatabaseSection {
     /// OS data dir.
     pub url: String,
     pub password: Option<SecretRef>,
+    /// PEM file of the CA that signed the Postgres server's certificate.
+    /// With it, a URL without `sslmode` connects with `verify-full`.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// Per-profile defaults.
@@ -227,6 +230,28 @@ pub fn local_store_url() -> Result<String> {
     ))
 }
 
+/// Puts `sslrootcert=<ca>` into a Postgres URL (unless it names one), and
+/// `sslmode=verify-full` when the URL does not choose a mode: a CA file is
+/// given to be checked against.
+fn with_ca_file(url: &str, ca: &Path) -> Result<String> {
+    if !url.starts_with("postgres") {
+        return Ok(url.to_string());
+    }
+    let mut u = url::Url::parse(url).map_err(|e| Error::Config(format!("database URL: {e}")))?;
+    let has = |name: &str| u.query_pairs().any(|(k, _)| k == name);
+    let (mode, root) = (has("sslmode"), has("sslrootcert"));
+    {
+        let mut q = u.query_pairs_mut();
+        if !root {
+            q.append_pair("sslrootcert", &ca.to_string_lossy());
+        }
+        if !mode {
+            q.append_pair("sslmode", "verify-full");
+        }
+    }
+    Ok(u.to_string())
+}
+
 fn with_password(url: &str, password: &str) -> Result<String> {
     let mut u = url::Url::parse(url).map_err(|e| Error::Config(format!("database URL: {e}")))?;
     u.set_password(Some(password))
@@ -286,6 +311,10 @@ impl Resolved {
                 None => profile.database.url.clone(),
             },
         };
+        let database_url = match &profile.database.tls_ca_file {
+            Some(ca) => with_ca_file(&database_url, ca)?,
+            None => database_url,
+        };
         Ok(Resolved {
             name,
             production: profile.production,
@@ -320,6 +349,23 @@ mod tests {
         let text = toml::to_string_pretty(&file).unwrap();
         assert!(text.contains("env = \"REDIS_PW\""), "{text}");
         assert_eq!(ConfigFile::parse(&text, Path::new("x")).unwrap(), file);
+    }
+
+    #[test]
+    fn a_database_ca_file_verifies_unless_the_url_says_otherwise() {
+        let ca = Path::new("/etc/ca.pem");
+        assert_eq!(
+            with_ca_file("postgres://u@db/x", ca).unwrap(),
+            "postgres://u@db/x?sslrootcert=%2Fetc%2Fca.pem&sslmode=verify-full"
+        );
+        assert_eq!(
+            with_ca_file("postgres://u@db/x?sslmode=require", ca).unwrap(),
+            "postgres://u@db/x?sslmode=require&sslrootcert=%2Fetc%2Fca.pem"
+        );
+        assert_eq!(
+            with_ca_file("sqlite:///tmp/a.db", ca).unwrap(),
+            "sqlite:///tmp/a.db"
+        );
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! (OS user, database/admin identity, Redis user), from where (profile,
 //! origin), what (action, datasource, parameters) and how it ended. Rows are
 //! appended to the store and kept for a configurable period
-//! (`defaults.audit_retention`, one year by default); [`prune`] drops older
-//! ones when the agent or the window starts.
+//! (`defaults.audit_retention`, one year by default, at least
+//! [`MIN_RETENTION`]); [`prune`] drops older ones when the agent or the
+//! window starts, and is itself audited (`audit_pruned`).
+//!
+//! **Fail closed.** A write action first writes its row with result
+//! `started` ([`begin`]); when that row cannot be written the action is
+//! refused ([`Error::AuditUnavailable`]) before it changes anything. The
+//! row gets its outcome when the action ends ([`Intent::finish`]).
 //!
 //! [`record`] is the one way in for code that holds a store; [`record_via`]
 //! uses the store an actor carries (its [`AuditSink`]), so paths that only
@@ -57,9 +63,11 @@ pub mod actions {
     pub const PERMISSION_DENIED: &str = "permission_denied";
     /// A write was refused by a rate limit.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// Audit rows older than the retention were deleted.
+    pub const AUDIT_PRUNED: &str = "audit_pruned";
 
     /// Every action above, for filters and validation.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         CACHE_WARM_INITIATED,
         CACHE_WARM_COMPLETED,
         CACHE_WARM_FAILED,
@@ -76,6 +84,7 @@ pub mod actions {
         GRANT_CHANGED,
         PERMISSION_DENIED,
         RATE_LIMITED,
+        AUDIT_PRUNED,
     ];
 }
 
@@ -95,10 +104,34 @@ pub mod results {
     pub const SKIPPED: &str = "skipped";
     /// Should have happened while nobody was up.
     pub const MISSED: &str = "missed";
+    /// Written before a write action runs; replaced by its outcome. A row
+    /// left `started` is an action whose process stopped before it ended.
+    pub const STARTED: &str = "started";
 }
 
 /// Default retention of audit rows.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The shortest retention accepted: a month of history always stays.
+pub const MIN_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Reads `defaults.audit_retention`; a period shorter than
+/// [`MIN_RETENTION`] is refused.
+pub fn retention(text: &str) -> Result<Duration> {
+    let keep = crate::config::parse_duration(text)?;
+    check_retention(keep)?;
+    Ok(keep)
+}
+
+fn check_retention(keep: Duration) -> Result<()> {
+    if keep < MIN_RETENTION {
+        return Err(Error::Config(format!(
+            "defaults.audit_retention is {}, shorter than the minimum of 30 days: audit rows are kept at least 30 days (set 30d or more)",
+            humantime::format_duration(keep)
+        )));
+    }
+    Ok(())
+}
 
 fn row(
     actor: &Actor,
@@ -149,6 +182,7 @@ pub async fn record_detail(
     store
         .append_audit(&row(actor, action, ds, &params, result, detail))
         .await
+        .map(|_| ())
 }
 
 /// Records through the store the actor carries; a failure to write is
@@ -269,13 +303,168 @@ pub async fn query(store: &Store, filter: &AuditFilter) -> Result<Vec<AuditRow>>
     store.audit_rows(filter).await
 }
 
-/// Deletes rows older than `keep`; returns how many went.
-pub async fn prune(store: &Store, keep: Duration) -> Result<u64> {
+/// Deletes rows older than `keep` (at least [`MIN_RETENTION`]); returns how
+/// many went. A prune that deleted rows is recorded as `audit_pruned` by
+/// `actor`.
+pub async fn prune(store: &Store, actor: &Actor, keep: Duration) -> Result<u64> {
+    check_retention(keep)?;
     let cutoff = store::now_ms() - keep.as_millis().min(i64::MAX as u128) as i64;
-    store.prune_audit(cutoff).await
+    let n = store.prune_audit(cutoff).await?;
+    if n > 0 {
+        let params = serde_json::json!({
+            "deleted": n,
+            "olderThan": crate::jobs::iso(cutoff),
+            "retentionSecs": keep.as_secs(),
+        });
+        let detail = format!(
+            "deleted {n} rows older than {}",
+            humantime::format_duration(keep)
+        );
+        record_detail(
+            store,
+            actor,
+            actions::AUDIT_PRUNED,
+            None,
+            params,
+            results::OK,
+            Some(&detail),
+        )
+        .await?;
+    }
+    Ok(n)
 }
 
-/// Writes `rows` as CSV with a header line (params as JSON text).
+/// A write action's audit row, written before the action with result
+/// `started`; [`Intent::finish`] gives it the outcome.
+#[must_use = "an intent records nothing until it is finished"]
+pub struct Intent {
+    /// Where the row is (none for an actor without a store: logged instead).
+    store: Option<Store>,
+    /// The row's id.
+    id: i64,
+    /// The action, for the log when the outcome cannot be written.
+    action: String,
+    /// The datasource, for logging rows of actors without a store.
+    ds: Option<DsId>,
+}
+
+/// Writes the `started` row of write action `action` (`what` says it for a
+/// person: "invalidate the cache"). When the row cannot be written the
+/// action must not run: the error says why.
+pub async fn begin(
+    actor: &Actor,
+    action: &str,
+    what: &str,
+    ds: Option<DsId>,
+    params: &serde_json::Value,
+) -> Result<Intent> {
+    match &actor.audit {
+        Some(sink) => begin_in(&sink.store, actor, action, what, ds, params).await,
+        None => Ok(Intent {
+            store: None,
+            id: 0,
+            action: action.to_string(),
+            ds,
+        }),
+    }
+}
+
+/// [`begin`] into `store` (code that holds the store, such as the warm's
+/// job context).
+pub async fn begin_in(
+    store: &Store,
+    actor: &Actor,
+    action: &str,
+    what: &str,
+    ds: Option<DsId>,
+    params: &serde_json::Value,
+) -> Result<Intent> {
+    let r = row(actor, action, ds, params, results::STARTED, None);
+    match store.append_audit(&r).await {
+        Ok(id) => Ok(Intent {
+            store: Some(store.clone()),
+            id,
+            action: action.to_string(),
+            ds,
+        }),
+        Err(e) => {
+            let reason = match &e {
+                Error::Db { source, .. } => source
+                    .as_database_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| source.to_string()),
+                other => other.to_string(),
+            };
+            tracing::debug!(target: "cachedeck::audit", "refused {action}: {e}");
+            Err(Error::AuditUnavailable {
+                what: what.to_string(),
+                reason,
+            })
+        }
+    }
+}
+
+impl Intent {
+    /// Gives the row its outcome, as [`record_outcome`] words it. Never
+    /// fails: the action has happened; a failure to write is logged.
+    pub async fn finish<T>(self, actor: &Actor, params: serde_json::Value, outcome: &Result<T>) {
+        let (action, params, result, detail) = outcome_row(&self.action, params, outcome);
+        let Some(store) = &self.store else {
+            log_row(&row(
+                actor,
+                action,
+                self.ds,
+                &params,
+                result,
+                detail.as_deref(),
+            ));
+            return;
+        };
+        if let Err(e) = store
+            .finish_audit(
+                self.id,
+                action,
+                &params.to_string(),
+                result,
+                detail.as_deref(),
+            )
+            .await
+        {
+            tracing::warn!(target: "cachedeck::audit", "could not write the outcome of audit row {} ({}): {e}", self.id, self.action);
+        }
+    }
+}
+
+/// The action, parameters, result and detail that record `outcome` of
+/// `action`.
+fn outcome_row<'a, T>(
+    action: &'a str,
+    mut params: serde_json::Value,
+    outcome: &Result<T>,
+) -> (&'a str, serde_json::Value, &'static str, Option<String>) {
+    match outcome {
+        Ok(_) => (action, params, results::OK, None),
+        Err(e @ (Error::RedisPermission { .. } | Error::PermissionDenied(_))) => {
+            if let serde_json::Value::Object(m) = &mut params {
+                m.insert("attempted".into(), action.into());
+            }
+            (
+                actions::PERMISSION_DENIED,
+                params,
+                results::DENIED,
+                Some(e.to_string()),
+            )
+        }
+        Err(e @ Error::RateLimited { .. }) => {
+            (action, params, results::RATE_LIMITED, Some(e.to_string()))
+        }
+        Err(Error::Cancelled) => (action, params, results::CANCELLED, None),
+        Err(e) => (action, params, results::FAILED, Some(e.to_string())),
+    }
+}
+
+/// Writes `rows` as CSV with a header line (params as JSON text); cells a
+/// spreadsheet would run get a leading `'` ([`crate::csv_safe`]).
 pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
     let mut w = csv::Writer::from_writer(writer);
     let csv_err = |e: csv::Error| match e.into_kind() {
@@ -298,7 +487,7 @@ pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
     ])
     .map_err(csv_err)?;
     for r in rows {
-        w.write_record([
+        let cells = [
             r.id.to_string(),
             r.at.clone(),
             r.action.clone(),
@@ -311,8 +500,9 @@ pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
             r.params.to_string(),
             r.result.clone(),
             r.detail.clone().unwrap_or_default(),
-        ])
-        .map_err(csv_err)?;
+        ];
+        w.write_record(crate::csv_safe::record(&cells))
+            .map_err(csv_err)?;
     }
     w.flush().map_err(|e| Error::io("writing the audit CSV", e))
 }

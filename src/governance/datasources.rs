@@ -25,8 +25,16 @@ fn params(op: &str, d: &DatasourceInput) -> serde_json::Value {
 pub async fn add(store: &Store, actor: &Actor, input: &DatasourceInput) -> Result<Datasource> {
     let p = params("add", input);
     super::require_write(actor, "add a datasource", Some(input.id), p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::DATASOURCE_CHANGED,
+        "add a datasource",
+        Some(input.id),
+        &p,
+    )
+    .await?;
     let r = store.add_datasource(input).await;
-    audit::record_outcome(actor, actions::DATASOURCE_CHANGED, Some(input.id), p, &r).await;
+    intent.finish(actor, p, &r).await;
     r
 }
 
@@ -34,8 +42,16 @@ pub async fn add(store: &Store, actor: &Actor, input: &DatasourceInput) -> Resul
 pub async fn update(store: &Store, actor: &Actor, input: &DatasourceInput) -> Result<Datasource> {
     let p = params("edit", input);
     super::require_write(actor, "edit a datasource", Some(input.id), p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::DATASOURCE_CHANGED,
+        "edit a datasource",
+        Some(input.id),
+        &p,
+    )
+    .await?;
     let r = store.update_datasource(input).await;
-    audit::record_outcome(actor, actions::DATASOURCE_CHANGED, Some(input.id), p, &r).await;
+    intent.finish(actor, p, &r).await;
     r
 }
 
@@ -43,7 +59,15 @@ pub async fn update(store: &Store, actor: &Actor, input: &DatasourceInput) -> Re
 pub async fn remove(store: &Store, actor: &Actor, id: DsId) -> Result<()> {
     let p = serde_json::json!({ "op": "remove", "id": id });
     super::require_write(actor, "remove a datasource", Some(id), p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::DATASOURCE_CHANGED,
+        "remove a datasource",
+        Some(id),
+        &p,
+    )
+    .await?;
     let r = store.remove_datasource(id).await;
-    audit::record_outcome(actor, actions::DATASOURCE_CHANGED, Some(id), p, &r).await;
+    intent.finish(actor, p, &r).await;
     r
 }

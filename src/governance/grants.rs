@@ -90,6 +90,14 @@ pub async fn add(
     }
     let p = serde_json::json!({ "op": "add", "identity": identity, "permission": permission });
     super::require_write(actor, "change permission grants", None, p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::GRANT_CHANGED,
+        "change permission grants",
+        None,
+        &p,
+    )
+    .await?;
     let result = async {
         let mut change = GrantChange {
             changed: Vec::new(),
@@ -113,7 +121,7 @@ pub async fn add(
         Ok(change)
     }
     .await;
-    audit::record_outcome(actor, actions::GRANT_CHANGED, None, p, &result).await;
+    intent.finish(actor, p, &result).await;
     result
 }
 
@@ -128,6 +136,14 @@ pub async fn remove(
     check_permission(permission)?;
     let p = serde_json::json!({ "op": "remove", "identity": identity, "permission": permission });
     super::require_write(actor, "change permission grants", None, p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::GRANT_CHANGED,
+        "change permission grants",
+        None,
+        &p,
+    )
+    .await?;
     let result = async {
         let before = store.grants().await?;
         let removed = store.remove_grant(identity, permission).await?;
@@ -149,7 +165,7 @@ pub async fn remove(
         Ok(change)
     }
     .await;
-    audit::record_outcome(actor, actions::GRANT_CHANGED, None, p, &result).await;
+    intent.finish(actor, p, &result).await;
     result
 }
 

@@ -22,7 +22,7 @@ use super::audit::AuditSink;
 use super::ratelimit::Limits;
 use crate::actor::{Actor, Origin};
 use crate::error::Result;
-use crate::keys::{self, Gen};
+use crate::keys::{self, DsId, Gen};
 use crate::redis_conn::Redis;
 use crate::store::Store;
 
@@ -70,34 +70,48 @@ pub async fn grant_state(store: &Store, identity: &str) -> Result<GrantState> {
     })
 }
 
-/// Asks Redis whether this connection's ACL lets it write the cache's keys:
-/// `None` when it may, or why it may not. NOPERM is the only answer that
-/// counts; any other error (a syntax error is the expected one) means the
-/// ACL allowed the command.
-pub async fn redis_write_refusal(redis: &Redis) -> Result<Option<String>> {
-    for prefix in [
-        keys::entry_prefix(0, Gen::Live),
-        keys::index_prefix(0, Gen::Live),
-    ] {
-        let probe = format!("{prefix}cachedeck-probe");
-        let mut conn = redis.conn();
-        let reply: redis::RedisResult<redis::Value> = redis::cmd("SET")
-            .arg(&probe)
-            .arg("x")
-            .arg("NX")
-            .arg("XX")
-            .query_async(&mut conn)
-            .await;
-        if let Err(e) = reply {
-            if e.code() == Some("NOPERM") {
-                let pattern = prefix.split(':').next().unwrap_or("cache");
-                return Ok(Some(format!(
-                    "the Redis ACL of this profile's user forbids writing {pattern}:* keys ({})",
-                    e.detail().unwrap_or("NOPERM")
-                )));
-            }
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                return Err(crate::error::Error::redis("checking the Redis ACL", e));
+/// Asks Redis whether this connection's ACL lets it write the cache's keys
+/// of every datasource in `datasources` (and of datasource 0): `None` when
+/// it may, or why it may not. Each datasource lives in its own slot and an
+/// ACL may name keys per datasource, so each one's live and shadow entry
+/// and index prefixes and its meta key are probed. NOPERM is the only
+/// answer that counts; any other error (a syntax error is the expected one)
+/// means the ACL allowed the command.
+pub async fn redis_write_refusal(redis: &Redis, datasources: &[DsId]) -> Result<Option<String>> {
+    let mut ids = vec![0];
+    ids.extend(datasources.iter().copied().filter(|d| *d != 0));
+    for ds in ids {
+        for prefix in [
+            keys::entry_prefix(ds, Gen::Live),
+            keys::index_prefix(ds, Gen::Live),
+            keys::entry_prefix(ds, Gen::Shadow),
+            keys::index_prefix(ds, Gen::Shadow),
+            format!("{}:", keys::meta(ds)),
+        ] {
+            let probe = format!("{prefix}cachedeck-probe");
+            let mut conn = redis.conn();
+            let reply: redis::RedisResult<redis::Value> = redis::cmd("SET")
+                .arg(&probe)
+                .arg("x")
+                .arg("NX")
+                .arg("XX")
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = reply {
+                if e.code() == Some("NOPERM") {
+                    let whose = if ds == 0 {
+                        String::new()
+                    } else {
+                        format!(" of datasource {ds}")
+                    };
+                    return Ok(Some(format!(
+                        "the Redis ACL of this profile's user forbids writing {prefix}* keys{whose} ({})",
+                        e.detail().unwrap_or("NOPERM")
+                    )));
+                }
+                if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
+                    return Err(crate::error::Error::redis("checking the Redis ACL", e));
+                }
             }
         }
     }
@@ -124,7 +138,8 @@ pub async fn resolve_actor(
         ));
     }
     if let Some(redis) = redis {
-        match redis_write_refusal(redis).await {
+        let ids: Vec<DsId> = store.datasources().await?.iter().map(|d| d.id).collect();
+        match redis_write_refusal(redis, &ids).await {
             Ok(Some(why)) => reasons.push(why),
             Ok(None) => {}
             // Redis is unreachable: it will refuse or fail on its own; the

@@ -36,7 +36,7 @@ use super::cron::CronSpec;
 use super::schedules::{CATCH_UP, watermark};
 use crate::actor::Origin;
 use crate::cache::{lock, meta};
-use crate::config::{Defaults, parse_duration};
+use crate::config::Defaults;
 use crate::error::{Error, Result};
 use crate::jobs::{self, JobContext, JobSnapshot};
 use crate::keys::{self, DsId};
@@ -147,7 +147,7 @@ impl SchedulerConfig {
     pub fn from_defaults(kind: &str, d: &Defaults, profile: &str) -> Result<SchedulerConfig> {
         let mut c = SchedulerConfig::new(kind);
         c.alerts = AlertConfig::from_defaults(d, profile)?;
-        c.audit_retention = parse_duration(&d.audit_retention)?;
+        c.audit_retention = audit::retention(&d.audit_retention)?;
         Ok(c)
     }
 }
@@ -252,7 +252,7 @@ impl Scheduler {
             shutdown.cancelled().await;
             return Ok(());
         }
-        match audit::prune(&self.jc.store, self.cfg.audit_retention).await {
+        match audit::prune(&self.jc.store, &self.jc.actor, self.cfg.audit_retention).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 "pruned {n} audit rows older than {}",

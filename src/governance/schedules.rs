@@ -87,6 +87,14 @@ pub async fn add(store: &Store, actor: &Actor, req: &ScheduleRequest) -> Result<
         "beforeStale": req.before_stale,
     });
     super::require_write(actor, "change schedules", req.datasource_id, p.clone()).await?;
+    let intent = audit::begin(
+        actor,
+        actions::SCHEDULE_CHANGED,
+        "change schedules",
+        req.datasource_id,
+        &p,
+    )
+    .await?;
     let result = async {
         if let Some(id) = req.datasource_id {
             store.datasource(id).await?;
@@ -106,14 +114,7 @@ pub async fn add(store: &Store, actor: &Actor, req: &ScheduleRequest) -> Result<
     if let Ok(s) = &result {
         p["id"] = s.id.into();
     }
-    audit::record_outcome(
-        actor,
-        actions::SCHEDULE_CHANGED,
-        req.datasource_id,
-        p,
-        &result,
-    )
-    .await;
+    intent.finish(actor, p, &result).await;
     let s = result?;
     view(store, s, crate::store::now_ms()).await
 }
@@ -129,8 +130,9 @@ pub async fn remove(store: &Store, actor: &Actor, id: i64) -> Result<()> {
         "tz": existing.as_ref().map(|s| s.tz.clone()),
     });
     super::require_write(actor, "change schedules", ds, p.clone()).await?;
+    let intent = audit::begin(actor, actions::SCHEDULE_CHANGED, "change schedules", ds, &p).await?;
     let result = store.remove_schedule(id).await;
-    audit::record_outcome(actor, actions::SCHEDULE_CHANGED, ds, p, &result).await;
+    intent.finish(actor, p, &result).await;
     result
 }
 

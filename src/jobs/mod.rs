@@ -314,29 +314,36 @@ pub async fn control(
         ControlRequest::Resume => "run",
         ControlRequest::Cancel => "cancel",
     };
-    let _: () = redis
-        .query(
-            "writing the job control",
-            redis::cmd("HSET")
-                .arg(keys::job(job_id))
-                .arg("control")
-                .arg(value),
-        )
-        .await?;
-    let snap = read(redis, job_id)
+    let before = read(redis, job_id)
         .await?
         .ok_or_else(|| Error::NoSuchJob(job_id.to_string()))?;
-    use crate::governance::audit::{actions, record_via, results};
-    record_via(
+    let params = serde_json::json!({"jobId": job_id, "request": value});
+    use crate::governance::audit::{self, actions};
+    let intent = audit::begin(
         actor,
         actions::JOB_CONTROLLED,
-        Some(snap.datasource_id),
-        serde_json::json!({"jobId": job_id, "request": value}),
-        results::OK,
-        None,
+        what,
+        Some(before.datasource_id),
+        &params,
     )
+    .await?;
+    let result = async {
+        let _: () = redis
+            .query(
+                "writing the job control",
+                redis::cmd("HSET")
+                    .arg(keys::job(job_id))
+                    .arg("control")
+                    .arg(value),
+            )
+            .await?;
+        read(redis, job_id)
+            .await?
+            .ok_or_else(|| Error::NoSuchJob(job_id.to_string()))
+    }
     .await;
-    Ok(snap)
+    intent.finish(actor, params, &result).await;
+    result
 }
 
 /// The seed's warming-status shape.

@@ -51,7 +51,10 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
     let params = serde_json::json!({ "datasources": ds_ids, "force": force });
     crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
     let r = enqueue(ctx, ds_ids, force).await;
-    if r.is_err() {
+    // A refusal for want of an audit row cannot be audited either.
+    if r.as_ref()
+        .is_err_and(|e| !matches!(e, crate::error::Error::AuditUnavailable { .. }))
+    {
         audit::record_outcome(
             &ctx.actor,
             audit::actions::CACHE_WARM_INITIATED,
@@ -92,42 +95,52 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
             forced: force,
             ..Default::default()
         };
-        write_record(&ctx.redis, &snap, now).await?;
-        let mut p = redis::pipe();
-        p.cmd("HSET")
-            .arg(keys::job(&snap.job_id))
-            .arg("control")
-            .arg("run")
-            .ignore();
-        p.cmd("SADD")
-            .arg(keys::jobs_live())
-            .arg(&snap.job_id)
-            .ignore();
-        // Same-millisecond submissions keep their order.
-        p.cmd("ZADD")
-            .arg(keys::jobs_queue())
-            .arg(now as f64 + i as f64 / 1000.0)
-            .arg(&snap.job_id)
-            .ignore();
-        ctx.redis.pipe::<()>("queueing a warm job", &p).await?;
-        ctx.store.save_job(&snap.to_record()).await?;
         let params = serde_json::json!({
             "jobId": snap.job_id,
             "force": force,
             "concurrent": datasources.len() > 1,
         });
-        audit::record_via(
+        // Fail closed: the job is queued only once its audit row is written.
+        let intent = audit::begin_in(
+            &ctx.store,
             &ctx.actor,
             audit::actions::CACHE_WARM_INITIATED,
+            "warm the cache",
             Some(ds.id),
-            params,
-            audit::results::OK,
-            None,
+            &params,
         )
-        .await;
+        .await?;
+        let queued = queue(ctx, &snap, now, i).await;
+        intent.finish(&ctx.actor, params, &queued).await;
+        queued?;
         out.push(snap);
     }
     Ok(out)
+}
+
+/// Writes a queued job's record, control, live membership and queue entry,
+/// and its history row.
+async fn queue(ctx: &JobContext, snap: &JobSnapshot, now: i64, i: usize) -> Result<()> {
+    write_record(&ctx.redis, snap, now).await?;
+    let mut p = redis::pipe();
+    p.cmd("HSET")
+        .arg(keys::job(&snap.job_id))
+        .arg("control")
+        .arg("run")
+        .ignore();
+    p.cmd("SADD")
+        .arg(keys::jobs_live())
+        .arg(&snap.job_id)
+        .ignore();
+    // Same-millisecond submissions keep their order.
+    p.cmd("ZADD")
+        .arg(keys::jobs_queue())
+        .arg(now as f64 + i as f64 / 1000.0)
+        .arg(&snap.job_id)
+        .ignore();
+    ctx.redis.pipe::<()>("queueing a warm job", &p).await?;
+    ctx.store.save_job(&snap.to_record()).await?;
+    Ok(())
 }
 
 async fn read_control(redis: &Redis, job_id: &str) -> Result<String> {

@@ -379,6 +379,17 @@ fn mb(bytes: u64) -> String {
 async fn redis_findings(redis: &Redis) -> Vec<HealthIssue> {
     match redis.masters_memory().await {
         Ok(nodes) => memory_findings(&nodes),
+        // A read-only user without INFO: nothing is wrong, there is just
+        // nothing to see.
+        Err(crate::error::Error::RedisPermission { what, .. }) if what.starts_with("INFO") => {
+            vec![issue(
+                None,
+                Severity::Info,
+                "redis_info_not_permitted",
+                "Redis memory and eviction: not shown: INFO not permitted for this Redis user".into(),
+                "Allow the profile's Redis user INFO to see memory and eviction checks".into(),
+            )]
+        }
         Err(e) => vec![issue(
             None,
             Severity::Warning,
@@ -581,6 +592,7 @@ mod tests {
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,
                 enabled,
+                statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
                 created_at_ms: 0,
                 updated_at_ms: 0,
             },

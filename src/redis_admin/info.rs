@@ -337,6 +337,15 @@ async fn sample_node(
     }
 }
 
+/// What is said where a figure needs INFO and the user may not run it.
+pub const INFO_NOT_PERMITTED: &str = "not shown: INFO not permitted for this Redis user";
+
+/// True when `e` is Redis refusing INFO to this user (a read-only ACL):
+/// the figures are then not shown rather than an error.
+pub fn info_refused(e: &Error) -> bool {
+    matches!(e, Error::RedisPermission { what, .. } if what.starts_with("INFO"))
+}
+
 /// Reads INFO on every master, totals it, and samples up to `sample_cap`
 /// keys (0 means [`DEFAULT_SAMPLE`]; split evenly over the masters) for the
 /// key distribution.

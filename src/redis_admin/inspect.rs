@@ -1,6 +1,11 @@
 //! The key inspector: type, TTL, encoding, memory and a page of the value of
 //! any key, by its exact bytes. Values are never loaded whole: a string is
-//! read by range (256 KiB at a time), a collection one page at a time.
+//! read by range (256 KiB at a time), a collection one page at a time. Each
+//! element of a collection is shown up to [`ELEMENT_CAP`] bytes with its
+//! full length stated, and when elements are big (MEMORY USAGE ÷ length)
+//! they are read a few at a time, stopping once a page has read
+//! [`PAGE_READ_BUDGET`] bytes: a list of 10 MB items costs about one item of
+//! memory, not a page of them.
 
 use redis::Value;
 use serde::Serialize;
@@ -18,6 +23,13 @@ pub const MAX_PAGE_COUNT: usize = 10_000;
 /// has not yet collected `count` elements, so a sparse table never makes one
 /// page slow.
 const MAX_SCAN_CALLS: usize = 8;
+/// Bytes of one collection element shown; the rest is cut, its full length
+/// stated ([`Blob::full_length`]).
+pub const ELEMENT_CAP: usize = 64 * 1024;
+/// Raw bytes one call may bring back, judged from the average element size.
+const CALL_READ_BUDGET: u64 = 2 * 1024 * 1024;
+/// A page stops asking for more once its calls have read about this much.
+pub const PAGE_READ_BUDGET: u64 = 16 * 1024 * 1024;
 
 /// Which part of the value to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +64,10 @@ pub struct Blob {
     /// UTF-8 (then `text` is an escaped rendering).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hex: Option<String>,
+    /// The element's whole length in bytes, present only when it was longer
+    /// than [`ELEMENT_CAP`] and `text`/`hex` hold its beginning only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_length: Option<u64>,
 }
 
 impl Blob {
@@ -61,13 +77,51 @@ impl Blob {
             Ok(s) => Blob {
                 text: s.to_string(),
                 hex: None,
+                full_length: None,
             },
             Err(_) => Blob {
                 text: keys::display_bytes(bytes),
                 hex: Some(hex::encode(bytes)),
+                full_length: None,
             },
         }
     }
+
+    /// Renders at most the first [`ELEMENT_CAP`] bytes of a collection
+    /// element (cut back to a character boundary when it is text), stating
+    /// its full length when cut.
+    pub fn capped(bytes: &[u8]) -> Blob {
+        if bytes.len() <= ELEMENT_CAP {
+            return Blob::new(bytes);
+        }
+        let mut take = ELEMENT_CAP;
+        if let Err(e) = std::str::from_utf8(&bytes[..take])
+            && e.error_len().is_none()
+            && e.valid_up_to() + 4 > take
+        {
+            take = e.valid_up_to();
+        }
+        Blob {
+            full_length: Some(bytes.len() as u64),
+            ..Blob::new(&bytes[..take])
+        }
+    }
+}
+
+/// How many elements one call should ask for, so that it brings back about
+/// [`CALL_READ_BUDGET`] bytes: from the key's memory per element, or a few
+/// when the memory is unknown.
+fn batch_size(memory: Option<u64>, length: u64, count: usize) -> usize {
+    let per = match memory {
+        Some(m) if length > 0 => (m / length).max(1),
+        _ => 64 * 1024,
+    };
+    ((CALL_READ_BUDGET / per) as usize).clamp(1, count.max(1))
+}
+
+/// The raw size of a reply's elements.
+fn raw_len(items: &[Vec<u8>]) -> u64 {
+    items.iter().map(|i| i.len() as u64).sum()
 }
 
 /// A hash field, or a stream entry field, with its value.
@@ -404,63 +458,91 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
             string_page(redis, key, offset, length, is_entry, &ctx("GETRANGE")).await?
         }
         "hash" => {
-            let (items, next) =
-                scan_page(redis, "HSCAN", key, &page.cursor, count, &ctx("HSCAN")).await?;
+            let batch = batch_size(out.memory_bytes, length, count);
+            let (items, next) = scan_page(
+                redis,
+                "HSCAN",
+                key,
+                &page.cursor,
+                count,
+                batch,
+                &ctx("HSCAN"),
+            )
+            .await?;
             let fields = items
                 .chunks_exact(2)
                 .map(|p| FieldValue {
-                    field: Blob::new(&p[0]),
-                    value: Blob::new(&p[1]),
+                    field: p[0].clone(),
+                    value: p[1].clone(),
                 })
                 .collect();
             (ValuePage::Hash { fields }, next)
         }
         "set" => {
-            let (items, next) =
-                scan_page(redis, "SSCAN", key, &page.cursor, count, &ctx("SSCAN")).await?;
-            let members = items.iter().map(|m| Blob::new(m)).collect();
-            (ValuePage::Set { members }, next)
+            let batch = batch_size(out.memory_bytes, length, count);
+            let (items, next) = scan_page(
+                redis,
+                "SSCAN",
+                key,
+                &page.cursor,
+                count,
+                batch,
+                &ctx("SSCAN"),
+            )
+            .await?;
+            (ValuePage::Set { members: items }, next)
         }
-        "list" => {
+        "list" | "zset" => {
             let offset = parse_num(&page.cursor)?;
-            let items: Vec<Vec<u8>> = redis
-                .query(
-                    &ctx("LRANGE"),
-                    redis::cmd("LRANGE")
-                        .arg(key)
-                        .arg(offset)
-                        .arg(offset + count as u64 - 1),
-                )
-                .await?;
-            let end = offset + items.len() as u64;
-            let next = (!items.is_empty() && end < length).then(|| end.to_string());
-            let items = items.iter().map(|i| Blob::new(i)).collect();
-            (ValuePage::List { offset, items }, next)
+            let batch = batch_size(out.memory_bytes, length, count) as u64;
+            let zset = key_type == "zset";
+            let mut items: Vec<Blob> = Vec::new();
+            let mut scores: Vec<String> = Vec::new();
+            let mut at = offset;
+            let mut read = 0u64;
+            // A few elements per call when they are big; each is cut to the
+            // cap as soon as it arrives.
+            while (items.len() as u64) < count as u64 && at < length && read < PAGE_READ_BUDGET {
+                let ask = batch.min(count as u64 - items.len() as u64);
+                let mut cmd = redis::cmd(if zset { "ZRANGE" } else { "LRANGE" });
+                cmd.arg(key).arg(at).arg(at + ask - 1);
+                if zset {
+                    cmd.arg("WITHSCORES");
+                }
+                let got: Vec<Vec<u8>> = redis
+                    .query(&ctx(if zset { "ZRANGE" } else { "LRANGE" }), &cmd)
+                    .await?;
+                if got.is_empty() {
+                    break;
+                }
+                read += raw_len(&got);
+                if zset {
+                    for p in got.chunks_exact(2) {
+                        items.push(Blob::capped(&p[0]));
+                        scores.push(String::from_utf8_lossy(&p[1]).into_owned());
+                    }
+                    at += (got.len() / 2) as u64;
+                } else {
+                    at += got.len() as u64;
+                    items.extend(got.iter().map(|i| Blob::capped(i)));
+                }
+            }
+            let next = (at > offset && at < length).then(|| at.to_string());
+            if zset {
+                let members = items
+                    .into_iter()
+                    .zip(scores)
+                    .map(|(member, score)| ScoredMember { member, score })
+                    .collect();
+                (ValuePage::Zset { offset, members }, next)
+            } else {
+                (ValuePage::List { offset, items }, next)
+            }
         }
-        "zset" => {
-            let offset = parse_num(&page.cursor)?;
-            let flat: Vec<Vec<u8>> = redis
-                .query(
-                    &ctx("ZRANGE"),
-                    redis::cmd("ZRANGE")
-                        .arg(key)
-                        .arg(offset)
-                        .arg(offset + count as u64 - 1)
-                        .arg("WITHSCORES"),
-                )
-                .await?;
-            let members: Vec<ScoredMember> = flat
-                .chunks_exact(2)
-                .map(|p| ScoredMember {
-                    member: Blob::new(&p[0]),
-                    score: String::from_utf8_lossy(&p[1]).into_owned(),
-                })
-                .collect();
-            let end = offset + members.len() as u64;
-            let next = (!members.is_empty() && end < length).then(|| end.to_string());
-            (ValuePage::Zset { offset, members }, next)
+        "stream" => {
+            let batch = batch_size(out.memory_bytes, length, count);
+            stream_page(redis, key, &page.cursor, batch, &ctx("XRANGE")).await?
         }
-        "stream" => stream_page(redis, key, &page.cursor, count, &ctx("XRANGE")).await?,
         other => (
             ValuePage::Unsupported {
                 note: format!("values of type `{other}` cannot be shown here; use redis-cli"),
@@ -531,21 +613,32 @@ async fn string_page(
     ))
 }
 
-/// HSCAN/SSCAN until `count` items (fields count as one each for HSCAN:
-/// the flat reply holds field, value pairs) or the end, at most
-/// [`MAX_SCAN_CALLS`] calls.
+/// HSCAN/SSCAN with COUNT `batch` until `count` items (fields count as one
+/// each for HSCAN: the flat reply holds field, value pairs), the end, at
+/// most [`MAX_SCAN_CALLS`] calls or [`PAGE_READ_BUDGET`] bytes read. Each
+/// item is cut to [`ELEMENT_CAP`] as it arrives.
 async fn scan_page(
     redis: &Redis,
     command: &str,
     key: &[u8],
     cursor: &Option<String>,
     count: usize,
+    batch: usize,
     context: &str,
-) -> Result<(Vec<Vec<u8>>, Option<String>)> {
+) -> Result<(Vec<Blob>, Option<String>)> {
     let mut cur = parse_num(cursor)?;
     let per_item = if command == "HSCAN" { 2 } else { 1 };
-    let mut items: Vec<Vec<u8>> = Vec::new();
-    for _ in 0..MAX_SCAN_CALLS {
+    // Small batches need more calls to fill a page.
+    let calls = if batch < count {
+        MAX_SCAN_CALLS
+            .max(count.div_ceil(batch))
+            .min(MAX_PAGE_COUNT)
+    } else {
+        MAX_SCAN_CALLS
+    };
+    let mut items: Vec<Blob> = Vec::new();
+    let mut read = 0u64;
+    for _ in 0..calls {
         let (next, found): (u64, Vec<Vec<u8>>) = redis
             .query(
                 context,
@@ -553,12 +646,13 @@ async fn scan_page(
                     .arg(key)
                     .arg(cur)
                     .arg("COUNT")
-                    .arg(count),
+                    .arg(batch),
             )
             .await?;
-        items.extend(found);
+        read += raw_len(&found);
+        items.extend(found.iter().map(|i| Blob::capped(i)));
         cur = next;
-        if cur == 0 || items.len() >= count * per_item {
+        if cur == 0 || items.len() >= count * per_item || read >= PAGE_READ_BUDGET {
             break;
         }
     }
@@ -634,8 +728,8 @@ async fn stream_page(
             fields: flat
                 .chunks_exact(2)
                 .map(|p| FieldValue {
-                    field: Blob::new(&p[0]),
-                    value: Blob::new(&p[1]),
+                    field: Blob::capped(&p[0]),
+                    value: Blob::capped(&p[1]),
                 })
                 .collect(),
         });
@@ -669,6 +763,24 @@ mod tests {
         let (m, is_index) = meaning(keys::master_index(7, Gen::Live).as_bytes()).unwrap();
         assert!(is_index);
         assert_eq!(m.kind, "masterIndex");
+    }
+
+    #[test]
+    fn big_elements_are_capped_and_read_few_at_a_time() {
+        let small = Blob::capped(b"abc");
+        assert_eq!((small.text.as_str(), small.full_length), ("abc", None));
+        let big = "é".repeat(ELEMENT_CAP); // 2 bytes each
+        let b = Blob::capped(big.as_bytes());
+        assert_eq!(b.full_length, Some(2 * ELEMENT_CAP as u64));
+        assert_eq!(b.text.len(), ELEMENT_CAP, "cut on a character boundary");
+        assert!(b.hex.is_none());
+        let bin = vec![0xffu8; ELEMENT_CAP + 10];
+        let b = Blob::capped(&bin);
+        assert_eq!(b.hex.as_deref().map(str::len), Some(2 * ELEMENT_CAP));
+        // 10 MB elements: one per call; tiny ones: the whole page at once.
+        assert_eq!(batch_size(Some(30_000_000), 3, 100), 1);
+        assert_eq!(batch_size(Some(10_000), 100, 100), 100);
+        assert_eq!(batch_size(None, 100, 100), 32);
     }
 
     #[test]

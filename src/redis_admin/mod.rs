@@ -27,12 +27,12 @@ use crate::keys;
 use crate::redis_conn::Redis;
 
 pub use info::{
-    DEFAULT_SAMPLE, DbKeys, KeyDistribution, NodeStats, PatternCount, RedisInfo, ServerStats, info,
-    key_pattern,
+    DEFAULT_SAMPLE, DbKeys, INFO_NOT_PERMITTED, KeyDistribution, NodeStats, PatternCount,
+    RedisInfo, ServerStats, info, info_refused, key_pattern,
 };
 pub use inspect::{
-    Blob, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry, ValuePage,
-    inspect,
+    Blob, ELEMENT_CAP, FieldValue, Inspection, KeyMeaning, PageRequest, ScoredMember, StreamEntry,
+    ValuePage, inspect,
 };
 pub use purge::{PurgeOutcome, PurgePreview, PurgeProgress, dry_run, purge, unlink_keys};
 pub use scan::{DEDUPE_CAP, Page, ScanCursor, ScanQuery, dbsize_total};
@@ -178,22 +178,32 @@ pub(crate) async fn run_on_node(
     Ok(out)
 }
 
-/// Writes the audit row of a Redis-tool write through the store the actor
-/// carries (rows are logged when it has none): `ok`, `cancelled`, or the
-/// error (`failed`, or `permission_denied` for a Redis NOPERM). Refusals by
-/// `require_write` are audited by the actor itself.
-pub(crate) async fn audit<T>(
+/// Writes the `started` audit row of a Redis-tool write (refused when it
+/// cannot be written: nothing is changed then).
+pub(crate) async fn audit_begin(
     actor: &crate::actor::Actor,
     action: &str,
+    what: &str,
+    params: &serde_json::Value,
+) -> Result<crate::governance::audit::Intent> {
+    crate::governance::audit::begin(actor, action, what, None, params).await
+}
+
+/// Gives a Redis-tool write's audit row its outcome: `ok`, `cancelled`, or
+/// the error (`failed`, or `permission_denied` for a Redis NOPERM).
+pub(crate) async fn audit<T>(
+    intent: crate::governance::audit::Intent,
+    actor: &crate::actor::Actor,
     params: serde_json::Value,
     cancelled: bool,
     outcome: &Result<T>,
 ) {
-    use crate::governance::audit::{record_outcome, record_via, results};
     if cancelled && outcome.is_ok() {
-        record_via(actor, action, None, params, results::CANCELLED, None).await;
+        intent
+            .finish(actor, params, &Err::<(), _>(Error::Cancelled))
+            .await;
     } else {
-        record_outcome(actor, action, None, params, outcome).await;
+        intent.finish(actor, params, outcome).await;
     }
 }
 

@@ -153,6 +153,13 @@ pub async fn purge(
             "the pattern `{shown}` matches every key; confirm that you mean to delete everything"
         )));
     }
+    let intent = super::audit_begin(
+        actor,
+        actions::KEYS_PURGED,
+        "purge keys",
+        &serde_json::json!({ "pattern": shown, "patternHex": hex::encode(pattern), "confirmedAll": confirmed_all }),
+    )
+    .await?;
     let started = Instant::now();
     let mut out = PurgeOutcome {
         pattern: shown.clone(),
@@ -173,7 +180,7 @@ pub async fn purge(
         "protectedSkipped": out.protected_skipped,
         "durationMs": out.duration_ms,
     });
-    audit(actor, actions::KEYS_PURGED, params, out.cancelled, &result).await;
+    audit(intent, actor, params, out.cancelled, &result).await;
     result.map(|()| out)
 }
 
@@ -225,6 +232,18 @@ pub async fn unlink_keys(redis: &Redis, actor: &Actor, keys: &[Vec<u8>]) -> Resu
             keys::display_bytes(k)
         )));
     }
+    let shown: Vec<String> = keys
+        .iter()
+        .take(20)
+        .map(|k| keys::display_bytes(k))
+        .collect();
+    let intent = super::audit_begin(
+        actor,
+        actions::KEYS_PURGED,
+        "delete keys",
+        &serde_json::json!({ "keys": shown, "selected": keys.len() }),
+    )
+    .await?;
     let mut deleted = 0u64;
     let result = async {
         for chunk in keys.chunks(500) {
@@ -238,16 +257,11 @@ pub async fn unlink_keys(redis: &Redis, actor: &Actor, keys: &[Vec<u8>]) -> Resu
         Ok(())
     }
     .await;
-    let shown: Vec<String> = keys
-        .iter()
-        .take(20)
-        .map(|k| keys::display_bytes(k))
-        .collect();
     let params = serde_json::json!({
         "keys": shown,
         "selected": keys.len(),
         "deleted": deleted,
     });
-    audit(actor, actions::KEYS_PURGED, params, false, &result).await;
+    audit(intent, actor, params, false, &result).await;
     result.map(|()| deleted)
 }

@@ -132,6 +132,13 @@ pub async fn set_key_ttl(
     refuse_protected(key)?;
     let info = KeyInfo::new(key.to_vec());
     let cmd = change.command(key)?;
+    let intent = super::audit_begin(
+        actor,
+        actions::TTL_CHANGED,
+        "change TTLs",
+        &serde_json::json!({ "key": info.display, "keyHex": info.key_hex, "change": change.describe() }),
+    )
+    .await?;
     let result = async {
         let changed: i64 = redis
             .query(&format!("TTL change on {}", info.display), &cmd)
@@ -156,7 +163,7 @@ pub async fn set_key_ttl(
         "change": change.describe(),
         "changed": result.as_ref().is_ok_and(|o| o.changed),
     });
-    audit(actor, actions::TTL_CHANGED, params, false, &result).await;
+    audit(intent, actor, params, false, &result).await;
     result
 }
 
@@ -183,6 +190,18 @@ pub async fn set_pattern_ttl(
             "the pattern `{shown}` matches every key; confirm that you mean to change every TTL"
         )));
     }
+    let intent = super::audit_begin(
+        actor,
+        actions::TTL_CHANGED,
+        "change TTLs",
+        &serde_json::json!({
+            "pattern": shown,
+            "patternHex": hex::encode(pattern),
+            "change": change.describe(),
+            "confirmedAll": confirmed_all,
+        }),
+    )
+    .await?;
     let started = Instant::now();
     let mut out = TtlOutcome {
         pattern: shown.clone(),
@@ -204,7 +223,7 @@ pub async fn set_pattern_ttl(
         "protectedSkipped": out.protected_skipped,
         "durationMs": out.duration_ms,
     });
-    audit(actor, actions::TTL_CHANGED, params, out.cancelled, &result).await;
+    audit(intent, actor, params, out.cancelled, &result).await;
     result.map(|()| out)
 }
 

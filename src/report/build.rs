@@ -364,11 +364,16 @@ pub(crate) async fn build_with<F: Fn(&str)>(
             issues: redis_issues,
         },
         Err(e) => {
+            let e = if redis_admin::info_refused(&e) {
+                redis_admin::INFO_NOT_PERMITTED.to_string()
+            } else {
+                e.to_string()
+            };
             notes.push(format!("Redis INFO could not be read: {e}"));
             RedisSection {
                 topology: redis.topology(),
                 collected_at: None,
-                unavailable: Some(shorten(&e.to_string())),
+                unavailable: Some(shorten(&e)),
                 nodes: Vec::new(),
                 total: None,
                 recommendations: distinct_recommendations(&redis_issues),

@@ -2,7 +2,9 @@
 //! observation per row, units and periods in the column names
 //! (`memory_mb_now`, `avg_query_ms_in_range`), timestamps ISO-8601 UTC, empty
 //! cells for "no value" (e.g. a hit rate without queries), `.` as the
-//! decimal mark, UTF-8 without BOM. Written into a directory, or as a zip
+//! decimal mark, UTF-8 without BOM. A cell a spreadsheet would run as a
+//! formula (a name starting with `=`, …) gets a leading `'`
+//! ([`crate::csv_safe`]). Written into a directory, or as a zip
 //! of the same files (deflate).
 //!
 //! | file | one row per |
@@ -67,7 +69,7 @@ fn table(name: &'static str, header: &[&str], rows: Vec<Vec<String>>) -> Result<
     w.write_record(header).map_err(err)?;
     for r in rows {
         debug_assert_eq!(r.len(), header.len(), "{name}");
-        w.write_record(&r).map_err(err)?;
+        w.write_record(crate::csv_safe::record(&r)).map_err(err)?;
     }
     let bytes = w
         .into_inner()

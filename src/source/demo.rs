@@ -187,10 +187,10 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
     let started = std::time::Instant::now();
     let updated = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut generator = Generator::new(rows, 20251015);
-    let source = super::Source::open(url).await?;
+    let source = super::Writable::open(url).await?;
     let ctx = |e: sqlx::Error| Error::db(format!("writing demo table {table}"), e);
     match &source {
-        super::Source::Pg(pool) => {
+        super::Writable::Pg(pool) => {
             if replace {
                 sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
                     .execute(pool)
@@ -238,7 +238,7 @@ pub async fn create(url: &str, table: &str, rows: u64, replace: bool) -> Result<
                 .await
                 .map_err(ctx)?;
         }
-        super::Source::Lite(pool) => {
+        super::Writable::Lite(pool) => {
             if replace {
                 sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
                     .execute(pool)

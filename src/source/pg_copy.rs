@@ -11,7 +11,7 @@ use sqlx::postgres::PgPool;
 
 use super::group::{GroupAcc, GroupChunk};
 use super::json::push_str;
-use super::{KeyColumns, source_err};
+use super::{KeyColumns, explain, source_err};
 use crate::error::Result;
 use crate::keys::DsId;
 
@@ -155,6 +155,7 @@ pub(crate) fn append_line(
 /// Streams chunks of grouped rows, parsed on a task of its own.
 pub(crate) fn rows(
     pool: PgPool,
+    timeout_ms: u64,
     ds: DsId,
     sql: String,
     columns: Vec<(String, String)>,
@@ -182,19 +183,24 @@ pub(crate) fn rows(
             }
         };
         let result: Result<()> = async {
-            let mut conn = pool.acquire().await.map_err(|e| source_err(ds, e))?;
-            sqlx::query("SET DateStyle = ISO, YMD")
-                .execute(&mut *conn)
+            let timeout = Some(std::time::Duration::from_millis(timeout_ms));
+            let err = |e| explain(ds, timeout, e);
+            // One read-only transaction for the whole COPY, rolled back when
+            // it is dropped: session settings the query might change die
+            // with it.
+            let mut txn = super::pg_read(&pool, timeout_ms).await.map_err(err)?;
+            sqlx::query("SET LOCAL DateStyle = ISO, YMD")
+                .execute(&mut *txn)
                 .await
-                .map_err(|e| source_err(ds, e))?;
-            sqlx::query("SET TimeZone = 'UTC'")
-                .execute(&mut *conn)
+                .map_err(err)?;
+            sqlx::query("SET LOCAL TimeZone = 'UTC'")
+                .execute(&mut *txn)
                 .await
-                .map_err(|e| source_err(ds, e))?;
-            let mut stream = conn
+                .map_err(err)?;
+            let mut stream = txn
                 .copy_out_raw(&format!("COPY ({sql}) TO STDOUT"))
                 .await
-                .map_err(|e| source_err(ds, e))?;
+                .map_err(err)?;
             // Postgres sends one row per message; a line split across
             // messages (other servers, proxies) waits in `carry`.
             let mut carry: Vec<u8> = Vec::new();
@@ -206,7 +212,7 @@ pub(crate) fn rows(
                 append_line(ds, line, &names, &kinds, key, acc, &mut spans)
             };
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| source_err(ds, e))?;
+                let chunk = chunk.map_err(err)?;
                 let mut rest: &[u8] = &chunk;
                 if !carry.is_empty() {
                     let Some(pos) = memchr::memchr(b'\n', rest) else {

@@ -73,16 +73,18 @@ pub(crate) fn rows(
         let mut layout: Option<(Vec<String>, KeyColumns)> = None;
         let mut acc = GroupAcc::new(ds, budget);
         while let Some(item) = stream.next().await {
-            let done = item.map_err(|e| source_err(ds, e)).and_then(|row| {
-                if layout.is_none() {
-                    let names: Vec<String> =
-                        row.columns().iter().map(|c| c.name().to_string()).collect();
-                    let key = KeyColumns::find(ds, &names)?;
-                    layout = Some((names, key));
-                }
-                let (names, key) = layout.as_ref().expect("layout set");
-                append(ds, &row, names, *key, &mut acc)
-            });
+            let done = item
+                .map_err(|e| super::explain(ds, None, e))
+                .and_then(|row| {
+                    if layout.is_none() {
+                        let names: Vec<String> =
+                            row.columns().iter().map(|c| c.name().to_string()).collect();
+                        let key = KeyColumns::find(ds, &names)?;
+                        layout = Some((names, key));
+                    }
+                    let (names, key) = layout.as_ref().expect("layout set");
+                    append(ds, &row, names, *key, &mut acc)
+                });
             if let Err(e) = done {
                 let _ = tx.send(Err(e)).await;
                 return;

@@ -1,5 +1,9 @@
-//! The audit log table: append-only from the app's side (rows are inserted,
-//! and only the retention prune ever deletes them; nothing updates them).
+//! The audit log table: append-only from the app's side. Rows are inserted;
+//! a write action's row is inserted with result `started` before the action
+//! runs and gets its outcome afterwards (only a `started` row is ever
+//! updated); only the retention prune deletes rows. On Postgres the time and
+//! the database identity of a row come from the database (`now()`,
+//! `current_user`), not from the client.
 
 use serde::Serialize;
 
@@ -11,6 +15,7 @@ use crate::keys::DsId;
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditInsert {
     /// When it happened (ms since the epoch, UTC), so rows sort by time.
+    /// Used on SQLite only: Postgres takes its own `now()`.
     pub at_ms: i64,
     /// What was done or refused, e.g. `cache_warm_initiated`, `permission_denied`.
     pub action: String,
@@ -19,6 +24,7 @@ pub struct AuditInsert {
     /// OS user@host of the process that acted.
     pub os_user: String,
     /// The admin identity (database user, or OS user@host for SQLite).
+    /// Used on SQLite only: Postgres takes its own `current_user`.
     pub db_user: String,
     /// The Redis ACL user of the profile, when one is set.
     pub redis_user: Option<String>,
@@ -122,14 +128,73 @@ impl From<RawRow> for AuditRow {
 }
 
 impl Store {
-    /// Appends one audit row.
-    pub async fn append_audit(&self, a: &AuditInsert) -> Result<()> {
-        let sql = "INSERT INTO audit_log (at_ms, action, datasource_id, os_user, db_user, redis_user, profile, origin, params, result, detail) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-        on_pool!(self, p => sqlx::query(sql)
-            .bind(a.at_ms).bind(&a.action).bind(a.datasource_id).bind(&a.os_user).bind(&a.db_user)
-            .bind(&a.redis_user).bind(&a.profile).bind(&a.origin).bind(&a.params).bind(&a.result)
+    /// Appends one audit row; returns its id.
+    pub async fn append_audit(&self, a: &AuditInsert) -> Result<i64> {
+        const COLS: &str =
+            "action, datasource_id, os_user, redis_user, profile, origin, params, result, detail";
+        let ctx = |e| Error::db("writing the audit log", e);
+        match &self.pool {
+            // Postgres stamps the row itself: the client's clock and its idea
+            // of who it is cannot be passed off as the database's.
+            super::Pool::Pg(p) => {
+                let sql = format!(
+                    "INSERT INTO audit_log ({COLS}, at_ms, db_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                     (extract(epoch FROM now()) * 1000)::bigint, current_user) RETURNING id"
+                );
+                Self::bind_audit(sqlx::query_scalar::<_, i64>(&sql), a)
+                    .fetch_one(p)
+                    .await
+                    .map_err(ctx)
+            }
+            super::Pool::Lite(p) => {
+                let sql = format!(
+                    "INSERT INTO audit_log ({COLS}, at_ms, db_user) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"
+                );
+                Self::bind_audit(sqlx::query_scalar::<_, i64>(&sql), a)
+                    .bind(a.at_ms)
+                    .bind(&a.db_user)
+                    .fetch_one(p)
+                    .await
+                    .map_err(ctx)
+            }
+        }
+    }
+
+    fn bind_audit<'q, DB>(
+        q: sqlx::query::QueryScalar<'q, DB, i64, <DB as sqlx::Database>::Arguments<'q>>,
+        a: &'q AuditInsert,
+    ) -> sqlx::query::QueryScalar<'q, DB, i64, <DB as sqlx::Database>::Arguments<'q>>
+    where
+        DB: sqlx::Database,
+        String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    {
+        q.bind(&a.action)
+            .bind(a.datasource_id)
+            .bind(&a.os_user)
+            .bind(&a.redis_user)
+            .bind(&a.profile)
+            .bind(&a.origin)
+            .bind(&a.params)
+            .bind(&a.result)
             .bind(&a.detail)
+    }
+
+    /// Gives a `started` row its outcome (action, parameters, result,
+    /// detail). A row that already has one is left alone.
+    pub async fn finish_audit(
+        &self,
+        id: i64,
+        action: &str,
+        params: &str,
+        result: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        let sql = "UPDATE audit_log SET action = $1, params = $2, result = $3, detail = $4 \
+                   WHERE id = $5 AND result = 'started'";
+        on_pool!(self, p => sqlx::query(sql)
+            .bind(action).bind(params).bind(result).bind(detail).bind(id)
             .execute(p).await.map(|_| ()))
         .map_err(|e| Error::db("writing the audit log", e))
     }

@@ -21,6 +21,8 @@ pub struct Datasource {
     /// Lifetime of each generation's entries and indexes.
     pub ttl_secs: i64,
     pub enabled: bool,
+    /// How long one query on the source may run (Postgres `statement_timeout`).
+    pub statement_timeout_secs: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }
@@ -35,10 +37,29 @@ pub struct DatasourceInput {
     pub stale_after_secs: i64,
     pub ttl_secs: i64,
     pub enabled: bool,
+    /// How long one query on the source may run (Postgres `statement_timeout`).
+    pub statement_timeout_secs: i64,
 }
 
-const COLUMNS: &str =
-    "id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms";
+const COLUMNS: &str = "id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, \
+                       statement_timeout_secs, created_at_ms, updated_at_ms";
+
+/// The statement timeout of a datasource that does not set one (seconds).
+pub const DEFAULT_STATEMENT_TIMEOUT_SECS: i64 = 600;
+
+impl Datasource {
+    /// The statement timeout of its source queries.
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.statement_timeout_secs.max(1) as u64)
+    }
+}
+
+impl DatasourceInput {
+    /// The statement timeout of its source queries.
+    pub fn statement_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.statement_timeout_secs.max(1) as u64)
+    }
+}
 
 impl DatasourceInput {
     fn validate(&self) -> Result<()> {
@@ -56,6 +77,11 @@ impl DatasourceInput {
         if self.stale_after_secs <= 0 || self.ttl_secs <= 0 {
             return Err(Error::Invalid(
                 "stale-after and TTL must be positive".into(),
+            ));
+        }
+        if !(1..=24 * 3600).contains(&self.statement_timeout_secs) {
+            return Err(Error::Invalid(
+                "the statement timeout is between 1s and 24h".into(),
             ));
         }
         Ok(())
@@ -82,11 +108,12 @@ impl Store {
     pub async fn add_datasource(&self, d: &DatasourceInput) -> Result<Datasource> {
         d.validate()?;
         let now = now_ms();
-        let sql = "INSERT INTO datasources (id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+        let sql = "INSERT INTO datasources (id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms, statement_timeout_secs) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
         let res = on_pool!(self, p => sqlx::query(sql)
             .bind(d.id).bind(&d.name).bind(&d.source_url).bind(&d.sql)
             .bind(d.stale_after_secs).bind(d.ttl_secs).bind(d.enabled).bind(now).bind(now)
+            .bind(d.statement_timeout_secs)
             .execute(p).await.map(|_| ()));
         match res {
             Ok(()) => self.datasource(d.id).await,
@@ -106,10 +133,11 @@ impl Store {
     /// Replaces a datasource's settings.
     pub async fn update_datasource(&self, d: &DatasourceInput) -> Result<Datasource> {
         d.validate()?;
-        let sql = "UPDATE datasources SET name = $1, source_url = $2, sql = $3, stale_after_secs = $4, ttl_secs = $5, enabled = $6, updated_at_ms = $7 WHERE id = $8";
+        let sql = "UPDATE datasources SET name = $1, source_url = $2, sql = $3, stale_after_secs = $4, ttl_secs = $5, enabled = $6, updated_at_ms = $7, statement_timeout_secs = $9 WHERE id = $8";
         let n = on_pool!(self, p => sqlx::query(sql)
             .bind(&d.name).bind(&d.source_url).bind(&d.sql).bind(d.stale_after_secs)
             .bind(d.ttl_secs).bind(d.enabled).bind(now_ms()).bind(d.id)
+            .bind(d.statement_timeout_secs)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(|e| Error::db("updating a datasource", e))?;
         if n == 0 {

@@ -9,7 +9,7 @@ mod history;
 mod schedules;
 
 pub use audit::{AuditFilter, AuditInsert, AuditRow};
-pub use datasources::{Datasource, DatasourceInput};
+pub use datasources::{DEFAULT_STATEMENT_TIMEOUT_SECS, Datasource, DatasourceInput};
 pub use grants::Grant;
 pub use history::JobRecord;
 pub use schedules::{Schedule, ScheduleInput};
@@ -69,7 +69,19 @@ pub fn os_identity() -> String {
 fn connect_err(label: &str, e: impl std::fmt::Display) -> Error {
     Error::DbConnect {
         url: label.to_string(),
-        reason: e.to_string(),
+        reason: tls_hint(e.to_string()),
+    }
+}
+
+/// A TLS failure says what to check: the CA file and the sslmode.
+pub(crate) fn tls_hint(reason: String) -> String {
+    let lower = reason.to_ascii_lowercase();
+    if lower.contains("certificate") || lower.contains("tls") || lower.contains("ssl") {
+        format!(
+            "{reason}; the server's TLS certificate was not accepted: check database.tls_ca_file (or sslrootcert in the URL) and sslmode (verify-full also checks the host name)"
+        )
+    } else {
+        reason
     }
 }
 

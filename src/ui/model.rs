@@ -125,6 +125,11 @@ impl Model {
                 self.jobs = next;
                 self.recent = status.recent_jobs;
             }
+            Event::JobProgress(slot) => {
+                if let Some(snap) = slot.take() {
+                    self.apply(Event::Job(snap), now_ms);
+                }
+            }
             Event::Job(snap) => {
                 if snap.state.is_final() {
                     self.jobs.remove(&snap.job_id);
@@ -262,5 +267,34 @@ fn recent_of(s: &JobSnapshot) -> RecentJob {
         success: matches!(s.state, JobState::Succeeded | JobState::Skipped),
         error: s.error.clone(),
         owner: s.owner.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Emitter;
+    use crate::jobs::{JobSnapshot, JobState};
+
+    #[test]
+    fn a_window_that_reads_late_gets_each_jobs_latest_progress_once() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let emit = Emitter::new(tx, std::sync::Arc::new(|| {}))
+            .with_progress_interval(std::time::Duration::ZERO);
+        let mut snap = JobSnapshot {
+            job_id: "j".into(),
+            state: JobState::Running,
+            ..Default::default()
+        };
+        for i in 0..1000 {
+            snap.rows_processed = i;
+            emit.job(&snap);
+        }
+        assert_eq!(rx.len(), 2, "the first snapshot and one progress slot");
+        let mut model = Model::default();
+        while let Ok(ev) = rx.try_recv() {
+            model.apply(ev, 0);
+        }
+        assert_eq!(model.jobs["j"].rows_processed, 999);
     }
 }

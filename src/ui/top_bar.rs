@@ -69,6 +69,15 @@ pub fn top_bar_ui(
             )
             .on_hover_text("Destructive actions ask you to type the datasource name");
         }
+        for w in &model.profiles.warnings {
+            ui.label(
+                RichText::new("⚠ TLS NOT VERIFIED")
+                    .small()
+                    .strong()
+                    .color(theme::bad(dark)),
+            )
+            .on_hover_text(w);
+        }
         ui.separator();
         let elapsed = now_ms - model.connection_at_ms;
         link_chip_ui(ui, "Redis", &model.connection.redis, elapsed);

@@ -227,6 +227,7 @@ async fn store_on_sqlite_creates_the_file_and_keeps_datasources() {
         stale_after_secs: 3600,
         ttl_secs: 7200,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     let added = store.add_datasource(&input).await.expect("add");
     drop(store);

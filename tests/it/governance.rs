@@ -52,6 +52,7 @@ async fn add_ds(store: &Store, id: i64) {
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("add datasource");
@@ -143,7 +144,10 @@ async fn a_read_only_acl_user_cannot_warm_or_purge_and_is_audited() {
                 .expect("actor");
         assert!(!actor.can_write);
         let why = actor.read_only_reason.clone().unwrap_or_default();
-        assert!(why.contains("ACL") && why.contains("cache:*"), "{why}");
+        assert!(
+            why.contains("ACL") && why.contains("cache:{ds:0}:*"),
+            "{why}"
+        );
         // The probe wrote nothing.
         assert_eq!(r.dbsize(), 0);
 
@@ -308,6 +312,7 @@ async fn grants_decide_who_writes_after_the_bootstrap() {
         stale_after_secs: 60,
         ttl_secs: 60,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     assert_eq!(
         cachedeck::governance::datasources::add(&store, &actor, &input)
@@ -964,10 +969,12 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
         assert_eq!(back.as_array().expect("array").len(), 3);
         assert_eq!(back[0]["redisUser"], "cache-admin");
 
-        // Retention: rows older than the period go.
-        store
+        // Retention: rows older than the period go, and the prune is itself
+        // audited. Postgres stamps rows with its own now(), so the old row is
+        // back-dated by hand.
+        let id = store
             .append_audit(&cachedeck::store::AuditInsert {
-                at_ms: cachedeck::store::now_ms() - 400 * 24 * 3600 * 1000,
+                at_ms: cachedeck::store::now_ms(),
                 action: "cache_invalidated".into(),
                 datasource_id: None,
                 os_user: "old@host".into(),
@@ -981,19 +988,49 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
             })
             .await
             .expect("old row");
+        let old_ms = cachedeck::store::now_ms() - 400 * 24 * 3600 * 1000;
+        match &db {
+            AnyDb::Postgres(pg) => {
+                let pool = pg.pool().await;
+                sqlx::query("UPDATE cachedeck.audit_log SET at_ms = $1 WHERE id = $2")
+                    .bind(old_ms)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .expect("back-date");
+                pool.close().await;
+            }
+            AnyDb::Sqlite(f) => {
+                let pool = f.pool().await;
+                sqlx::query("UPDATE audit_log SET at_ms = $1 WHERE id = $2")
+                    .bind(old_ms)
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .expect("back-date");
+                pool.close().await;
+            }
+        }
+        let short = audit::prune(
+            &store,
+            &actor,
+            std::time::Duration::from_secs(7 * 24 * 3600),
+        )
+        .await
+        .expect_err("7 days is below the minimum");
+        assert!(short.to_string().contains("at least 30 days"), "{short}");
         assert_eq!(
-            audit::prune(&store, audit::DEFAULT_RETENTION)
+            audit::prune(&store, &actor, audit::DEFAULT_RETENTION)
                 .await
                 .expect("prune"),
             1
         );
-        assert_eq!(
-            audit::query(&store, &AuditFilter::default())
-                .await
-                .expect("query")
-                .len(),
-            3
-        );
+        let after = audit::query(&store, &AuditFilter::default())
+            .await
+            .expect("query");
+        assert_eq!(after.len(), 4, "{after:?}");
+        assert_eq!(after[0].action, "audit_pruned");
+        assert_eq!(after[0].params["deleted"], 1);
 
         // Grants and schedules work on this store too.
         let mut writer = actor.clone();
@@ -1011,6 +1048,7 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
                 stale_after_secs: 60,
                 ttl_secs: 60,
                 enabled: true,
+                statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
             })
             .await
             .expect("ds");

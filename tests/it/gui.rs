@@ -104,6 +104,7 @@ pub(crate) fn connected(production: bool) -> Vec<Event> {
             current: "prod".into(),
             production,
             refresh_interval_secs: 5,
+            warnings: Vec::new(),
         }),
         Event::Connection(ConnectionStatus {
             redis: LinkState::Connected {
@@ -559,6 +560,7 @@ pub(crate) fn registry(id: i64, name: &str) -> Datasource {
         stale_after_secs: 4 * 3600,
         ttl_secs: 48 * 3600,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         created_at_ms: NOW_MS,
         updated_at_ms: NOW_MS,
     }
@@ -617,6 +619,7 @@ fn configure_validates_the_query_in_the_backend_and_saves() {
             stale_after_secs: 4 * 3600,
             ttl_secs: 48 * 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })]
     );
     // The dialog closes when the backend confirms.
@@ -659,6 +662,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,
                 enabled: true,
+                statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
             })
             .await
             .expect("datasource");

@@ -513,6 +513,7 @@ async fn add_demo_ds(store: &Store, data_url: &str) {
             stale_after_secs: 4 * 3600,
             ttl_secs: 48 * 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("datasource");
@@ -530,6 +531,7 @@ fn end_to_end_audit_rows_of_a_save_are_queried_and_exported_and_a_report_is_writ
         stale_after_secs: 3600,
         ttl_secs: 7200,
         enabled: true,
+        statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     }));
     wait_for(
         &live.runtime,

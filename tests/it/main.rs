@@ -17,5 +17,6 @@ mod read_contract;
 mod redis_admin;
 mod report;
 mod vectors;
+mod safety;
 mod warm_cli;
 mod warming;

@@ -45,6 +45,7 @@ async fn set_stale_after(f: &Fixture, id: i64, secs: i64) {
             stale_after_secs: secs,
             ttl_secs: d.ttl_secs,
             enabled: d.enabled,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("update datasource");

@@ -65,6 +65,7 @@ async fn add_ds(store: &Store, id: i64, sql: &str) {
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("add datasource");

@@ -64,6 +64,7 @@ impl WarmFixture {
                 stale_after_secs: 4 * 3600,
                 ttl_secs,
                 enabled,
+                statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
             })
             .await
             .expect("add datasource");

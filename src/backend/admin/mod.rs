@@ -279,12 +279,14 @@ impl Backend {
                 current: r.name.clone(),
                 production: r.production,
                 refresh_interval_secs: r.defaults.refresh_interval_secs.max(1),
+                warnings: crate::redis_conn::security_warnings(&r.redis),
             },
             None => ProfileInfo {
                 names: self.profile_names.clone(),
                 current: String::new(),
                 production: false,
                 refresh_interval_secs: d.refresh_interval_secs,
+                warnings: Vec::new(),
             },
         };
         self.emit.send(Event::Profiles(info));

@@ -165,7 +165,7 @@ pub(super) async fn run(mut ctx: Ctx, stop: CancellationToken) {
     let retention = cfg.audit_retention;
     let sched = Scheduler::new(jc, cfg);
     let instance_id = sched.instance_id().to_string();
-    match audit::prune(&ctx.store, retention).await {
+    match audit::prune(&ctx.store, &ctx.actor, retention).await {
         Ok(0) => {}
         Ok(n) => tracing::info!("pruned {n} audit rows older than the retention"),
         Err(e) => tracing::warn!("could not prune the audit log: {e}"),

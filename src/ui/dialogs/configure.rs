@@ -1,5 +1,6 @@
 //! The datasource editor: name, source query (checked by the backend with
-//! Validate), source database, stale-after, TTL and enabled.
+//! Validate), source database, stale-after, TTL, statement timeout and
+//! enabled.
 
 use eframe::egui;
 use egui::RichText;
@@ -42,6 +43,8 @@ pub struct ConfigureDialog {
     pub stale_after: String,
     /// Entry lifetime, e.g. "48h".
     pub ttl: String,
+    /// How long one source query may run, e.g. "10m".
+    pub statement_timeout: String,
     /// Warmed by Warm All and schedules.
     pub enabled: bool,
     /// Waiting for the backend to confirm a save.
@@ -61,6 +64,7 @@ impl ConfigureDialog {
             sql: d.sql.clone(),
             stale_after: format::span_input(d.stale_after_secs),
             ttl: format::span_input(d.ttl_secs),
+            statement_timeout: format::span_input(d.statement_timeout_secs),
             enabled: d.enabled,
             saving: false,
             error: None,
@@ -77,6 +81,7 @@ impl ConfigureDialog {
             sql: String::new(),
             stale_after: stale_after.to_string(),
             ttl: ttl.to_string(),
+            statement_timeout: format::span_input(crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS),
             enabled: true,
             saving: false,
             error: None,
@@ -107,6 +112,11 @@ impl ConfigureDialog {
         if stale.as_secs() == 0 || ttl.as_secs() == 0 {
             return Err("stale-after and TTL must be longer than 0".into());
         }
+        let timeout = parse_duration(&self.statement_timeout)
+            .map_err(|e| format!("statement timeout: {e}"))?;
+        if !(1..=24 * 3600).contains(&timeout.as_secs()) {
+            return Err("the statement timeout is between 1s and 24h".into());
+        }
         Ok(DatasourceInput {
             id,
             name: self.name.trim().to_string(),
@@ -115,6 +125,7 @@ impl ConfigureDialog {
             stale_after_secs: stale.as_secs() as i64,
             ttl_secs: ttl.as_secs() as i64,
             enabled: self.enabled,
+            statement_timeout_secs: timeout.as_secs() as i64,
         })
     }
 }
@@ -167,6 +178,14 @@ pub fn configure_dialog_ui(
                 ui.add(
                     egui::TextEdit::singleline(&mut d.ttl)
                         .hint_text("48h")
+                        .desired_width(120.0),
+                );
+                ui.end_row();
+                ui.label("Statement timeout")
+                    .on_hover_text("How long one query on the source may run (it runs read-only)");
+                ui.add(
+                    egui::TextEdit::singleline(&mut d.statement_timeout)
+                        .hint_text("10m")
                         .desired_width(120.0),
                 );
                 ui.end_row();

@@ -89,6 +89,31 @@ fn text_rows(text: &str, out: &mut Vec<Row>) {
     }
 }
 
+/// A name and a value as rows: the value cut into [`ROW_CHARS`] pieces
+/// (later pieces under an empty name), then a note when the element was
+/// longer than what was read.
+fn pair_rows(name: String, value: &Blob, out: &mut Vec<Row>) {
+    let mut pieces = Vec::new();
+    text_rows(&value.text, &mut pieces);
+    let mut name = Some(name);
+    for p in pieces {
+        let Row::Text(t) = p else { continue };
+        out.push(Row::Pair(name.take().unwrap_or_default(), t));
+    }
+    if let Some(n) = name {
+        out.push(Row::Pair(n, String::new()));
+    }
+    if let Some(full) = value.full_length {
+        out.push(Row::Pair(String::new(), cut_note(value, full)));
+    }
+}
+
+/// `… first 64.0 KB of 10.0 MB shown`
+fn cut_note(value: &Blob, full: u64) -> String {
+    let shown = value.hex.as_ref().map_or(value.text.len(), |h| h.len() / 2) as u64;
+    format!("… first {} of {} shown", bytes(shown), bytes(full))
+}
+
 /// A byte count people read: `812 B`, `3.4 KB`, `12.3 MB`.
 pub fn bytes(n: u64) -> String {
     if n < 1024 {
@@ -148,40 +173,55 @@ impl Inspector {
                     text_rows(p, &mut self.pretty);
                 }
             }
-            Some(ValuePage::Hash { fields }) => rows.extend(
-                fields
-                    .iter()
-                    .map(|f| Row::Pair(f.field.text.clone(), f.value.text.clone())),
-            ),
-            Some(ValuePage::List { offset, items }) => rows.extend(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, it)| Row::Pair(format!("{}", *offset + i as u64), it.text.clone())),
-            ),
-            Some(ValuePage::Set { members }) => rows.extend(members.iter().map(|m| {
-                if is_index {
-                    Row::Link {
-                        text: m.text.clone(),
-                        key: blob_bytes(m),
+            // Long elements become several rows, so a frame only lays out
+            // what is visible.
+            Some(ValuePage::Hash { fields }) => {
+                for f in fields {
+                    let mut name = f.field.text.chars().take(ROW_CHARS).collect::<String>();
+                    if let Some(full) = f.field.full_length {
+                        name.push_str(&format!(" {}", cut_note(&f.field, full)));
                     }
-                } else {
-                    Row::Text(m.text.clone())
+                    pair_rows(name, &f.value, rows);
                 }
-            })),
-            Some(ValuePage::Zset { members, .. }) => rows.extend(
-                members
-                    .iter()
-                    .map(|m| Row::Pair(m.member.text.clone(), m.score.clone())),
-            ),
-            Some(ValuePage::Stream { entries }) => rows.extend(entries.iter().map(|e| {
-                let fields: Vec<String> = e
-                    .fields
-                    .iter()
-                    .map(|f| format!("{}={}", f.field.text, f.value.text))
-                    .collect();
-                Row::Pair(e.id.clone(), fields.join("  "))
-            })),
+            }
+            Some(ValuePage::List { offset, items }) => {
+                for (i, it) in items.iter().enumerate() {
+                    pair_rows(format!("{}", *offset + i as u64), it, rows);
+                }
+            }
+            Some(ValuePage::Set { members }) => {
+                for m in members {
+                    if is_index && m.full_length.is_none() {
+                        rows.push(Row::Link {
+                            text: m.text.clone(),
+                            key: blob_bytes(m),
+                        });
+                    } else {
+                        pair_rows(String::new(), m, rows);
+                    }
+                }
+            }
+            Some(ValuePage::Zset { members, .. }) => {
+                for m in members {
+                    pair_rows(m.score.clone(), &m.member, rows);
+                }
+            }
+            Some(ValuePage::Stream { entries }) => {
+                for e in entries {
+                    let mut id = Some(e.id.clone());
+                    for f in &e.fields {
+                        let name = format!(
+                            "{} {}=",
+                            id.take().unwrap_or_default(),
+                            f.field.text.chars().take(ROW_CHARS).collect::<String>()
+                        );
+                        pair_rows(name, &f.value, rows);
+                    }
+                    if let Some(id) = id {
+                        rows.push(Row::Pair(id, String::new()));
+                    }
+                }
+            }
             Some(ValuePage::Unsupported { note }) => rows.push(Row::Text(note.clone())),
             None => {}
         }
@@ -428,6 +468,25 @@ mod tests {
         assert_eq!(rows.len(), 3);
         text_rows("a\nb", &mut rows);
         assert_eq!(rows.len(), 5);
+    }
+
+    #[test]
+    fn long_elements_become_rows_with_their_full_length() {
+        let mut rows = Vec::new();
+        let big = vec![b'x'; crate::redis_admin::ELEMENT_CAP + 5];
+        pair_rows("0".into(), &Blob::capped(&big), &mut rows);
+        let pieces = crate::redis_admin::ELEMENT_CAP.div_ceil(ROW_CHARS);
+        assert_eq!(rows.len(), pieces + 1);
+        assert_eq!(rows[0], Row::Pair("0".into(), "x".repeat(ROW_CHARS)));
+        assert_eq!(rows[1], Row::Pair(String::new(), "x".repeat(ROW_CHARS)));
+        assert!(
+            matches!(&rows[pieces], Row::Pair(a, b) if a.is_empty() && b == "… first 64.0 KB of 64.0 KB shown"),
+            "{:?}",
+            rows[pieces]
+        );
+        let mut rows = Vec::new();
+        pair_rows("k".into(), &Blob::new(b""), &mut rows);
+        assert_eq!(rows, vec![Row::Pair("k".into(), String::new())]);
     }
 
     #[test]
