@@ -148,6 +148,40 @@ cases = [
 ]
 # With the master gone the script answers before reading any index.
 cases[-1]["entries"] = []
+# Members that are not entry keys of the datasource (README, "Reading": only
+# members starting with cache:{ds:N}: are read): bytes that are not UTF-8,
+# another datasource's entry (one whose tag shares the first bytes, so in
+# another cluster slot), other prefixes of the same slot (a shadow entry, the
+# meta hash, the master set itself, the tag without its ':'). Planted in the
+# master and in the sets a query reads, they change nothing: still a hit with
+# the same rows. A member in both a practice and a provider index survives
+# the intersection, so the filter must hold there too.
+FOREIGN = [
+    b"\xff\xfe\x00cache:{ds:%d}:m:Charges" % DS,
+    entry(DS * 10, "Charges", "114", "5", "Monthly").encode(),
+    entry(DS, "Charges", "114", "5", "Monthly").replace("cache:", "cache:shadow:", 1).encode(),
+    f"cache:meta:{{ds:{DS}}}".encode(),
+    f"idx:{{ds:{DS}}}:master".encode(),
+    f"cache:{{ds:{DS}}}".encode(),
+]
+for m in FOREIGN:
+    assert not m.startswith(f"cache:{{ds:{DS}}}:".encode())
+
+
+def plant(*sets):
+    return {"add": [{"set": s, "memberHex": m.hex()} for s in sets for m in FOREIGN]}
+
+
+_ix = indexes(DS, "Charges", "114", "5", "Monthly")
+_ix115 = indexes(DS, "Charges", "115", None, "Monthly")
+cases += [
+    case("foreign members in the master and the measure index: ignored", "Charges", "Monthly",
+         before=plant(f"idx:{{ds:{DS}}}:master", _ix["measureFreq"])),
+    case("foreign members in practice and provider indexes: ignored", "Charges", "Monthly",
+         practices=["114", "115"], providers=["5"], null_provider=True,
+         before=plant(f"idx:{{ds:{DS}}}:master", _ix["practice"], _ix["provider"],
+                      _ix115["practice"], _ix115["provider"])),
+]
 
 doc = {
     "about": (
@@ -156,8 +190,9 @@ doc = {
         "component (null = SQL NULL). 'keys': a group's entry key and its three index keys. "
         "'queries': write 'groups' in the seed's format (entry = JSON array of rows; master, "
         "the three indexes and the index list; meta generation), apply a case's 'before' "
-        "(keys to delete), run 'query' on datasource 'datasource': 'entries' are the selected "
-        "entry keys in bytewise order, 'rows' the answer's rows (empty on a miss)."
+        "('delete': keys to delete; 'add': members to add to sets, as hex of their bytes), run "
+        "'query' on datasource 'datasource': 'entries' are the selected entry keys in bytewise "
+        "order, 'rows' the answer's rows (empty on a miss)."
     ),
     "escape": escape_cases,
     "keys": key_cases,

@@ -8,6 +8,7 @@ export type { AnyRedisClient } from "./connection.js";
 export {
   NULL_TOKEN,
   entryKey,
+  entryPrefix,
   epochKey,
   escapeComponent,
   indexKeysOf,

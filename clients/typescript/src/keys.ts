@@ -63,6 +63,15 @@ export function entryKey(ds: number, g: GroupKey): string {
   );
 }
 
+/**
+ * `cache:{ds:N}:`: the start of every live entry key of datasource N. A reader
+ * reads only index members that start with it; anything else in an index set
+ * was written by something else and is ignored.
+ */
+export function entryPrefix(ds: number): string {
+  return `cache:${tag(ds)}:`;
+}
+
 /** `idx:{ds:N}:master`: the set of every live entry key. */
 export function masterKey(ds: number): string {
   return `idx:${tag(ds)}:master`;

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 
 import { type AnyRedisClient, type Arg, Connection, type Reply } from "./connection.js";
 import {
+  entryPrefix,
   epochKey,
   masterKey,
   measureFreqIndexKey,
@@ -32,7 +33,10 @@ export interface CacheAnswer {
   hit: boolean;
   /** On a hit, the rows of every selected entry, entries in bytewise key order; empty on a miss. */
   rows: Record<string, unknown>[];
-  /** The generation the answer was read from (0 when none is recorded). */
+  /**
+   * The generation the answer was read from (0 when none is recorded, and on
+   * the miss after three bounded reads that each saw a swap or invalidation).
+   */
   generation: number;
 }
 
@@ -60,6 +64,8 @@ const ATTEMPTS = 3;
 /** The index sets a query reads. */
 interface Selection {
   ds: number;
+  /** `cache:{ds:N}:`, as bytes: only members starting with it are read. */
+  prefix: Buffer;
   master: string;
   meta: string;
   epoch: string;
@@ -103,6 +109,7 @@ function selection(q: CacheQuery): Selection {
   if (q.nullProvider) providers.push(null);
   return {
     ds,
+    prefix: Buffer.from(entryPrefix(ds), "utf8"),
     master: masterKey(ds),
     meta: metaKey(ds),
     epoch: epochKey(ds),
@@ -115,6 +122,11 @@ function selection(q: CacheQuery): Selection {
 /** Orders keys bytewise, as the contract does (not by locale or UTF-16). */
 function byBytes(a: Buffer, b: Buffer): number {
   return Buffer.compare(a, b);
+}
+
+/** True when `b` begins with the bytes of `prefix`. */
+function startsWith(b: Buffer, prefix: Buffer): boolean {
+  return b.length >= prefix.length && b.subarray(0, prefix.length).equals(prefix);
 }
 
 /**
@@ -175,9 +187,10 @@ export class AnalyticsCacheReader {
         read = large;
         break;
       }
-      // The generation changed while the selection was read: start over; after
-      // the last attempt the answer is a miss.
-      read = { hit: false, generation, rows: [] };
+      // The generation or epoch changed while the selection was read: start
+      // over. After the last attempt the answer is a miss read from no
+      // generation (0), as cachedeck's own reader answers.
+      read = { hit: false, generation: "0", rows: [] };
     }
     const queryUs = (performance.now() - started) * 1000;
     this.record(sel.ds, read.hit, queryUs);
@@ -215,7 +228,10 @@ export class AnalyticsCacheReader {
     return reply;
   }
 
-  /** The script's own answer: {status, gen, epoch, n, keys…, values…}. */
+  /**
+   * The script's own answer: {status, gen, epoch, n, keys…, values…}, keys
+   * already in bytewise order and only the datasource's own entry keys.
+   */
   private small(status: string, generation: string, reply: Reply[]): Read {
     const n = Number(text(reply[3])) || 0;
     const pairs: [Buffer, Buffer | null][] = [];
@@ -226,7 +242,8 @@ export class AnalyticsCacheReader {
       pairs.push([key, Buffer.isBuffer(value) ? value : null]);
     }
     if (status !== "hit") return { hit: false, generation, rows: [] };
-    // Lua orders by the server's collation; the contract's order is bytewise.
+    // The script sorts bytewise itself (not by the server's collation); sorting
+    // again here keeps the contract's order whatever script answered.
     pairs.sort((a, b) => byBytes(a[0], b[0]));
     const rows = rowsOf(pairs.map((p) => p[1]));
     return rows ? { hit: true, generation, rows } : { hit: false, generation, rows: [] };
@@ -235,18 +252,19 @@ export class AnalyticsCacheReader {
   /**
    * A selection above the cap, in bounded steps: SSCAN of each set, MGET in
    * chunks, then one check that the master still exists and the generation
-   * and epoch are the script's. Null when they changed (read again).
+   * and epoch are the script's. Null when the generation or epoch changed
+   * (read again); a miss when the master is gone meanwhile.
    */
   private async large(sel: Selection, generation: string, epoch: string): Promise<Read | null> {
     let members: Map<string, Buffer>;
     if (sel.practiceIndexes.length === 0 && sel.providerIndexes.length === 0) {
-      members = await this.union(sel.master, [sel.measureFreq]);
+      members = await this.union(sel, [sel.measureFreq]);
     } else if (sel.practiceIndexes.length > 0 && sel.providerIndexes.length > 0) {
-      const a = await this.union(sel.master, sel.practiceIndexes);
-      const b = await this.union(sel.master, sel.providerIndexes);
+      const a = await this.union(sel, sel.practiceIndexes);
+      const b = await this.union(sel, sel.providerIndexes);
       members = new Map([...a].filter(([k]) => b.has(k)));
     } else {
-      members = await this.union(sel.master, sel.practiceIndexes.length > 0 ? sel.practiceIndexes : sel.providerIndexes);
+      members = await this.union(sel, sel.practiceIndexes.length > 0 ? sel.practiceIndexes : sel.providerIndexes);
     }
     const keys = [...members.values()].sort(byBytes);
     const values: (Buffer | null)[] = [];
@@ -265,26 +283,31 @@ export class AnalyticsCacheReader {
       ["HGET", sel.meta, "generation"],
       ["GET", sel.epoch],
     ]);
-    if (exists !== 1 || (text(genNow) || "0") !== generation || (text(epochNow) || "0") !== epoch) {
+    if ((text(genNow) || "0") !== generation || (text(epochNow) || "0") !== epoch) {
       return null;
     }
-    const rows = values.length === keys.length ? rowsOf(values) : null;
+    const rows = exists === 1 && values.length === keys.length ? rowsOf(values) : null;
     return rows ? { hit: true, generation, rows } : { hit: false, generation, rows: [] };
   }
 
-  /** Every member of the sets, deduplicated by their exact bytes. */
-  private async union(slotKey: string, sets: string[]): Promise<Map<string, Buffer>> {
+  /**
+   * Every member of the sets that starts with the datasource's entry prefix,
+   * deduplicated by its exact bytes. Anything else (another datasource's key,
+   * another prefix, bytes that are no key name) is skipped, as the script
+   * skips it: it is no cached group of this query.
+   */
+  private async union(sel: Selection, sets: string[]): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
     for (const set of sets) {
       let cursor: Arg = "0";
       do {
-        const reply = await this.conn.call(slotKey, ["SSCAN", set, cursor, "COUNT", SCAN_COUNT]);
+        const reply = await this.conn.call(sel.master, ["SSCAN", set, cursor, "COUNT", SCAN_COUNT]);
         if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
           throw new Error(`reading index ${set}: unexpected SSCAN reply`);
         }
         cursor = text(reply[0]);
         for (const m of reply[1]) {
-          if (Buffer.isBuffer(m)) out.set(m.toString("latin1"), m);
+          if (Buffer.isBuffer(m) && startsWith(m, sel.prefix)) out.set(m.toString("latin1"), m);
         }
       } while (cursor !== "0" && cursor !== "");
     }

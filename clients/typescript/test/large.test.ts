@@ -5,7 +5,16 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { AnalyticsCacheReader, type AnyRedisClient, entryKey, epochKey, MEMBER_CAP, metaKey } from "../dist/index.js";
+import {
+  AnalyticsCacheReader,
+  type AnyRedisClient,
+  entryKey,
+  epochKey,
+  indexKeysOf,
+  MEMBER_CAP,
+  masterKey,
+  metaKey,
+} from "../dist/index.js";
 import { type Group, removeGroups, writeGroups } from "./support/seed.js";
 import { type Topology, eachTopology } from "./support/topology.js";
 
@@ -55,6 +64,34 @@ function changingDuring(t: Topology, times: number, change: string[]): { client:
     },
   });
   return { client, left: () => left };
+}
+
+/**
+ * Reads past the foreign members planted by the test below: over the cap (the
+ * bounded read) and under it (the script), always the groups' own rows.
+ */
+async function readsPastForeign(t: Topology): Promise<void> {
+  const reader = new AnalyticsCacheReader(t.client);
+  const all = await reader.query({ datasourceId: ds, measure: "Big", frequency: "Monthly" });
+  assert.deepEqual(all, { hit: true, rows: expectedRows(groups), generation: 2 });
+
+  // Over the cap through the practice indexes, intersected with providers:
+  // the foreign members are in both sides of the intersection.
+  const practices = groups.slice(0, 1100).map((g) => g.practice);
+  const narrowed = await reader.query({
+    datasourceId: ds, measure: "Big", frequency: "Monthly", practices,
+    providers: [groups[3]!.provider!], nullProvider: true,
+  });
+  const chosen = groups.slice(0, 1100).filter((g) => g.provider === groups[3]!.provider || g.provider === null);
+  assert.deepEqual(narrowed, { hit: true, rows: expectedRows(chosen), generation: 2 });
+
+  // Under the cap (the script's own read): the same members skipped.
+  const few = await reader.query({
+    datasourceId: ds, measure: "Big", frequency: "Monthly", practices: [groups[3]!.practice, groups[10]!.practice],
+    providers: [groups[3]!.provider!], nullProvider: true,
+  });
+  assert.deepEqual(few, { hit: true, rows: expectedRows([groups[3]!, groups[10]!]), generation: 2 });
+  await reader.flushStats();
 }
 
 eachTopology("large selections", (t) => {
@@ -107,14 +144,52 @@ eachTopology("large selections", (t) => {
     assert.equal(again.generation, 3, "the answer names the generation it was read from");
     assert.deepEqual(again.rows, expectedRows(groups));
 
+    // After three tries the miss is read from no generation, as cachedeck answers.
     const always = changingDuring(t(), 3, ["INCR", epochKey(ds)]);
     const unlucky = new AnalyticsCacheReader(always.client);
-    assert.deepEqual(await unlucky.query(q), { hit: false, rows: [], generation: 3 });
+    assert.deepEqual(await unlucky.query(q), { hit: false, rows: [], generation: 0 });
     assert.equal(always.left(), 0);
     // The invalidations are over: the next query answers.
     assert.equal((await unlucky.query(q)).hit, true);
     await reader.flushStats();
     await unlucky.flushStats();
+    await removeGroups(t(), ds, groups);
+  });
+
+  test("foreign members in the master and the index sets are skipped by the bounded read", async () => {
+    await writeGroups(t(), ds, groups, 2);
+    // Not UTF-8, another datasource's entry (same first bytes, another slot),
+    // and other prefixes of this datasource's slot, some of them existing keys.
+    const foreign = [
+      Buffer.from([0xff, 0xfe, 0x00, 0x63]),
+      Buffer.from(entryKey(ds * 10, groups[3]!)),
+      Buffer.from(entryKey(ds, groups[3]!).replace("cache:", "cache:shadow:")),
+      Buffer.from(metaKey(ds)),
+      Buffer.from(masterKey(ds)),
+      Buffer.from(`cache:{ds:${ds}}`),
+    ];
+    // Every set the queries below read, plus the master.
+    const sets = new Set<string>([masterKey(ds)]);
+    for (const g of [groups[3]!, groups[5]!, groups[10]!]) for (const k of indexKeysOf(ds, g)) sets.add(k);
+    for (const set of sets) await t().cmd(["SADD", set, ...foreign]);
+    try {
+      await readsPastForeign(t());
+    } finally {
+      // Also after a failure: a foreign member of another slot would fail the next tests.
+      await removeGroups(t(), ds, groups);
+    }
+  });
+
+  test("the master gone between the steps of a bounded read is a miss, not a retry", async () => {
+    await writeGroups(t(), ds, groups, 2);
+    // The master disappears but neither generation nor epoch moves: read once, miss.
+    const gone = changingDuring(t(), 3, ["UNLINK", masterKey(ds)]);
+    const reader = new AnalyticsCacheReader(gone.client);
+    assert.deepEqual(await reader.query({ datasourceId: ds, measure: "Big", frequency: "Monthly" }), {
+      hit: false, rows: [], generation: 2,
+    });
+    assert.equal(gone.left(), 2, "the script ran once");
+    await reader.flushStats();
     await removeGroups(t(), ds, groups);
   });
 });

@@ -4,24 +4,53 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { readFileSync } from "node:fs";
+
 import { AnalyticsCacheReader, epochKey, metaKey } from "../dist/index.js";
+import { QUERY_SCRIPT, QUERY_SCRIPT_SHA } from "../dist/script.js";
 import { removeGroups, writeGroups } from "./support/seed.js";
-import { eachTopology } from "./support/topology.js";
-import { loadVectors } from "./support/vectors.js";
+import { type Topology, eachTopology } from "./support/topology.js";
+import { type QueryCase, RUST_QUERY_SCRIPT_PATH, loadVectors } from "./support/vectors.js";
 
 const { queries } = loadVectors();
 const ds = queries.datasource;
+
+/** Applies a case's `before`: deletes keys, adds members (given as hex bytes) to sets. */
+async function prepare(t: Topology, c: QueryCase): Promise<void> {
+  for (const k of c.before?.delete ?? []) await t.cmd(["DEL", k]);
+  for (const a of c.before?.add ?? []) await t.cmd(["SADD", a.set, Buffer.from(a.memberHex, "hex")]);
+}
+
+test("the read script is cachedeck's own src/cache/lua/query.lua, byte for byte", () => {
+  assert.equal(QUERY_SCRIPT, readFileSync(RUST_QUERY_SCRIPT_PATH, "utf8"));
+  assert.match(QUERY_SCRIPT_SHA, /^[0-9a-f]{40}$/);
+});
+
+test("the vectors plant foreign members that are not UTF-8, of another datasource and of other prefixes", () => {
+  const planted = queries.cases.flatMap((c) => c.before?.add ?? []).map((a) => Buffer.from(a.memberHex, "hex"));
+  const prefix = Buffer.from(`cache:{ds:${ds}}:`);
+  assert.ok(planted.length > 0);
+  assert.ok(planted.every((m) => !m.subarray(0, prefix.length).equals(prefix)));
+  assert.ok(planted.some((m) => !Buffer.from(m.toString("utf8"), "utf8").equals(m)), "a member that is not UTF-8");
+  assert.ok(planted.some((m) => m.toString().startsWith(`cache:{ds:${ds * 10}}:`)), "another datasource's entry");
+  assert.ok(queries.cases.some((c) => c.before?.add && c.hit && c.rows.length > 0));
+});
 
 eachTopology("query vectors", (t) => {
   for (const c of queries.cases) {
     test(c.name, async () => {
       await writeGroups(t(), ds, queries.groups, queries.generation);
-      for (const k of c.before?.delete ?? []) await t().cmd(["DEL", k]);
-      const reader = new AnalyticsCacheReader(t().client);
-      const got = await reader.query({ datasourceId: ds, ...c.query });
-      assert.deepEqual(got, { hit: c.hit, rows: c.rows, generation: c.generation });
-      await reader.flushStats();
-      await removeGroups(t(), ds, queries.groups);
+      try {
+        await prepare(t(), c);
+        const reader = new AnalyticsCacheReader(t().client);
+        const got = await reader.query({ datasourceId: ds, ...c.query });
+        assert.deepEqual(got, { hit: c.hit, rows: c.rows, generation: c.generation });
+        await reader.flushStats();
+      } finally {
+        // Also after a failure, so one failing case does not fail the next ones.
+        await removeGroups(t(), ds, queries.groups);
+        for (const a of c.before?.add ?? []) await t().cmd(["UNLINK", a.set]);
+      }
     });
   }
 

@@ -12,7 +12,8 @@ export interface QueryCase {
   hit: boolean;
   generation: number;
   rows: Record<string, unknown>[];
-  before?: { delete?: string[] };
+  /** Before the query: keys to delete, and members (hex of their bytes) to add to sets. */
+  before?: { delete?: string[]; add?: { set: string; memberHex: string }[] };
 }
 
 export interface Vectors {
@@ -31,6 +32,9 @@ export interface Vectors {
 
 // build/support/vectors.js → ../../../../tests/vectors
 export const VECTORS_PATH = fileURLToPath(new URL("../../../../tests/vectors/read-contract.json", import.meta.url));
+
+// build/support/vectors.js → ../../../../src/cache/lua/query.lua
+export const RUST_QUERY_SCRIPT_PATH = fileURLToPath(new URL("../../../../src/cache/lua/query.lua", import.meta.url));
 
 export function loadVectors(): Vectors {
   return JSON.parse(readFileSync(VECTORS_PATH, "utf8")) as Vectors;
