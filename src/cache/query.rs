@@ -199,8 +199,9 @@ where
         for v in values.iter().flatten() {
             match serde_json::from_slice::<serde_json::Value>(v) {
                 Ok(serde_json::Value::Array(a)) => rows.extend(a),
-                Ok(other) => rows.push(other),
-                Err(_) => {
+                // An entry holds a JSON array of rows; anything else was
+                // not written by a warm and cannot answer the query.
+                _ => {
                     hit = false;
                     break;
                 }
@@ -288,8 +289,8 @@ async fn script(redis: &Redis, req: &QueryRequest, sets: &Sets) -> Result<Script
     }))
 }
 
-/// Every member of `set`, read with SSCAN COUNT [`SCAN_COUNT`] (as bytes:
-/// a member written by something else is read like any other).
+/// Every member of `set`, read with SSCAN COUNT [`SCAN_COUNT`] as bytes (the
+/// caller keeps only the datasource's entry names).
 async fn members(redis: &Redis, set: &str) -> Result<BTreeSet<Vec<u8>>> {
     let mut out = BTreeSet::new();
     let mut cursor = 0u64;
