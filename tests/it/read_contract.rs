@@ -59,6 +59,7 @@ async fn fixture(r: &AnyRedis, practices: i64) -> WarmFixture {
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,
             enabled: true,
+            statement_timeout_secs: cachedeck::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
         })
         .await
         .expect("add datasource");
