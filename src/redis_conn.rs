@@ -22,8 +22,9 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// How to reach Redis: what a profile (or `--redis-url`) says.
-#[derive(Debug, Clone, Default)]
+/// How to reach Redis: what a profile (or `--redis-url`) says. `Debug`
+/// hides the password (and any in the URLs).
+#[derive(Clone, Default)]
 pub struct RedisTarget {
     /// `redis://` or `rediss://` URLs; several mean cluster seed nodes.
     pub urls: Vec<String>,
@@ -33,6 +34,18 @@ pub struct RedisTarget {
     pub password: Option<String>,
     /// PEM file of a private CA for `rediss://`.
     pub tls_ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::redact(u)).collect();
+        f.debug_struct("RedisTarget")
+            .field("urls", &urls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| crate::redact::MASK))
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
 }
 
 /// Standalone or cluster, as the server reported it.
@@ -109,22 +122,9 @@ pub struct NodeConn {
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Strips the password from a URL for display.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => url.to_string(),
-    }
-}
-
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::RedisConnect {
-        url: redact_url(url),
+        url: crate::redact::redact(url),
         reason: e.to_string(),
     }
 }
@@ -181,7 +181,7 @@ impl Redis {
         let label = target
             .urls
             .iter()
-            .map(|u| redact_url(u))
+            .map(|u| crate::redact::redact(u))
             .collect::<Vec<_>>()
             .join(",");
 
@@ -196,7 +196,7 @@ impl Redis {
             .arg("cluster")
             .query_async(&mut probe)
             .await
-            .map_err(|e| Error::redis(format!("INFO cluster on {}", redact_url(first)), e))?;
+            .map_err(|e| Error::redis(format!("INFO cluster on {}", crate::redact::redact(first)), e))?;
         let clustered = info.lines().any(|l| l.trim() == "cluster_enabled:1");
 
         let (conn, topology) = if clustered || target.urls.len() > 1 {
@@ -523,7 +523,7 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
-            redact_url("redis://admin:secret@host:6379"),
+            crate::redact::redact("redis://admin:secret@host:6379"),
             "redis://admin:***@host:6379"
         );
     }

@@ -5,6 +5,7 @@
 pub mod demo;
 mod group;
 mod json;
+pub mod password;
 mod pg_copy;
 mod sqlite;
 
@@ -27,7 +28,7 @@ pub enum Source {
 
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::DbConnect {
-        url: crate::redis_conn::redact_url(url),
+        url: crate::redact::redact(url),
         reason: e.to_string(),
     }
 }

@@ -128,8 +128,8 @@ impl Store {
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
         on_pool!(self, p => sqlx::query(sql)
             .bind(a.at_ms).bind(&a.action).bind(a.datasource_id).bind(&a.os_user).bind(&a.db_user)
-            .bind(&a.redis_user).bind(&a.profile).bind(&a.origin).bind(&a.params).bind(&a.result)
-            .bind(&a.detail)
+            .bind(&a.redis_user).bind(&a.profile).bind(&a.origin).bind(crate::redact::redact(&a.params)).bind(&a.result)
+            .bind(a.detail.as_deref().map(crate::redact::redact))
             .execute(p).await.map(|_| ()))
         .map_err(|e| Error::db("writing the audit log", e))
     }
