@@ -44,7 +44,7 @@ impl Ctx {
         self.resolved
             .get_or_try_init(|| async {
                 let file = ConfigFile::load(&config_path()?)?;
-                Resolved::resolve(&file, &self.overrides)
+                Resolved::resolve(&file, &self.overrides).await
             })
             .await
     }
@@ -60,7 +60,7 @@ impl Ctx {
             // Only the database is needed: don't insist on a Redis URL.
             ov.redis_urls = Some("redis://unused".into());
         }
-        Ok(Resolved::resolve(&file, &ov)?.database_url)
+        Ok(Resolved::resolve(&file, &ov).await?.database_url)
     }
 
     pub async fn redis(&self) -> Result<&Redis> {
