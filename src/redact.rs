@@ -188,7 +188,9 @@ fn key_values(text: &str) -> Cow<'_, str> {
                 (j + 1).min(bytes.len())
             }
             _ => text[v..]
-                .find(|c: char| c.is_whitespace() || matches!(c, '&' | ';' | '"' | '\'' | ',' | '#'))
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, '&' | ';' | '"' | '\'' | ',' | '#')
+                })
                 .map_or(text.len(), |j| v + j),
         };
         if end > v && &text[v..end] != MASK {
@@ -232,7 +234,8 @@ fn auth_words(text: &str) -> Cow<'_, str> {
         let end = text[start..]
             .find(char::is_whitespace)
             .map_or(text.len(), |e| start + e);
-        let word = text[start..end].trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '[' | '(' | ','));
+        let word = text[start..end]
+            .trim_matches(|c: char| matches!(c, '"' | '\'' | '`' | '[' | '(' | ','));
         let mut hide = secret_words_after(word);
         pos = end;
         while hide > 0 && pos < text.len() {
@@ -333,7 +336,10 @@ mod tests {
         );
         // No password: unchanged.
         assert_eq!(redact("redis://user@host:1/0"), "redis://user@host:1/0");
-        assert_eq!(redact("sqlite:///tmp/x.db?mode=rwc"), "sqlite:///tmp/x.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite:///tmp/x.db?mode=rwc"),
+            "sqlite:///tmp/x.db?mode=rwc"
+        );
         // Idempotent.
         let once = redact("redis://a:b@c");
         assert_eq!(redact(&once), once);
@@ -345,7 +351,10 @@ mod tests {
             redact("postgres://db/x?user=u&password=hunter2&sslmode=require"),
             "postgres://db/x?user=u&password=***&sslmode=require"
         );
-        assert_eq!(redact("postgres://db/x?pass=hunter2"), "postgres://db/x?pass=***");
+        assert_eq!(
+            redact("postgres://db/x?pass=hunter2"),
+            "postgres://db/x?pass=***"
+        );
         assert_eq!(
             redact("postgres://db/x?sslpassword=hunter2&sslkey=/k"),
             "postgres://db/x?sslpassword=***&sslkey=/k"
@@ -360,7 +369,10 @@ mod tests {
             redact("ignoring unrecognized connect parameter key=sslpassword value=hunter2"),
             "ignoring unrecognized connect parameter key=sslpassword value=***"
         );
-        assert_eq!(redact("key=sslmode value=require"), "key=sslmode value=require");
+        assert_eq!(
+            redact("key=sslmode value=require"),
+            "key=sslmode value=require"
+        );
         // Keys that merely contain the letters are not secrets.
         assert_eq!(redact("passes=3 compass=north"), "passes=3 compass=north");
     }
@@ -392,12 +404,18 @@ mod tests {
             args(&["auth", "***"])
         );
         assert_eq!(
-            redact_args(&args(&["HELLO", "3", "AUTH", "alice", "hunter2", "SETNAME", "n"])),
+            redact_args(&args(&[
+                "HELLO", "3", "AUTH", "alice", "hunter2", "SETNAME", "n"
+            ])),
             args(&["HELLO", "3", "AUTH", "alice", "***", "SETNAME", "n"])
         );
         assert_eq!(
-            redact_args(&args(&["MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "pw", "KEYS", "k"])),
-            args(&["MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "***", "KEYS", "k"])
+            redact_args(&args(&[
+                "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "pw", "KEYS", "k"
+            ])),
+            args(&[
+                "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "***", "KEYS", "k"
+            ])
         );
         assert_eq!(
             redact_args(&args(&["ACL", "SETUSER", "bob", "on", ">hunter2", "~*"])),

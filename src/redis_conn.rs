@@ -42,7 +42,10 @@ impl std::fmt::Debug for RedisTarget {
         f.debug_struct("RedisTarget")
             .field("urls", &urls)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| crate::redact::MASK))
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::redact::MASK),
+            )
             .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
@@ -196,7 +199,12 @@ impl Redis {
             .arg("cluster")
             .query_async(&mut probe)
             .await
-            .map_err(|e| Error::redis(format!("INFO cluster on {}", crate::redact::redact(first)), e))?;
+            .map_err(|e| {
+                Error::redis(
+                    format!("INFO cluster on {}", crate::redact::redact(first)),
+                    e,
+                )
+            })?;
         let clustered = info.lines().any(|l| l.trim() == "cluster_enabled:1");
 
         let (conn, topology) = if clustered || target.urls.len() > 1 {

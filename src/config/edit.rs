@@ -217,7 +217,15 @@ mod tests {
         assert_eq!(old, None);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("keyring = \"a/database\""), "{text}");
-        assert!(set_secret_ref(&path, "nope", Server::Redis, SecretRef::Env { env: "X".into() }).is_err());
+        assert!(
+            set_secret_ref(
+                &path,
+                "nope",
+                Server::Redis,
+                SecretRef::Env { env: "X".into() }
+            )
+            .is_err()
+        );
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -208,9 +208,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         options.mode(0o600);
     }
     let written = (|| -> Result<()> {
-        let mut f = options
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut f = match options.open(&tmp) {
+            // A leftover of a run that stopped half-way: start afresh.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_file(&tmp)
+                .and_then(|_| options.open(&tmp))
+                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
+            other => other.map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
+        };
         // The umask can only narrow 0600; make sure nothing widened it.
         set_owner_only(&f, &tmp)?;
         f.write_all(bytes)

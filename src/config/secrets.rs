@@ -94,7 +94,11 @@ fn entry(account: &str) -> Result<keyring::Entry> {
 
 /// The one line said when there is no usable keyring.
 pub fn unavailable(e: &dyn std::fmt::Display) -> String {
-    let e = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+    let e = e
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
         "the OS keyring is not available here ({e}); store the password in an environment variable and reference it with {{ env = \"VAR\" }}"
     )

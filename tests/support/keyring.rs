@@ -67,15 +67,22 @@ impl KeyringSession {
                 .expect("runtime dir mode");
         }
         let mut cmd = Command::new("dbus-run-session");
-        cmd.args(["--", "sh", "-c", SESSION_SCRIPT, "sh", "keyring-test-unlock"])
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .env("HOME", home.path())
-            .env("XDG_RUNTIME_DIR", &run)
-            .env("XDG_DATA_HOME", home.path().join("data"))
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--",
+            "sh",
+            "-c",
+            SESSION_SCRIPT,
+            "sh",
+            "keyring-test-unlock",
+        ])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", &run)
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
         #[cfg(unix)]
         {
             use std::os::unix::process::CommandExt;
