@@ -14,5 +14,6 @@ mod gui_tools;
 mod metrics;
 mod redis_admin;
 mod report;
+mod secrets;
 mod warm_cli;
 mod warming;
