@@ -51,8 +51,8 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
             }
         }
         "CONFIG" => {
-            for i in 2..args.len() {
-                if matches!(upper[i].as_str(), "REQUIREPASS" | "MASTERAUTH") {
+            for (i, word) in upper.iter().enumerate().skip(2) {
+                if matches!(word.as_str(), "REQUIREPASS" | "MASTERAUTH") {
                     mask(&mut out, i + 1);
                 }
             }
@@ -61,8 +61,8 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
     }
     // HELLO … AUTH user pw, MIGRATE … AUTH pw, MIGRATE … AUTH2 user pw.
     if matches!(first, "HELLO" | "MIGRATE") {
-        for i in 1..args.len() {
-            match upper[i].as_str() {
+        for (i, word) in upper.iter().enumerate().skip(1) {
+            match word.as_str() {
                 "AUTH" if first == "HELLO" => mask(&mut out, i + 2),
                 "AUTH" => mask(&mut out, i + 1),
                 "AUTH2" => mask(&mut out, i + 2),

@@ -77,10 +77,7 @@ fn connect_err(label: &str, e: impl std::fmt::Display) -> Error {
 /// it is never readable by others, not even for a moment), or narrows an
 /// existing one to 0600. Failing to is an error.
 fn create_private(path: &std::path::Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    }
+    // Like SQLite, it creates the file, never its folder.
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -91,7 +88,12 @@ fn create_private(path: &std::path::Path) -> Result<()> {
     match options.open(path) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(Error::io(format!("creating {}", path.display()), e)),
+        Err(e) => {
+            return Err(Error::DbConnect {
+                url: crate::redact::redact(&path.display().to_string()),
+                reason: e.to_string(),
+            });
+        }
     }
     make_private(path)
 }

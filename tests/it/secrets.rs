@@ -319,7 +319,7 @@ fn failing_operations_with_passwords_leak_them_nowhere() {
             "--sql",
             sql,
             "--source-url",
-            &url,
+            url,
             "--source-password-env",
             "CACHEDECK_SRC_PW",
         ])

@@ -112,7 +112,7 @@ impl ConfigureDialog {
 
     fn source_password(&self) -> Option<String> {
         let s = self.source_password.trim();
-        (!s.is_empty()).then(|| s.to_string())
+        (!s.is_empty() && !s.eq_ignore_ascii_case("none")).then(|| s.to_string())
     }
 
     /// The input to save, or the first problem with the fields.
@@ -193,7 +193,7 @@ pub fn configure_dialog_ui(
                 let l = ui.label(SOURCE_PASSWORD_LABEL);
                 ui.add(
                     egui::TextEdit::singleline(&mut d.source_password)
-                        .hint_text("none · profile · env:VAR · keyring:NAME")
+                        .hint_text("empty (none), profile, env:VAR or keyring:NAME")
                         .desired_width(f32::INFINITY),
                 )
                 .labelled_by(l.id);
