@@ -10,6 +10,8 @@
 #   - a C compiler and pkg-config (bundled SQLite, ring)
 #   - Node.js (18.19 or later) and npm, for the TypeScript reader's tests
 #     (clients/typescript)
+#   - gnome-keyring and dbus (the keyring tests run a real Secret Service
+#     in a private D-Bus session)
 #   - the shared libraries the GUI loads at run time (eframe/winit/glutin
 #     dlopen them; nothing links against -dev packages at build time):
 #     X11, Xcursor, Xrandr, Xi, X11-xcb, xkbcommon(-x11), GL/EGL (Mesa), Wayland
@@ -80,6 +82,14 @@ if command -v dpkg-query >/dev/null 2>&1; then
     done
     [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 fi
+
+# ------------------------------------------------------------ Secret Service
+# The keyring tests start gnome-keyring inside a private D-Bus session
+# (dbus-run-session); nothing is started here.
+missing=()
+command -v gnome-keyring-daemon >/dev/null 2>&1 || missing+=(gnome-keyring)
+command -v dbus-run-session >/dev/null 2>&1 || missing+=(dbus)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # ------------------------------------------------------------ Redis
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then

@@ -321,6 +321,7 @@ impl DemoEnv {
                     id: d.id,
                     name: d.name.into(),
                     source_url: Some(source_url.clone()),
+                    source_password: None,
                     sql: demo::datasource_sql(TABLE, d.measures),
                     stale_after_secs: 4 * 3600,
                     ttl_secs: 48 * 3600,

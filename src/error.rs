@@ -11,6 +11,11 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// No usable OS keyring (no Secret Service, locked, hung): the message
+    /// says how to use an environment variable instead.
+    #[error("{0}")]
+    KeyringUnavailable(String),
+
     #[error(
         "cannot reach Redis at {url}: {reason} (check that redis-server runs there and the URL, password and TLS settings)"
     )]

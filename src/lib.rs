@@ -14,6 +14,7 @@ pub mod governance;
 pub mod jobs;
 pub mod keys;
 pub mod metrics;
+pub mod redact;
 pub mod redis_admin;
 pub mod redis_conn;
 pub mod report;

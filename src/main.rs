@@ -17,7 +17,10 @@ fn main() {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(cachedeck::redact::RedactingStderr)
+        // Plain text: colour codes between a key and its value would hide
+        // it from the redaction.
+        .with_ansi(false)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

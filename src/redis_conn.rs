@@ -22,8 +22,9 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
-/// How to reach Redis: what a profile (or `--redis-url`) says.
-#[derive(Debug, Clone, Default)]
+/// How to reach Redis: what a profile (or `--redis-url`) says. `Debug`
+/// hides the password (and any in the URLs).
+#[derive(Clone, Default)]
 pub struct RedisTarget {
     /// `redis://` or `rediss://` URLs; several mean cluster seed nodes.
     pub urls: Vec<String>,
@@ -33,6 +34,21 @@ pub struct RedisTarget {
     pub password: Option<String>,
     /// PEM file of a private CA for `rediss://`.
     pub tls_ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for RedisTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::redact(u)).collect();
+        f.debug_struct("RedisTarget")
+            .field("urls", &urls)
+            .field("username", &self.username)
+            .field(
+                "password",
+                &self.password.as_ref().map(|_| crate::redact::MASK),
+            )
+            .field("tls_ca_file", &self.tls_ca_file)
+            .finish()
+    }
 }
 
 /// Standalone or cluster, as the server reported it.
@@ -108,19 +124,6 @@ pub struct NodeConn {
 /// Long enough for a swap script over hundreds of thousands of keys.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Strips the password from a URL for display.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => url.to_string(),
-    }
-}
 
 /// True when Redis refused a command for the user's ACL.
 pub fn is_noperm(e: &redis::RedisError) -> bool {
@@ -202,7 +205,7 @@ pub fn security_warnings(target: &RedisTarget) -> Vec<String> {
 
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::RedisConnect {
-        url: redact_url(url),
+        url: crate::redact::redact(url),
         reason: e.to_string(),
     }
 }
@@ -259,7 +262,7 @@ impl Redis {
         let label = target
             .urls
             .iter()
-            .map(|u| redact_url(u))
+            .map(|u| crate::redact::redact(u))
             .collect::<Vec<_>>()
             .join(",");
 
@@ -272,7 +275,7 @@ impl Redis {
             .map_err(|e| connect_err(first, e))?;
         let clustered = is_cluster(&mut probe)
             .await
-            .map_err(|e| Error::redis(format!("asking {} what it is", redact_url(first)), e))?;
+            .map_err(|e| Error::redis(format!("asking {} what it is", crate::redact::redact(first)), e))?;
 
         let (conn, topology) = if clustered || target.urls.len() > 1 {
             let infos = target
@@ -598,7 +601,7 @@ mod tests {
     #[test]
     fn passwords_are_redacted() {
         assert_eq!(
-            redact_url("redis://admin:secret@host:6379"),
+            crate::redact::redact("redis://admin:secret@host:6379"),
             "redis://admin:***@host:6379"
         );
     }

@@ -95,14 +95,14 @@ impl Emitter {
         }
     }
 
-    /// Shows a short notification.
+    /// Shows a short notification (passwords redacted).
     pub fn notice(&self, text: impl Into<String>) {
-        self.send(Event::Notice(text.into()));
+        self.send(Event::Notice(crate::redact::redact(&text.into())));
     }
 
-    /// Shows an error, once.
+    /// Shows an error, once (passwords redacted).
     pub fn error(&self, text: impl Into<String>) {
-        self.send(Event::Error(text.into()));
+        self.send(Event::Error(crate::redact::redact(&text.into())));
     }
 
     /// Sends a job's snapshot unless the same job's progress was sent less

@@ -71,7 +71,7 @@ impl<T> Link<T> {
         self.next_attempt = Some(Instant::now() + wait);
         self.state = LinkState::Reconnecting {
             next_retry_in: wait,
-            reason,
+            reason: crate::redact::redact(&reason),
         };
     }
 
@@ -80,7 +80,7 @@ impl<T> Link<T> {
         self.conn = None;
         self.connecting = false;
         self.next_attempt = None;
-        self.state = LinkState::Failed(reason);
+        self.state = LinkState::Failed(crate::redact::redact(&reason));
     }
 
     /// True when an attempt should start now.

@@ -16,6 +16,7 @@ mod emit;
 mod links;
 mod ops;
 mod protocol;
+mod supervise;
 mod tools;
 
 pub use admin::protocol::{
@@ -42,7 +43,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::actor::{Actor, Origin};
-use crate::config::{ConfigFile, Overrides, Resolved, config_path};
+use crate::config::{ConfigFile, Overrides, Resolved, config_path, secrets};
 use crate::demo_env::DemoEnv;
 use crate::error::Error;
 use crate::redis_conn::Redis;
@@ -89,9 +90,10 @@ pub fn spawn(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let emit = Emitter::new(ev_tx, repaint);
-    let task = runtime.spawn(async move {
-        Backend::new(startup, emit).run(cmd_rx).await;
+    let run: Box<supervise::Run> = Box::new(|startup, emit, commands| {
+        Box::pin(async move { Backend::new(startup, emit).run(commands).await })
     });
+    let task = runtime.spawn(supervise::supervise(startup, emit, cmd_rx, run));
     (
         BackendHandle {
             commands: cmd_tx,
@@ -136,6 +138,16 @@ enum Internal {
         which: Broken,
         /// The error.
         reason: String,
+    },
+    /// The profile file was read and the profile's passwords resolved (off
+    /// the runtime: the keyring blocks).
+    ProfileResolved {
+        /// The profile generation the resolution was started for.
+        generation: u64,
+        /// Profile names of the file (empty when it could not be read).
+        names: Vec<String>,
+        /// The profile ready to connect, or why not.
+        result: Result<Box<Resolved>, Error>,
     },
     /// Something changed: refresh soon.
     RefreshSoon,
@@ -257,16 +269,39 @@ impl Backend {
                 });
             }
             Startup::Resolved(r) => self.use_profile(Ok(*r)),
-            Startup::Profile(ov) => {
-                let file = config_path().and_then(|p| ConfigFile::load(&p));
-                self.profile_names = file
-                    .as_ref()
-                    .map(|f| f.profiles.keys().cloned().collect())
-                    .unwrap_or_default();
-                let resolved = file.and_then(|f| Resolved::resolve(&f, &ov));
-                self.use_profile(resolved);
-            }
+            Startup::Profile(ov) => self.resolve_profile(ov),
         }
+    }
+
+    /// Reads the profile file and the profile's passwords in a task (the
+    /// keyring is asked on a blocking thread), then uses the profile.
+    fn resolve_profile(&mut self, ov: Overrides) {
+        self.generation += 1;
+        let generation = self.generation;
+        self.resolved = None;
+        self.redis.reset();
+        self.store.reset();
+        self.redis.failed_quietly();
+        self.store.failed_quietly();
+        self.send_status();
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            let read = secrets::off_runtime("reading the profile", move || {
+                let file = ConfigFile::load(&config_path()?)?;
+                let names = file.profiles.keys().cloned().collect::<Vec<_>>();
+                Ok((names, Resolved::resolve_blocking(&file, &ov)))
+            })
+            .await;
+            let (names, result) = match read {
+                Ok((names, r)) => (names, r.map(Box::new)),
+                Err(e) => (Vec::new(), Err(e)),
+            };
+            let _ = tx.send(Internal::ProfileResolved {
+                generation,
+                names,
+                result,
+            });
+        });
     }
 
     /// Switches to a resolved profile (or shows why there is none).
@@ -501,6 +536,16 @@ impl Backend {
                     self.lose(which, reason);
                 }
             }
+            Internal::ProfileResolved {
+                generation,
+                names,
+                result,
+            } => {
+                if generation == self.generation {
+                    self.profile_names = names;
+                    self.use_profile(result.map(|r| *r));
+                }
+            }
             Internal::RefreshSoon => self.start_refresh(),
             Internal::Admin(msg) => self.on_admin_internal(msg),
         }
@@ -597,14 +642,9 @@ impl Backend {
                     ..Overrides::default()
                 };
                 self.startup = Startup::Profile(ov.clone());
-                let file = config_path().and_then(|p| ConfigFile::load(&p));
-                self.profile_names = file
-                    .as_ref()
-                    .map(|f| f.profiles.keys().cloned().collect())
-                    .unwrap_or_default();
-                self.use_profile(file.and_then(|f| Resolved::resolve(&f, &ov)));
+                self.resolve_profile(ov);
             }
-            Command::Shutdown => {}
+            Command::Shutdown | Command::Restart => {}
             Command::Tools(c) => self.run_tools(c),
             Command::Admin(c) => self.run_admin(c),
             other => self.run_op(other),

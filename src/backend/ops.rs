@@ -296,9 +296,22 @@ pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
             ds,
             sql,
             source_url,
+            source_password,
         } => {
-            let url = source_url.unwrap_or_else(|| ctx.resolved.database_url.clone());
-            let result = validate(ds, &sql, &url).await.map_err(|e| e.to_string());
+            let result = async {
+                if let Some(u) = &source_url {
+                    crate::source::password::check_source_url(u)?;
+                }
+                let url = crate::source::password::source_url(
+                    source_url.as_deref(),
+                    source_password.as_deref(),
+                    &ctx.resolved.database_url,
+                )
+                .await?;
+                validate(ds, &sql, &url).await
+            }
+            .await
+            .map_err(|e| crate::redact::redact(&e.to_string()));
             ctx.emit.send(Event::SqlValidated { ds, sql, result });
         }
         // Handled by the backend loop or its tools/admin modules, never here.
@@ -306,6 +319,7 @@ pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
         | Command::SwitchProfile(_)
         | Command::Reconnect
         | Command::Shutdown
+        | Command::Restart
         | Command::Tools(_)
         | Command::Admin(_) => {}
     }

@@ -69,6 +69,9 @@ pub enum Command {
         sql: String,
         /// Where it would run; `None` means the profile's database.
         source_url: Option<String>,
+        /// The source's password reference (`keyring:NAME`, `env:VAR`,
+        /// `profile`), read only to open the source.
+        source_password: Option<String>,
     },
     /// Connect to another profile of the profile file.
     SwitchProfile(String),
@@ -78,6 +81,9 @@ pub enum Command {
     Tools(ToolsCommand),
     /// An administration request (Settings, Audit, report export).
     Admin(AdminCommand),
+    /// Start the backend again after it stopped ([`Event::BackendStopped`]);
+    /// ignored while it runs.
+    Restart,
     /// Stop: cancel this backend's jobs (cleaning their shadow keys), close
     /// connections, stop a demo redis-server.
     Shutdown,
@@ -273,4 +279,9 @@ pub enum Event {
     Notice(String),
     /// Something failed: one line, shown once.
     Error(String),
+    /// The backend stopped on its own (a crash): why, in one line. Nothing
+    /// works until [`Command::Restart`]; the window says so at once.
+    BackendStopped(String),
+    /// The backend was started again after [`Event::BackendStopped`].
+    BackendRestarted,
 }

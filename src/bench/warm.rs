@@ -153,6 +153,7 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         id: BENCH_DS,
         name: "Benchmark".into(),
         source_url: Some(db_url.to_string()),
+        source_password: None,
         sql: demo::datasource_sql("cachedeck_bench", None),
         stale_after_secs: 4 * 3600,
         ttl_secs: 3600,

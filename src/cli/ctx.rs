@@ -50,7 +50,7 @@ impl Ctx {
         self.resolved
             .get_or_try_init(|| async {
                 let file = ConfigFile::load(&config_path()?)?;
-                let r = Resolved::resolve(&file, &self.overrides)?;
+                let r = Resolved::resolve(&file, &self.overrides).await?;
                 warn_once(&r.redis);
                 Ok::<_, crate::Error>(r)
             })
@@ -68,7 +68,7 @@ impl Ctx {
             // Only the database is needed: don't insist on a Redis URL.
             ov.redis_urls = Some("redis://unused".into());
         }
-        Ok(Resolved::resolve(&file, &ov)?.database_url)
+        Ok(Resolved::resolve(&file, &ov).await?.database_url)
     }
 
     pub async fn redis(&self) -> Result<&Redis> {

@@ -3,7 +3,7 @@
 use super::{Ctx, DatasourceCmd};
 use crate::config::parse_duration;
 use crate::error::Result;
-use crate::source::Source;
+use crate::source::{Source, password};
 use crate::store::{Datasource, DatasourceInput};
 
 fn secs(text: &str) -> Result<i64> {
@@ -12,10 +12,15 @@ fn secs(text: &str) -> Result<i64> {
 
 /// Checks the query on its source before anything is stored.
 async fn validate(ctx: &Ctx, input: &DatasourceInput) -> Result<()> {
-    let url = match &input.source_url {
-        Some(u) => u.clone(),
-        None => ctx.database_url().await?,
-    };
+    if let Some(u) = &input.source_url {
+        password::check_source_url(u)?;
+    }
+    let url = password::source_url(
+        input.source_url.as_deref(),
+        input.source_password.as_deref(),
+        &ctx.database_url().await?,
+    )
+    .await?;
     let source = Source::open(&url, input.statement_timeout()).await?;
     let checked = source.validate(input.id, &input.sql).await;
     source.close().await;
@@ -24,7 +29,7 @@ async fn validate(ctx: &Ctx, input: &DatasourceInput) -> Result<()> {
 
 fn line(d: &Datasource) -> String {
     format!(
-        "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  timeout {:>6}  {}{}",
+        "#{:<4} {:<32} stale after {:>6}  ttl {:>6}  timeout {:>6}  {}{}{}",
         d.id,
         d.name,
         humantime::format_duration(std::time::Duration::from_secs(d.stale_after_secs as u64))
@@ -34,7 +39,11 @@ fn line(d: &Datasource) -> String {
         if d.enabled { "" } else { "(disabled) " },
         d.source_url
             .as_deref()
-            .map(crate::redis_conn::redact_url)
+            .map(crate::redact::redact)
+            .unwrap_or_default(),
+        d.source_password
+            .as_deref()
+            .map(|p| format!(" (password: {p})"))
             .unwrap_or_default()
     )
 }
@@ -52,6 +61,7 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 id: a.id,
                 name: a.name,
                 source_url: a.source_url,
+                source_password: a.source_password.reference().flatten(),
                 sql: a.sql,
                 stale_after_secs: secs(a.stale_after.as_deref().unwrap_or(&defaults.stale_after))?,
                 ttl_secs: secs(a.ttl.as_deref().unwrap_or(&defaults.ttl))?,
@@ -76,6 +86,7 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 id: cur.id,
                 name: a.name.unwrap_or(cur.name),
                 source_url: a.source_url.or(cur.source_url),
+                source_password: a.source_password.reference().unwrap_or(cur.source_password),
                 sql: a.sql.unwrap_or(cur.sql),
                 stale_after_secs: match a.stale_after {
                     Some(s) => secs(&s)?,
@@ -111,6 +122,42 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 } else {
                     all.iter().map(line).collect::<Vec<_>>().join("\n")
                 }
+            });
+        }
+        DatasourceCmd::SetSecret { id } => {
+            let cur = store.datasource(id).await?;
+            let actor = ctx.actor().await?;
+            let account = format!("datasource/{id}");
+            let input = DatasourceInput {
+                source_password: Some(format!("keyring:{account}")),
+                ..DatasourceInput::from(cur)
+            };
+            crate::governance::require_write(
+                &actor,
+                "store a datasource's source password",
+                Some(id),
+                serde_json::json!({}),
+            )
+            .await?;
+            let password = super::profile::read_password_off_runtime(format!(
+                "source password of datasource {id}: "
+            ))
+            .await?;
+            crate::config::secrets::off_runtime("storing the password in the OS keyring", {
+                let account = account.clone();
+                move || {
+                    if let crate::config::secrets::KeyringState::Unavailable(why) =
+                        crate::config::secrets::keyring_state_blocking()
+                    {
+                        return Err(crate::Error::KeyringUnavailable(why));
+                    }
+                    crate::config::secrets::store_in_keyring_blocking(&account, &password)
+                }
+            })
+            .await?;
+            let d = crate::governance::datasources::update(store, &actor, &input).await?;
+            ctx.print(&d, || {
+                format!("stored the source password of datasource #{id} in the OS keyring (entry {account})")
             });
         }
         DatasourceCmd::Remove { id } => {

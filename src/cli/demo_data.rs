@@ -6,6 +6,10 @@ use crate::source::demo;
 use crate::store::DatasourceInput;
 
 pub async fn run(ctx: &Ctx, args: DemoDataArgs) -> Result<i32> {
+    if let Some(u) = &args.source_url {
+        // It would be registered as the datasource's source: no password.
+        crate::source::password::check_source_url(u)?;
+    }
     let store = ctx.store().await?;
     let url = match &args.source_url {
         Some(u) => u.clone(),
@@ -16,6 +20,7 @@ pub async fn run(ctx: &Ctx, args: DemoDataArgs) -> Result<i32> {
         id: args.datasource_id,
         name: format!("Demo analytics ({})", args.table),
         source_url: args.source_url.clone(),
+        source_password: None,
         sql: demo::datasource_sql(&args.table, None),
         stale_after_secs: 4 * 3600,
         ttl_secs: 48 * 3600,

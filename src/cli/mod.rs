@@ -15,6 +15,7 @@ mod jobs_cmd;
 mod keys;
 mod metrics_cmd;
 mod migrate;
+mod profile;
 mod purge;
 mod redis_info;
 mod report;
@@ -28,26 +29,53 @@ pub use agent::AgentArgs;
 pub use audit::AuditArgs;
 pub use ctx::Ctx;
 pub use grant::GrantCmd;
+pub use profile::ProfileCmd;
 pub use schedule::{ScheduleAddArgs, ScheduleCmd};
 
 /// cachedeck: Analytics Cache V2 command center.
-#[derive(Debug, Parser)]
+///
+/// `Debug` is written by hand: the URLs may carry passwords. The values of
+/// the environment variables behind them are never shown by `--help`.
+#[derive(Parser)]
 #[command(name = "cachedeck", version, about, long_about = None)]
 pub struct Cli {
     /// Connection profile to use.
     #[arg(long, global = true, env = "CACHEDECK_PROFILE")]
     pub profile: Option<String>,
     /// Redis URL, or several cluster seed nodes separated by commas.
-    #[arg(long, global = true, env = "CACHEDECK_REDIS_URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CACHEDECK_REDIS_URL",
+        hide_env_values = true
+    )]
     pub redis_url: Option<String>,
     /// App database URL (postgres://… or sqlite://…).
-    #[arg(long, global = true, env = "CACHEDECK_DATABASE_URL")]
+    #[arg(
+        long,
+        global = true,
+        env = "CACHEDECK_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     pub json: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl std::fmt::Debug for Cli {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |u: &Option<String>| u.as_deref().map(crate::redact::redact);
+        f.debug_struct("Cli")
+            .field("profile", &self.profile)
+            .field("redis_url", &hide(&self.redis_url))
+            .field("database_url", &hide(&self.database_url))
+            .field("json", &self.json)
+            .field("command", &self.command)
+            .finish()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +134,10 @@ pub enum Command {
     Grant(GrantCmd),
     /// Headless: run schedules, clean up after stopped jobs, send health alerts.
     Agent(AgentArgs),
+    /// Profiles: list them with their password references; store a password
+    /// in the OS keyring (`profile set-secret --profile NAME --redis`).
+    #[command(subcommand)]
+    Profile(ProfileCmd),
     /// Cache efficiency report (HTML with charts, CSV tables or JSON) for a range.
     Report(report::ReportArgs),
 }
@@ -123,6 +155,52 @@ pub enum DatasourceCmd {
         #[arg(long)]
         id: i64,
     },
+    /// Store the source database's password of a datasource in the OS
+    /// keyring (entry `datasource/ID`) and point the datasource at it.
+    /// Reads one line from standard input (without echo on a terminal).
+    SetSecret {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+/// Where a datasource's source password comes from. A source URL never
+/// carries it (such a URL is refused).
+#[derive(Debug, Args, Default)]
+#[group(multiple = false)]
+pub struct SourcePasswordArgs {
+    /// The source's password is in this environment variable (of the
+    /// process that warms: CLI, agent or window).
+    #[arg(long, value_name = "VAR")]
+    pub source_password_env: Option<String>,
+    /// The source's password is in the OS keyring under this entry
+    /// (service `cachedeck`; `datasource set-secret` stores one).
+    #[arg(long, value_name = "NAME")]
+    pub source_password_keyring: Option<String>,
+    /// The source takes the profile's database password.
+    #[arg(long)]
+    pub source_password_profile: bool,
+    /// The source needs no password (edit: forget the reference).
+    #[arg(long)]
+    pub no_source_password: bool,
+}
+
+impl SourcePasswordArgs {
+    /// The reference to store: `None` when no flag was given (keep it),
+    /// `Some(None)` to clear it.
+    pub fn reference(&self) -> Option<Option<String>> {
+        if let Some(var) = &self.source_password_env {
+            Some(Some(format!("env:{var}")))
+        } else if let Some(name) = &self.source_password_keyring {
+            Some(Some(format!("keyring:{name}")))
+        } else if self.source_password_profile {
+            Some(Some("profile".into()))
+        } else if self.no_source_password {
+            Some(None)
+        } else {
+            None
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -134,9 +212,12 @@ pub struct DatasourceArgs {
     /// Query returning measure, practice_uid, provider_uid, frequency and any other columns.
     #[arg(long)]
     pub sql: String,
-    /// Where the rows come from (default: the profile's database).
+    /// Where the rows come from (default: the profile's database), without
+    /// a password (see the --source-password-* flags).
     #[arg(long)]
     pub source_url: Option<String>,
+    #[command(flatten)]
+    pub source_password: SourcePasswordArgs,
     /// Age after which the cache is stale, e.g. 4h.
     #[arg(long)]
     pub stale_after: Option<String>,
@@ -160,8 +241,11 @@ pub struct DatasourceEditArgs {
     pub name: Option<String>,
     #[arg(long)]
     pub sql: Option<String>,
+    /// Without a password (see the --source-password-* flags).
     #[arg(long)]
     pub source_url: Option<String>,
+    #[command(flatten)]
+    pub source_password: SourcePasswordArgs,
     #[arg(long)]
     pub stale_after: Option<String>,
     #[arg(long)]
@@ -368,6 +452,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Schedule(cmd)) => schedule::run(&ctx, cmd).await,
         Some(Command::Grant(cmd)) => grant::run(&ctx, cmd).await,
         Some(Command::Agent(args)) => agent::run(&ctx, args).await,
+        Some(Command::Profile(cmd)) => profile::run(&ctx, cli.profile.as_deref(), cmd).await,
         Some(Command::Report(args)) => report::run(&ctx, args).await,
         Some(Command::Demo) | None => Err(crate::Error::Invalid(
             "this build has no window; run a subcommand (see --help)".into(),
@@ -377,7 +462,7 @@ pub async fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::redact::redact(&e.to_string()));
             e.exit_code()
         }
     }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{ConfigFile, Profile};
+use super::{ConfigFile, Profile, SecretRef};
 use crate::error::{Error, Result};
 
 /// Checks a profile name: letters, digits, `-`, `_` and `.`, at most 64
@@ -90,10 +90,60 @@ pub fn remove_profile(path: &Path, name: &str) -> Result<(ConfigFile, Profile)> 
     Ok((file, removed))
 }
 
+/// Which password of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    /// `redis.password`.
+    Redis,
+    /// `database.password`.
+    Database,
+}
+
+impl Server {
+    /// The word used in keyring account names and messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            Server::Redis => "redis",
+            Server::Database => "database",
+        }
+    }
+
+    /// The keyring account of profile `profile`'s password: `NAME/redis`
+    /// or `NAME/database`, as the window's Settings tab stores it.
+    pub fn account(self, profile: &str) -> String {
+        format!("{profile}/{}", self.word())
+    }
+}
+
+/// Points one password of profile `name` at `reference` (never a secret:
+/// a keyring entry or an environment variable name), re-reading the file
+/// first and writing it atomically. Returns the reference it replaced.
+pub fn set_secret_ref(
+    path: &Path,
+    name: &str,
+    server: Server,
+    reference: SecretRef,
+) -> Result<Option<SecretRef>> {
+    check_profile_name(name)?;
+    let mut file = ConfigFile::load(path)?;
+    let profile = file.profiles.get_mut(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "there is no profile named `{name}` in {} (add it first)",
+            path.display()
+        ))
+    })?;
+    let slot = match server {
+        Server::Redis => &mut profile.redis.password,
+        Server::Database => &mut profile.database.password,
+    };
+    let old = slot.replace(reference);
+    file.save(path)?;
+    Ok(old)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SecretRef;
 
     fn profile(url: &str) -> Profile {
         let mut p = Profile::default();
@@ -148,6 +198,54 @@ mod tests {
             vec!["b"]
         );
         assert!(remove_profile(&path, "a2").is_err());
+    }
+
+    #[test]
+    fn a_secret_reference_is_set_and_the_file_is_private_from_the_first_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.toml");
+        upsert_profile(&path, None, "a", profile("redis://a:1"), true).unwrap();
+        let old = set_secret_ref(
+            &path,
+            "a",
+            Server::Database,
+            SecretRef::Keyring {
+                keyring: Server::Database.account("a"),
+            },
+        )
+        .unwrap();
+        assert_eq!(old, None);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("keyring = \"a/database\""), "{text}");
+        assert!(
+            set_secret_ref(
+                &path,
+                "nope",
+                Server::Redis,
+                SecretRef::Env { env: "X".into() }
+            )
+            .is_err()
+        );
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("profiles.toml")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_created_0600_whatever_the_umask_allows() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profiles.toml");
+        // An existing world-readable file is replaced by a private one.
+        std::fs::write(&path, "").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        upsert_profile(&path, None, "a", profile("redis://a:1"), true).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::redact::redact;
 use crate::redis_conn::RedisTarget;
 pub use secrets::SecretRef;
 
@@ -178,37 +179,100 @@ impl ConfigFile {
         })
     }
 
-    /// Writes atomically (temp file + rename) with owner-only permissions.
+    /// Writes atomically with owner-only permissions from the first byte:
+    /// a temporary file created with mode 0600 next to `path`, synced, then
+    /// renamed over it. A mode that cannot be set is an error.
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = toml::to_string_pretty(self)
             .map_err(|e| Error::Config(format!("cannot encode profiles: {e}")))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        }
-        let tmp = path.with_extension("toml.tmp");
-        std::fs::write(&tmp, text)
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
-        }
-        std::fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("replacing {}", path.display()), e))
+        write_private(path, text.as_bytes())
     }
 }
 
+/// Writes `bytes` to `path` atomically, readable by the owner only: the
+/// temporary file is created with mode 0600 (never wider, whatever the
+/// umask), written, synced and renamed over `path`.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = (|| -> Result<()> {
+        let mut f = match options.open(&tmp) {
+            // A leftover of a run that stopped half-way: start afresh.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::remove_file(&tmp)
+                .and_then(|_| options.open(&tmp))
+                .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
+            other => other.map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?,
+        };
+        // The umask can only narrow 0600; make sure nothing widened it.
+        set_owner_only(&f, &tmp)?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| Error::io(format!("replacing {}", path.display()), e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Sets mode 0600 on an open file; failing to is an error.
+pub fn set_owner_only(file: &std::fs::File, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| {
+                Error::io(
+                    format!("making {} readable by its owner only", path.display()),
+                    e,
+                )
+            })?;
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
+    Ok(())
+}
+
 /// What the command line and environment say, overriding the profile.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Overrides {
     pub profile: Option<String>,
+    /// May carry a password (`redis://:pw@host`): `Debug` redacts it.
     pub redis_urls: Option<String>,
+    /// May carry a password: `Debug` redacts it.
     pub database_url: Option<String>,
 }
 
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("profile", &self.profile)
+            .field("redis_urls", &self.redis_urls.as_deref().map(redact))
+            .field("database_url", &self.database_url.as_deref().map(redact))
+            .finish()
+    }
+}
+
 /// A profile with its secrets read and overrides applied: ready to connect.
-#[derive(Debug, Clone)]
+/// `Debug` redacts the passwords it holds.
+#[derive(Clone)]
 pub struct Resolved {
     /// Profile name ("(command line)" when none was used).
     pub name: String,
@@ -217,6 +281,18 @@ pub struct Resolved {
     /// Database URL with any password put in.
     pub database_url: String,
     pub defaults: Defaults,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("name", &self.name)
+            .field("production", &self.production)
+            .field("redis", &self.redis)
+            .field("database_url", &redact(&self.database_url))
+            .field("defaults", &self.defaults)
+            .finish()
+    }
 }
 
 /// The local SQLite store used when a profile names no database.
@@ -252,7 +328,7 @@ fn with_ca_file(url: &str, ca: &Path) -> Result<String> {
     Ok(u.to_string())
 }
 
-fn with_password(url: &str, password: &str) -> Result<String> {
+pub fn with_password(url: &str, password: &str) -> Result<String> {
     let mut u = url::Url::parse(url).map_err(|e| Error::Config(format!("database URL: {e}")))?;
     u.set_password(Some(password))
         .map_err(|_| Error::Config("this database URL cannot carry a password".into()))?;
@@ -260,8 +336,20 @@ fn with_password(url: &str, password: &str) -> Result<String> {
 }
 
 impl Resolved {
-    /// Picks the profile and applies overrides.
-    pub fn resolve(file: &ConfigFile, ov: &Overrides) -> Result<Resolved> {
+    /// Picks the profile, applies overrides and reads its passwords, from
+    /// async code: the keyring is asked on a blocking thread (see
+    /// [`secrets::off_runtime`]), never on the runtime.
+    pub async fn resolve(file: &ConfigFile, ov: &Overrides) -> Result<Resolved> {
+        let (file, ov) = (file.clone(), ov.clone());
+        secrets::off_runtime("reading the profile's passwords", move || {
+            Resolved::resolve_blocking(&file, &ov)
+        })
+        .await
+    }
+
+    /// The same on a thread outside the async runtime (blocking: the
+    /// keyring).
+    pub fn resolve_blocking(file: &ConfigFile, ov: &Overrides) -> Result<Resolved> {
         let wanted = ov.profile.clone().or_else(|| file.default_profile.clone());
         let (name, profile) = match wanted {
             Some(n) => match file.profiles.get(&n) {
@@ -296,7 +384,7 @@ impl Resolved {
                 .map(String::from)
                 .collect();
         } else if let Some(secret) = &profile.redis.password {
-            redis.password = Some(secret.resolve()?);
+            redis.password = Some(secret.resolve_blocking()?.expose().to_string());
         }
         if redis.urls.is_empty() {
             return Err(Error::Config(
@@ -307,7 +395,9 @@ impl Resolved {
             Some(u) => u.clone(),
             None if profile.database.url.is_empty() => local_store_url()?,
             None => match &profile.database.password {
-                Some(secret) => with_password(&profile.database.url, &secret.resolve()?)?,
+                Some(secret) => {
+                    with_password(&profile.database.url, secret.resolve_blocking()?.expose())?
+                }
                 None => profile.database.url.clone(),
             },
         };
@@ -371,7 +461,7 @@ mod tests {
     #[test]
     fn overrides_win() {
         let file = ConfigFile::default();
-        let r = Resolved::resolve(
+        let r = Resolved::resolve_blocking(
             &file,
             &Overrides {
                 profile: None,

@@ -216,7 +216,7 @@ pub async fn run_job(
             if matches!(e, Error::AlreadyWarming { .. }) {
                 snap.error_kind = Some("busy".into());
             }
-            snap.error = Some(e.to_string());
+            snap.error = Some(crate::redact::redact(&e.to_string()));
         }
     }
     snap.pause_reason = None;
@@ -318,10 +318,14 @@ async fn run_inner(
         return Ok(JobState::Skipped);
     }
     let ds = ctx.store.datasource(snap.datasource_id).await?;
-    let source_url = ds
-        .source_url
-        .clone()
-        .unwrap_or_else(|| ctx.default_source_url.clone());
+    // The source's password is read now, into memory only (the keyring on
+    // a blocking thread).
+    let source_url = crate::source::password::source_url(
+        ds.source_url.as_deref(),
+        ds.source_password.as_deref(),
+        &ctx.default_source_url,
+    )
+    .await?;
 
     // A job paused while it queued starts paused (and so does one whose
     // slot lapsed already).

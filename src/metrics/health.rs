@@ -588,6 +588,7 @@ mod tests {
                 id: 3,
                 name: "Ops".into(),
                 source_url: None,
+                source_password: None,
                 sql: "SELECT 1".into(),
                 stale_after_secs: 4 * 3600,
                 ttl_secs: 48 * 3600,

@@ -89,7 +89,9 @@ fn warm_history(warms: &[WarmEvent]) -> WarmHistory {
                 .completed_at_ms
                 .or(w.started_at_ms)
                 .unwrap_or(w.queued_at_ms)),
-            error: shorten(w.error.as_deref().unwrap_or("no error recorded")),
+            error: shorten(&crate::redact::redact(
+                w.error.as_deref().unwrap_or("no error recorded"),
+            )),
         });
     WarmHistory {
         count: warms.len() as u64,

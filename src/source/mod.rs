@@ -5,6 +5,7 @@
 pub mod demo;
 mod group;
 mod json;
+pub mod password;
 mod pg_copy;
 mod sqlite;
 
@@ -62,7 +63,7 @@ impl Writable {
 
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::DbConnect {
-        url: crate::redis_conn::redact_url(url),
+        url: crate::redact::redact(url),
         reason: crate::store::tls_hint(e.to_string()),
     }
 }

@@ -176,9 +176,9 @@ impl Store {
             .bind(&a.redis_user)
             .bind(&a.profile)
             .bind(&a.origin)
-            .bind(&a.params)
+            .bind(crate::redact::redact(&a.params))
             .bind(&a.result)
-            .bind(&a.detail)
+            .bind(a.detail.as_deref().map(crate::redact::redact))
     }
 
     /// Gives a `started` row its outcome (action, parameters, result,
@@ -194,7 +194,8 @@ impl Store {
         let sql = "UPDATE audit_log SET action = $1, params = $2, result = $3, detail = $4 \
                    WHERE id = $5 AND result = 'started'";
         on_pool!(self, p => sqlx::query(sql)
-            .bind(action).bind(params).bind(result).bind(detail).bind(id)
+            .bind(action).bind(crate::redact::redact(params)).bind(result)
+            .bind(detail.map(crate::redact::redact)).bind(id)
             .execute(p).await.map(|_| ()))
         .map_err(|e| Error::db("writing the audit log", e))
     }

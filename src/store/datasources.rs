@@ -13,7 +13,13 @@ pub struct Datasource {
     pub id: DsId,
     pub name: String,
     /// Where the rows come from; `None` means the profile's database.
+    /// Never carries a password (refused when saved); one stored before
+    /// that is redacted when serialized.
+    #[serde(serialize_with = "redacted")]
     pub source_url: Option<String>,
+    /// Where the source's password comes from: `keyring:NAME`, `env:VAR`
+    /// or `profile` (see `source::password`); `None`: no password.
+    pub source_password: Option<String>,
     /// The query returning measure, practice_uid, provider_uid, frequency, ….
     pub sql: String,
     /// Age after which the cache counts as stale.
@@ -27,12 +33,23 @@ pub struct Datasource {
     pub updated_at_ms: i64,
 }
 
+/// Serializes a URL without its password.
+fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_some(&crate::redact::redact(u)),
+        None => s.serialize_none(),
+    }
+}
+
 /// What `datasource add|edit` and the Configure dialog send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DatasourceInput {
     pub id: DsId,
     pub name: String,
+    /// Without a password (checked by `validate`).
     pub source_url: Option<String>,
+    /// `keyring:NAME`, `env:VAR` or `profile`: the source's password reference.
+    pub source_password: Option<String>,
     pub sql: String,
     pub stale_after_secs: i64,
     pub ttl_secs: i64,
@@ -41,7 +58,23 @@ pub struct DatasourceInput {
     pub statement_timeout_secs: i64,
 }
 
-const COLUMNS: &str = "id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, \
+impl From<Datasource> for DatasourceInput {
+    fn from(d: Datasource) -> DatasourceInput {
+        DatasourceInput {
+            id: d.id,
+            name: d.name,
+            source_url: d.source_url,
+            source_password: d.source_password,
+            sql: d.sql,
+            stale_after_secs: d.stale_after_secs,
+            ttl_secs: d.ttl_secs,
+            enabled: d.enabled,
+            statement_timeout_secs: d.statement_timeout_secs,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, name, source_url, source_password, sql, stale_after_secs, ttl_secs, enabled, \
                        statement_timeout_secs, created_at_ms, updated_at_ms";
 
 /// The statement timeout of a datasource that does not set one (seconds).
@@ -84,6 +117,12 @@ impl DatasourceInput {
                 "the statement timeout is between 1s and 24h".into(),
             ));
         }
+        if let Some(url) = &self.source_url {
+            crate::source::password::check_source_url(url)?;
+        }
+        if let Some(reference) = &self.source_password {
+            reference.parse::<crate::source::password::SourcePassword>()?;
+        }
         Ok(())
     }
 }
@@ -108,12 +147,13 @@ impl Store {
     pub async fn add_datasource(&self, d: &DatasourceInput) -> Result<Datasource> {
         d.validate()?;
         let now = now_ms();
-        let sql = "INSERT INTO datasources (id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms, statement_timeout_secs) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        let sql = "INSERT INTO datasources (id, name, source_url, sql, stale_after_secs, ttl_secs, enabled, created_at_ms, updated_at_ms, statement_timeout_secs, source_password) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
         let res = on_pool!(self, p => sqlx::query(sql)
             .bind(d.id).bind(&d.name).bind(&d.source_url).bind(&d.sql)
             .bind(d.stale_after_secs).bind(d.ttl_secs).bind(d.enabled).bind(now).bind(now)
             .bind(d.statement_timeout_secs)
+            .bind(&d.source_password)
             .execute(p).await.map(|_| ()));
         match res {
             Ok(()) => self.datasource(d.id).await,
@@ -133,11 +173,12 @@ impl Store {
     /// Replaces a datasource's settings.
     pub async fn update_datasource(&self, d: &DatasourceInput) -> Result<Datasource> {
         d.validate()?;
-        let sql = "UPDATE datasources SET name = $1, source_url = $2, sql = $3, stale_after_secs = $4, ttl_secs = $5, enabled = $6, updated_at_ms = $7, statement_timeout_secs = $9 WHERE id = $8";
+        let sql = "UPDATE datasources SET name = $1, source_url = $2, sql = $3, stale_after_secs = $4, ttl_secs = $5, enabled = $6, updated_at_ms = $7, statement_timeout_secs = $9, source_password = $10 WHERE id = $8";
         let n = on_pool!(self, p => sqlx::query(sql)
             .bind(&d.name).bind(&d.source_url).bind(&d.sql).bind(d.stale_after_secs)
             .bind(d.ttl_secs).bind(d.enabled).bind(now_ms()).bind(d.id)
             .bind(d.statement_timeout_secs)
+            .bind(&d.source_password)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(|e| Error::db("updating a datasource", e))?;
         if n == 0 {

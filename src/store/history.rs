@@ -46,7 +46,7 @@ impl Store {
             .bind(&j.job_id).bind(j.datasource_id).bind(&j.datasource_name).bind(&j.state)
             .bind(j.queued_at_ms).bind(j.started_at_ms).bind(j.completed_at_ms).bind(j.duration_ms)
             .bind(j.rows_processed).bind(j.entries_cached).bind(j.indexes_cached).bind(j.forced)
-            .bind(&j.actor).bind(&j.origin).bind(&j.error)
+            .bind(&j.actor).bind(&j.origin).bind(j.error.as_deref().map(crate::redact::redact))
             .execute(p).await.map(|_| ()))
         .map_err(|e| Error::db("recording warm job history", e))
     }

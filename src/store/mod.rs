@@ -85,13 +85,60 @@ pub(crate) fn tls_hint(reason: String) -> String {
     }
 }
 
+/// Creates the SQLite store file with mode 0600 before SQLite opens it (so
+/// it is never readable by others, not even for a moment), or narrows an
+/// existing one to 0600. Failing to is an error.
+fn create_private(path: &std::path::Path) -> Result<()> {
+    // Like SQLite, it creates the file, never its folder.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(Error::DbConnect {
+                url: crate::redact::redact(&path.display().to_string()),
+                reason: e.to_string(),
+            });
+        }
+    }
+    make_private(path)
+}
+
+/// Sets mode 0600 on `path`; failing to is an error.
+fn make_private(path: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Error::io(
+                format!("making {} readable by its owner only", path.display()),
+                e,
+            )
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Store {
     /// Connects and brings the schema up to date where this user may.
     pub async fn connect(url: &str) -> Result<Store> {
-        let label = crate::redis_conn::redact_url(url);
+        let label = crate::redact::redact(url);
         if url.starts_with("sqlite:") {
-            let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|e| connect_err(&label, e))?
+            let opts = SqliteConnectOptions::from_str(url).map_err(|e| connect_err(&label, e))?;
+            let file = opts.get_filename().to_path_buf();
+            let on_disk = file.as_os_str() != ":memory:" && !file.as_os_str().is_empty();
+            if on_disk {
+                create_private(&file)?;
+            }
+            let opts = opts
                 .create_if_missing(true)
                 .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(std::time::Duration::from_secs(10));
@@ -104,6 +151,18 @@ impl Store {
                 .run(&pool)
                 .await
                 .map_err(|e| Error::MigrationsNeeded(e.to_string()))?;
+            if on_disk {
+                // SQLite gives its -wal and -shm files the main file's mode;
+                // make sure, now that the first write made them.
+                for suffix in ["-wal", "-shm"] {
+                    let mut side = file.clone().into_os_string();
+                    side.push(suffix);
+                    let side = std::path::PathBuf::from(side);
+                    if side.exists() {
+                        make_private(&side)?;
+                    }
+                }
+            }
             return Ok(Store {
                 pool: Pool::Lite(pool),
                 identity: os_identity(),

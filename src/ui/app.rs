@@ -25,6 +25,13 @@ use crate::backend::{Command, Event};
 /// next frame so the window stays responsive under a flood of progress.
 pub const EVENT_BUDGET: Duration = Duration::from_millis(4);
 
+/// The button that starts a stopped backend again.
+pub const RESTART_LABEL: &str = "Restart";
+
+/// What the window says when the backend's queue itself is gone (no
+/// Restart can reach it).
+const GONE: &str = "the backend has stopped and cannot be restarted from here; restart cachedeck";
+
 /// The two ends of the channel pair to the backend.
 pub struct BackendLink {
     /// Commands to the backend.
@@ -117,7 +124,11 @@ impl CacheDeckApp {
         while started.elapsed() < EVENT_BUDGET {
             match self.link.events.try_recv() {
                 Ok(ev) => self.on_event(ev),
-                Err(_) => return,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    self.model.stopped.get_or_insert_with(|| GONE.to_string());
+                    return;
+                }
             }
         }
         // Budget spent with events left: come back next frame.
@@ -182,6 +193,10 @@ impl CacheDeckApp {
         intents: &mut Vec<Intent>,
     ) {
         let dark = theme::is_dark(ui.ctx());
+        if let Some(why) = &self.model.stopped {
+            stopped_ui(ui, why, dark, cmds);
+            return;
+        }
         if let Some(step) = &self.model.setup {
             ui.horizontal(|ui| {
                 ui.spinner();
@@ -298,7 +313,11 @@ impl CacheDeckApp {
             match configure_dialog_ui(ctx, d, self.model.validations.get(&ds)) {
                 Outcome::Open => {}
                 Outcome::Cancelled => self.configure = None,
-                Outcome::Confirmed(ConfigureRequest::Validate { sql, source_url }) => {
+                Outcome::Confirmed(ConfigureRequest::Validate {
+                    sql,
+                    source_url,
+                    source_password,
+                }) => {
                     self.model
                         .validations
                         .insert(ds, Validation::Pending { sql: sql.clone() });
@@ -306,6 +325,7 @@ impl CacheDeckApp {
                         ds,
                         sql,
                         source_url,
+                        source_password,
                     });
                 }
                 Outcome::Confirmed(ConfigureRequest::Save(input)) => {
@@ -348,15 +368,29 @@ impl CacheDeckApp {
                 self.model.details_pending = Some((*ds, *range));
             }
             if self.link.commands.send(cmd).is_err() {
-                let now = self.clock.now_ms();
-                self.toasts.push(
-                    ToastKind::Error,
-                    "the backend has stopped; restart cachedeck",
-                    now,
-                );
+                self.model.stopped.get_or_insert_with(|| GONE.to_string());
             }
         }
     }
+}
+
+/// The whole central panel while the backend is stopped: why, and Restart.
+fn stopped_ui(ui: &mut egui::Ui, why: &str, dark: bool, cmds: &mut Vec<Command>) {
+    ui.add_space(24.0);
+    ui.vertical_centered(|ui| {
+        ui.heading("cachedeck's backend has stopped");
+        ui.add_space(6.0);
+        ui.add(egui::Label::new(RichText::new(why).color(theme::bad(dark))).wrap());
+        ui.add_space(6.0);
+        ui.label(
+            RichText::new("Nothing is refreshed or run until it starts again.")
+                .color(theme::muted(dark)),
+        );
+        ui.add_space(6.0);
+        if ui.button(RESTART_LABEL).clicked() {
+            cmds.push(Command::Restart);
+        }
+    });
 }
 
 impl eframe::App for CacheDeckApp {

@@ -84,6 +84,8 @@ pub struct Model {
     pub saved: Option<DsId>,
     /// An invalidation finished for this datasource (reload its details).
     pub invalidated: Option<DsId>,
+    /// The backend stopped on its own, and why: nothing runs until Restart.
+    pub stopped: Option<String>,
 }
 
 impl Model {
@@ -158,6 +160,8 @@ impl Model {
                 };
                 self.validations.insert(ds, v);
             }
+            Event::BackendStopped(why) => self.stopped = Some(why),
+            Event::BackendRestarted => self.stopped = None,
             // Notifications, and answers the tools and admin views fold in.
             Event::Notice(_) | Event::Error(_) | Event::Tools(_) | Event::Admin(_) => {}
         }

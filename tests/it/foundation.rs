@@ -223,6 +223,7 @@ async fn store_on_sqlite_creates_the_file_and_keeps_datasources() {
         id: 3,
         name: "Three".into(),
         source_url: None,
+        source_password: None,
         sql: "SELECT 1".into(),
         stale_after_secs: 3600,
         ttl_secs: 7200,

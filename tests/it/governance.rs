@@ -10,7 +10,6 @@ use cachedeck::governance::audit::{self, AuditFilter, AuditSink};
 use cachedeck::governance::permissions::{self, PERM_WRITE};
 use cachedeck::governance::ratelimit::{self, Limits, RateAction};
 use cachedeck::governance::scheduler::{self, Scheduler, SchedulerConfig};
-use cachedeck::governance::schedules;
 use cachedeck::governance::schedules::{self, ScheduleRequest};
 use cachedeck::governance::{ActorFacts, alerts, grants};
 use cachedeck::jobs::{self, JobContext, JobSnapshot, JobState};
@@ -49,6 +48,7 @@ async fn add_ds(store: &Store, id: i64) {
             id,
             name: format!("Test {id}"),
             source_url: None,
+            source_password: None,
             sql: "SELECT * FROM src".into(),
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,
@@ -309,6 +309,7 @@ async fn grants_decide_who_writes_after_the_bootstrap() {
         id: 2,
         name: "Two".into(),
         source_url: None,
+        source_password: None,
         sql: "SELECT * FROM src".into(),
         stale_after_secs: 60,
         ttl_secs: 60,
@@ -1045,6 +1046,7 @@ async fn the_audit_log_filters_exports_and_prunes_on_both_stores() {
                 id: 1,
                 name: "One".into(),
                 source_url: None,
+                source_password: None,
                 sql: "SELECT 1".into(),
                 stale_after_secs: 60,
                 ttl_secs: 60,

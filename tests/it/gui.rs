@@ -14,6 +14,8 @@ use cachedeck::metrics::types::{
 };
 use cachedeck::redis_conn::RedisTarget;
 use cachedeck::store::{Datasource, DatasourceInput, Store};
+use cachedeck::ui::app::RESTART_LABEL;
+use cachedeck::ui::dialogs::configure::SOURCE_PASSWORD_LABEL;
 use cachedeck::ui::dialogs::invalidate::CONFIRM_LABEL;
 use cachedeck::ui::state::{Persisted, ThemeChoice};
 use cachedeck::ui::tabs::Tab;
@@ -73,6 +75,12 @@ impl Window {
             self.events.send(e).expect("the app holds the receiver");
         }
         self.frames();
+    }
+
+    /// Drops the backend's end of the event queue, as a backend that is gone.
+    pub(crate) fn close_events(&mut self) {
+        let (tx, _) = unbounded_channel();
+        self.events = tx;
     }
 
     pub(crate) fn frames(&mut self) {
@@ -477,6 +485,39 @@ fn connection_problems_show_in_the_status_bar() {
 }
 
 #[test]
+fn a_backend_that_stops_is_shown_at_once_with_its_reason_and_restart() {
+    let mut w = Window::with_two_datasources(false);
+    w.sent();
+    // No click needed: the event alone replaces the tab with the reason.
+    w.feed([Event::BackendStopped(
+        "the backend crashed: Cannot start a runtime from within a runtime".into(),
+    )]);
+    w.harness.get_by_label("cachedeck's backend has stopped");
+    w.harness
+        .get_by_label("the backend crashed: Cannot start a runtime from within a runtime");
+    assert!(w.harness.query_by_label("Revenue Analytics").is_none());
+    w.harness.get_by_label(RESTART_LABEL).click();
+    w.frames();
+    assert_eq!(w.sent(), vec![Command::Restart]);
+    w.feed([Event::BackendRestarted]);
+    assert!(
+        w.harness
+            .query_by_label("cachedeck's backend has stopped")
+            .is_none()
+    );
+    w.harness.get_by_label("Revenue Analytics");
+}
+
+#[test]
+fn a_backend_whose_queue_is_gone_is_shown_at_once() {
+    let mut w = Window::with_two_datasources(false);
+    w.close_events();
+    w.frames();
+    w.harness.get_by_label("cachedeck's backend has stopped");
+    w.harness.get_by_label_contains("restart cachedeck");
+}
+
+#[test]
 fn keyboard_shortcuts_refresh_and_switch_tabs() {
     let mut w = Window::with_two_datasources(false);
     w.sent();
@@ -556,6 +597,7 @@ pub(crate) fn registry(id: i64, name: &str) -> Datasource {
         id,
         name: name.into(),
         source_url: None,
+        source_password: None,
         sql: "SELECT measure, practice_uid, provider_uid, frequency, amount FROM revenue".into(),
         stale_after_secs: 4 * 3600,
         ttl_secs: 48 * 3600,
@@ -591,6 +633,7 @@ fn configure_validates_the_query_in_the_backend_and_saves() {
             ds: 1,
             sql: sql.clone(),
             source_url: None,
+            source_password: None,
         }]
     );
     w.harness.get_by_label("checking…");
@@ -615,6 +658,7 @@ fn configure_validates_the_query_in_the_backend_and_saves() {
             id: 1,
             name: "Revenue Analytics".into(),
             source_url: None,
+            source_password: None,
             sql,
             stale_after_secs: 4 * 3600,
             ttl_secs: 48 * 3600,
@@ -629,6 +673,49 @@ fn configure_validates_the_query_in_the_backend_and_saves() {
             .query_by_label("Configure Revenue Analytics (#1)")
             .is_none()
     );
+}
+
+/// Replaces the text of the field labelled `label`.
+fn type_into(w: &mut Window, label: &str, text: &str) {
+    w.harness.get_by_label(label).focus();
+    w.frames();
+    w.harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    w.frames();
+    w.harness.get_by_label(label).type_text(text);
+    w.frames();
+}
+
+#[test]
+fn configure_refuses_a_source_url_with_a_password_and_saves_a_reference() {
+    let mut w = Window::new();
+    w.feed(connected(false));
+    w.feed([
+        Event::Stats(report(vec![revenue()])),
+        Event::Datasources(vec![registry_entry()]),
+    ]);
+    w.sent();
+    w.harness.get_by_label("Configure").click();
+    w.frames();
+    type_into(&mut w, "Source database", "postgres://u:hunter2@db/x");
+    w.harness
+        .get_by_label_contains("the source URL carries a password");
+    w.harness.get_by_label("Save").click();
+    w.frames();
+    assert!(
+        w.sent().is_empty(),
+        "nothing is sent with a password in the URL"
+    );
+    type_into(&mut w, "Source database", "postgres://u@db/x");
+    type_into(&mut w, SOURCE_PASSWORD_LABEL, "env:SRC_PW");
+    w.harness.get_by_label("Save").click();
+    w.frames();
+    let sent = w.sent();
+    let [Command::SaveDatasource(input)] = sent.as_slice() else {
+        panic!("expected one save, got {sent:?}");
+    };
+    assert_eq!(input.source_url.as_deref(), Some("postgres://u@db/x"));
+    assert_eq!(input.source_password.as_deref(), Some("env:SRC_PW"));
 }
 
 // ------------------------------------------------------------ end to end
@@ -655,6 +742,7 @@ fn end_to_end_warm_now_turns_the_card_excellent() {
                 id: 7,
                 name: "Revenue Analytics".into(),
                 source_url: Some(data.url()),
+                source_password: None,
                 sql: cachedeck::source::demo::datasource_sql(
                     "analytics_demo",
                     Some(&["Charges", "Payments"]),

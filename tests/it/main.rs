@@ -18,5 +18,6 @@ mod redis_admin;
 mod report;
 mod vectors;
 mod safety;
+mod secrets;
 mod warm_cli;
 mod warming;

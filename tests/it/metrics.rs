@@ -41,6 +41,7 @@ async fn set_stale_after(f: &Fixture, id: i64, secs: i64) {
             id,
             name: d.name,
             source_url: d.source_url,
+            source_password: d.source_password,
             sql: d.sql,
             stale_after_secs: secs,
             ttl_secs: d.ttl_secs,

@@ -61,6 +61,7 @@ async fn add_ds(store: &Store, id: i64, sql: &str) {
             id,
             name: format!("Test {id}"),
             source_url: None,
+            source_password: None,
             sql: sql.into(),
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,

@@ -39,6 +39,8 @@ pub struct CliRunner {
     config: TempDir,
     globals: Vec<String>,
     envs: Vec<(String, String)>,
+    /// Variables of the test's own environment removed from every run.
+    removed: Vec<String>,
     timeout: Duration,
 }
 
@@ -58,6 +60,7 @@ impl CliRunner {
             config,
             globals: Vec::new(),
             envs: Vec::new(),
+            removed: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -79,6 +82,13 @@ impl CliRunner {
     /// Sets an environment variable for every run.
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Removes an environment variable of the test's own environment from
+    /// every run.
+    pub fn without_env(mut self, key: impl Into<String>) -> Self {
+        self.removed.push(key.into());
         self
     }
 
@@ -124,6 +134,9 @@ impl CliRunner {
             .env("CACHEDECK_DATA_DIR", self.data_dir())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
+        for k in &self.removed {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
@@ -139,13 +152,30 @@ impl CliRunner {
 
     /// Runs `cachedeck ARGS…` to the end (blocking) and returns what it did.
     pub fn run(&self, args: &[&str]) -> CliOutput {
+        self.run_with_stdin(args, None)
+    }
+
+    /// The same, with `input` on its standard input (a pipe).
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> CliOutput {
+        self.run_with_stdin(args, Some(input))
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: Option<&str>) -> CliOutput {
         let started = Instant::now();
-        let mut child = self
-            .command(args)
+        let mut cmd = self.command(args);
+        if input.is_some() {
+            cmd.stdin(Stdio::piped());
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", cachedeck_bin()));
+        if let Some(text) = input {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            let _ = stdin.write_all(text.as_bytes());
+        }
         let mut out = child.stdout.take().expect("piped stdout");
         let mut err = child.stderr.take().expect("piped stderr");
         let out_reader = std::thread::spawn(move || {

@@ -9,6 +9,8 @@
 //!   `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
 //! - [`SqliteFile`], [`AnyDb`]: a SQLite file; either store backend.
 //! - [`CliRunner`]: the real `cachedeck` binary with its own config dir.
+//! - [`KeyringSession`]: a real Secret Service (gnome-keyring) in a
+//!   private D-Bus session.
 //! - [`WarmFixture`]: Redis + a fresh database + the job context that warms.
 //!
 //! When a server cannot be had, the test panics saying what to install or
@@ -21,6 +23,7 @@
 
 mod cli;
 mod cluster;
+mod keyring;
 mod ports;
 mod postgres;
 mod redis_server;
@@ -30,6 +33,7 @@ mod warm_fixture;
 
 pub use cli::{CliOutput, CliRunner, cachedeck_bin};
 pub use cluster::RedisCluster;
+pub use keyring::KeyringSession;
 pub use ports::{free_cluster_port, free_port};
 pub use postgres::{DEFAULT_ADMIN_URL, TestDb, admin_url, block_on};
 pub use redis_server::RedisServer;

@@ -35,7 +35,7 @@ pub fn block_on<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static
 
 /// Opens an admin connection or panics saying what to start or fix.
 async fn admin_connect(admin: &str) -> PgConnection {
-    let shown = cachedeck::redis_conn::redact_url(admin);
+    let shown = cachedeck::redact::redact(admin);
     match PgConnection::connect(admin).await {
         Ok(c) => c,
         Err(e) => {
@@ -157,7 +157,7 @@ impl TestDb {
                     Err(e) => panic!(
                         "cannot create the test database {n} on {}: {e} (the admin user needs \
                          CREATEDB; see CACHEDECK_TEST_DATABASE_URL)",
-                        cachedeck::redis_conn::redact_url(&a)
+                        cachedeck::redact::redact(&a)
                     ),
                 }
             }

@@ -129,9 +129,10 @@ impl RedisServer {
             .unwrap_or_else(|e| panic!("connecting to the test redis-server {}: {e}", self.url()))
     }
 
-    /// A plain `redis` client for setup and checks.
+    /// A plain `redis` client for setup and checks (with the
+    /// `--requirepass` password, when the server has one).
     pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).expect("valid redis URL")
+        redis::Client::open(url_with(self.port, requirepass(&self.extra))).expect("valid redis URL")
     }
 
     /// A sync connection (5 s timeouts).
@@ -297,7 +298,7 @@ fn spawn_ready(port: u16, dir: &Path, extra: &[String]) -> Result<Child, LaunchE
                 tail(&text, 30)
             )));
         }
-        if answers_as(port, pid) {
+        if answers_as(port, pid, requirepass(extra)) {
             return Ok(child);
         }
         if Instant::now() > deadline {
@@ -314,8 +315,25 @@ fn spawn_ready(port: u16, dir: &Path, extra: &[String]) -> Result<Child, LaunchE
 }
 
 /// True when the server on `port` answers PING and is process `pid`.
-fn answers_as(port: u16, pid: u32) -> bool {
-    let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else {
+/// The password of `--requirepass PW` among the extra arguments.
+fn requirepass(extra: &[String]) -> Option<&str> {
+    extra
+        .iter()
+        .position(|a| a == "--requirepass")
+        .and_then(|i| extra.get(i + 1))
+        .map(String::as_str)
+}
+
+/// `redis://[:PW@]127.0.0.1:PORT`
+fn url_with(port: u16, password: Option<&str>) -> String {
+    match password {
+        Some(pw) => format!("redis://:{pw}@127.0.0.1:{port}"),
+        None => format!("redis://127.0.0.1:{port}"),
+    }
+}
+
+fn answers_as(port: u16, pid: u32, password: Option<&str>) -> bool {
+    let Ok(client) = redis::Client::open(url_with(port, password)) else {
         return false;
     };
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(300)) else {

@@ -60,6 +60,7 @@ impl WarmFixture {
                 id,
                 name: name.into(),
                 source_url: None,
+                source_password: None,
                 sql: sql.into(),
                 stale_after_secs: 4 * 3600,
                 ttl_secs,

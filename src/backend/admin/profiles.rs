@@ -12,34 +12,22 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::protocol::{ProfileEdit, ProfileFileView, ProfileTest, SecretInput};
 use super::{AdminEvent, AdminInternal, send};
 use crate::backend::{Emitter, Internal};
-use crate::config::edit::{check_profile_name, remove_profile, upsert_profile};
+use crate::config::edit::{Server, check_profile_name, remove_profile, upsert_profile};
 use crate::config::secrets::{self, KeyringState};
 use crate::config::{ConfigFile, Overrides, Profile, Resolved, SecretRef};
 use crate::error::{Error, Result};
 use crate::redis_conn::{Redis, RedisTarget, Topology};
 use crate::store::Store;
 
-/// Longest wait for the keyring, the file, or one server of a test.
-const BLOCKING_LIMIT: Duration = Duration::from_secs(15);
+/// Longest wait for one server of a test.
+const BLOCKING_LIMIT: Duration = secrets::KEYRING_LIMIT;
 
-/// Runs `f` on a blocking thread with [`BLOCKING_LIMIT`].
+/// Runs keyring and file work on a blocking thread, bounded in time.
 async fn blocking<T: Send + 'static>(
     what: &str,
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    match tokio::time::timeout(BLOCKING_LIMIT, tokio::task::spawn_blocking(f)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => Err(Error::Config(format!("{what} stopped: {e}"))),
-        Err(_) => Err(Error::Config(format!(
-            "{what} did not finish within {} s (is the OS keyring locked or hung?)",
-            BLOCKING_LIMIT.as_secs()
-        ))),
-    }
-}
-
-/// The keyring account of a profile's password: `NAME/redis`, `NAME/database`.
-pub(super) fn account(profile: &str, server: &str) -> String {
-    format!("{profile}/{server}")
+    secrets::off_runtime(what, f).await
 }
 
 /// Reads the file and probes the keyring (blocking).
@@ -47,7 +35,7 @@ fn read_view(path: &Path) -> ProfileFileView {
     ProfileFileView {
         path: path.display().to_string(),
         file: ConfigFile::load(path).map_err(|e| e.to_string()),
-        keyring: secrets::keyring_state(),
+        keyring: secrets::keyring_state_blocking(),
     }
 }
 
@@ -158,10 +146,10 @@ fn apply_secret(
         SecretInput::Clear => Ok(None),
         SecretInput::Env(var) => Ok(Some(SecretRef::Env { env: var.clone() })),
         SecretInput::Keyring(secret) => {
-            if let KeyringState::Unavailable(why) = secrets::keyring_state() {
+            if let KeyringState::Unavailable(why) = secrets::keyring_state_blocking() {
                 return Err(Error::Config(why));
             }
-            secrets::store_in_keyring(account, secret.expose()).map(Some)
+            secrets::store_in_keyring_blocking(account, secret.expose()).map(Some)
         }
     }
 }
@@ -202,12 +190,12 @@ fn save_blocking(
     profile.redis.password = apply_secret(
         &edit.redis_password,
         profile.redis.password.take(),
-        &account(&edit.name, "redis"),
+        &Server::Redis.account(&edit.name),
     )?;
     profile.database.password = apply_secret(
         &edit.database_password,
         profile.database.password.take(),
-        &account(&edit.name, "database"),
+        &Server::Database.account(&edit.name),
     )?;
     let file = upsert_profile(
         path,
@@ -218,13 +206,13 @@ fn save_blocking(
     )?;
     if let Some(old) = old {
         for entry in unused_entries(&old, &profile) {
-            if let Err(e) = secrets::delete_from_keyring(&entry) {
+            if let Err(e) = secrets::delete_from_keyring_blocking(&entry) {
                 tracing::warn!("could not delete the keyring entry {entry}: {e}");
             }
         }
     }
     let resolved = reconnect.then(|| {
-        Resolved::resolve(
+        Resolved::resolve_blocking(
             &file,
             &Overrides {
                 profile: Some(edit.name.clone()),
@@ -303,7 +291,7 @@ pub(super) async fn remove(
                 let (file, removed) = remove_profile(&p, &n)?;
                 let mut kept = Vec::new();
                 for entry in unused_entries(&removed, &Profile::default()) {
-                    if let Err(e) = secrets::delete_from_keyring(&entry) {
+                    if let Err(e) = secrets::delete_from_keyring_blocking(&entry) {
                         kept.push(format!("{entry} ({e})"));
                     }
                 }
@@ -362,7 +350,9 @@ fn test_secret(input: &SecretInput, current: Option<&SecretRef>) -> Result<Optio
                 "environment variable {var} is not set in cachedeck's environment"
             ))
         }),
-        SecretInput::Keep => current.map(SecretRef::resolve).transpose(),
+        SecretInput::Keep => current
+            .map(|r| r.resolve_blocking().map(|s| s.expose().to_string()))
+            .transpose(),
     }
 }
 
@@ -559,11 +549,11 @@ mod tests {
         let r = save_blocking(&path, &e, false);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains("hunter2-secret"), "{text}");
-        match secrets::keyring_state() {
+        match secrets::keyring_state_blocking() {
             KeyringState::Available => {
                 r.unwrap();
                 assert!(text.contains("keyring = \"a/redis\""), "{text}");
-                secrets::delete_from_keyring("a/redis").unwrap();
+                secrets::delete_from_keyring_blocking("a/redis").unwrap();
             }
             KeyringState::Unavailable(_) => {
                 let msg = r.unwrap_err().to_string();

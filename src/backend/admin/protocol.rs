@@ -11,26 +11,7 @@ use crate::report::{ReportFormat, ReportRequest};
 /// A password typed in the window on its way to the OS keyring (or to a
 /// connection test). It is never written to the profile file, and `Debug`
 /// never shows it, so a logged command cannot leak it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a typed password.
-    pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
-    }
-
-    /// The password itself (for the keyring or a connection).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::config::secrets::Secret;
 
 /// What to do with one password of a profile being saved or tested.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,8 +20,8 @@ pub enum SecretMode {
     Env,
 }
 
-/// One password's fields.
-#[derive(Debug, Clone, PartialEq)]
+/// One password's fields. `Debug` hides the typed password.
+#[derive(Clone, PartialEq)]
 pub struct SecretForm {
     /// The chosen source.
     pub mode: SecretMode,
@@ -31,6 +31,20 @@ pub struct SecretForm {
     pub typed: String,
     /// The environment variable's name (Env mode).
     pub env: String,
+}
+
+impl std::fmt::Debug for SecretForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretForm")
+            .field("mode", &self.mode)
+            .field("current", &self.current)
+            .field(
+                "typed",
+                &crate::config::secrets::Secret::new(self.typed.clone()),
+            )
+            .field("env", &self.env)
+            .finish()
+    }
 }
 
 impl SecretForm {

@@ -8,9 +8,13 @@ use egui::RichText;
 use super::Outcome;
 use crate::config::parse_duration;
 use crate::keys::DsId;
+use crate::source::password;
 use crate::store::{Datasource, DatasourceInput};
 use crate::ui::model::Validation;
 use crate::ui::{format, theme};
+
+/// The label of the source password field (tests find it by this).
+pub const SOURCE_PASSWORD_LABEL: &str = "Source password";
 
 /// What the dialog can ask the backend.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +25,8 @@ pub enum ConfigureRequest {
         sql: String,
         /// Its database.
         source_url: Option<String>,
+        /// Its password reference.
+        source_password: Option<String>,
     },
     /// Save the datasource.
     Save(DatasourceInput),
@@ -35,8 +41,13 @@ pub struct ConfigureDialog {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Source database URL; empty means the profile's database.
+    /// Source database URL; empty means the profile's database. Shown with
+    /// any password redacted (one stored before passwords were refused must
+    /// be moved to a reference before the datasource can be saved).
     pub source_url: String,
+    /// Where the source's password comes from: empty (none), `profile`,
+    /// `env:VAR` or `keyring:NAME`.
+    pub source_password: String,
     /// The source query.
     pub sql: String,
     /// Stale-after, e.g. "4h".
@@ -60,7 +71,12 @@ impl ConfigureDialog {
             is_new: false,
             id: d.id.to_string(),
             name: d.name.clone(),
-            source_url: d.source_url.clone().unwrap_or_default(),
+            source_url: d
+                .source_url
+                .as_deref()
+                .map(crate::redact::redact)
+                .unwrap_or_default(),
+            source_password: d.source_password.clone().unwrap_or_default(),
             sql: d.sql.clone(),
             stale_after: format::span_input(d.stale_after_secs),
             ttl: format::span_input(d.ttl_secs),
@@ -78,6 +94,7 @@ impl ConfigureDialog {
             id: next_id.to_string(),
             name: String::new(),
             source_url: String::new(),
+            source_password: String::new(),
             sql: String::new(),
             stale_after: stale_after.to_string(),
             ttl: ttl.to_string(),
@@ -96,6 +113,11 @@ impl ConfigureDialog {
     fn source(&self) -> Option<String> {
         let s = self.source_url.trim();
         (!s.is_empty()).then(|| s.to_string())
+    }
+
+    fn source_password(&self) -> Option<String> {
+        let s = self.source_password.trim();
+        (!s.is_empty() && !s.eq_ignore_ascii_case("none")).then(|| s.to_string())
     }
 
     /// The input to save, or the first problem with the fields.
@@ -117,10 +139,21 @@ impl ConfigureDialog {
         if !(1..=24 * 3600).contains(&timeout.as_secs()) {
             return Err("the statement timeout is between 1s and 24h".into());
         }
+        if let Some(url) = self.source() {
+            password::check_source_url(&url).map_err(|_| {
+                "the source URL carries a password, which cachedeck will not store: remove it from the URL and say where it is in Source password (profile, env:VAR or keyring:NAME)".to_string()
+            })?;
+        }
+        if let Some(reference) = self.source_password() {
+            reference
+                .parse::<password::SourcePassword>()
+                .map_err(|e| format!("source password: {e}"))?;
+        }
         Ok(DatasourceInput {
             id,
             name: self.name.trim().to_string(),
             source_url: self.source(),
+            source_password: self.source_password(),
             sql: self.sql.trim().to_string(),
             stale_after_secs: stale.as_secs() as i64,
             ttl_secs: ttl.as_secs() as i64,
@@ -160,12 +193,21 @@ pub fn configure_dialog_ui(
                 ui.label("Name");
                 ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(f32::INFINITY));
                 ui.end_row();
-                ui.label("Source database");
+                let l = ui.label("Source database");
                 ui.add(
                     egui::TextEdit::singleline(&mut d.source_url)
-                        .hint_text("the profile's database")
+                        .hint_text("the profile's database (no password in the URL)")
                         .desired_width(f32::INFINITY),
-                );
+                )
+                .labelled_by(l.id);
+                ui.end_row();
+                let l = ui.label(SOURCE_PASSWORD_LABEL);
+                ui.add(
+                    egui::TextEdit::singleline(&mut d.source_password)
+                        .hint_text("empty (none), profile, env:VAR or keyring:NAME")
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(l.id);
                 ui.end_row();
                 ui.label("Stale after");
                 ui.add(
@@ -217,6 +259,7 @@ pub fn configure_dialog_ui(
                 outcome = Outcome::Confirmed(ConfigureRequest::Validate {
                     sql: d.sql.clone(),
                     source_url: d.source(),
+                    source_password: d.source_password(),
                 });
             }
             match validation {

@@ -56,7 +56,8 @@ pub struct Toasts {
 impl Toasts {
     /// Adds a message; the same text while still shown bumps its count instead.
     pub fn push(&mut self, kind: ToastKind, text: impl Into<String>, now_ms: i64) {
-        let text = text.into();
+        // Whatever produced it, a toast never shows a password.
+        let text = crate::redact::redact(&text.into());
         if let Some(t) = self
             .items
             .iter_mut()
