@@ -55,6 +55,7 @@ async fn fixture(r: &AnyRedis, practices: i64) -> WarmFixture {
             id: 1,
             name: "Test 1".into(),
             source_url: None,
+            source_password: None,
             sql: "SELECT * FROM src".into(),
             stale_after_secs: 4 * 3600,
             ttl_secs: 3600,

@@ -23,6 +23,7 @@ async fn add(f: &WarmFixture, id: i64, sql: &str, timeout_secs: i64) {
             id,
             name: format!("ds{id}"),
             source_url: None,
+            source_password: None,
             sql: sql.into(),
             stale_after_secs: 3600,
             ttl_secs: 3600,
