@@ -2,4 +2,5 @@
 //! the configured Redis and database. Big data lives here, not in CI.
 
 pub mod browse;
+pub mod groups;
 pub mod warm;
