@@ -282,7 +282,7 @@ async fn watch_and_check(
     } else if epoch.as_deref().unwrap_or("0") != input.epoch.to_string() {
         Some(Error::SwapAborted {
             ds,
-            reason: "an invalidation ran while it was being warmed".into(),
+            reason: "the datasource was invalidated while it was being warmed".into(),
         })
     } else if shadow_sets < expected_sets {
         Some(Error::SwapAborted {
@@ -684,6 +684,7 @@ async fn repair(
         inv.key(keys::warm_fence(ds))
             .key(keys::master_index(ds, Gen::Live))
             .key(keys::index_list(ds, Gen::Live))
+            .key(keys::meta(ds))
             .arg(input.fence);
         for &e in batch {
             inv.key(written.entry_name(e));

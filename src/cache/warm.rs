@@ -265,7 +265,7 @@ async fn stop_error(redis: &Redis, ds: DsId, job_id: &str, stop: Option<Stop>) -
         }
         Some(Stop::Invalidated) => Error::SwapAborted {
             ds,
-            reason: "an invalidation ran while it was being warmed".into(),
+            reason: "the datasource was invalidated while it was being warmed".into(),
         },
     }
 }
@@ -711,8 +711,13 @@ impl Warm<'_> {
             .await
             .map_err(|e| Error::Invalid(format!("the Redis writer stopped: {e}")))?;
         count_task.abort();
-        read_result?;
-        let observed = write_result?;
+        // A writer that failed closes the channel, which the reader sees as
+        // a cancel: the writer's error is the one to report.
+        let observed = match (read_result, write_result) {
+            (Err(Error::Cancelled), Err(w)) => return Err(w),
+            (Err(r), _) => return Err(r),
+            (Ok(()), w) => w?,
+        };
         self.snapshot.rows_processed = rows_seen;
         self.snapshot.rows_total = Some(rows_seen);
         self.snapshot.entries = g.entry_count() as u64;

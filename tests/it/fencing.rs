@@ -11,7 +11,7 @@ use std::time::Duration;
 use cachedeck::cache::query::{self, QueryRequest};
 use cachedeck::cache::set_scan::SetScan;
 use cachedeck::cache::warm::WarmOptions;
-use cachedeck::cache::{lock, shadow};
+use cachedeck::cache::{lock, meta, shadow};
 use cachedeck::jobs::{self, ControlRequest, JobSnapshot, JobState};
 use cachedeck::keys::{self, Gen, ParsedKey, SecondaryIndex};
 use cachedeck::redis_admin::scan::{ScanCursor, ScanQuery};
@@ -382,6 +382,12 @@ async fn vanished_shadow_entries_leave_every_set(r: &AnyRedis) {
         }
     }
     assert_eq!(assert_consistent(&f.redis).await, 1_200 - 3);
+    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
+    assert_eq!(
+        m.entries,
+        1_200 - 3,
+        "meta counts what the generation holds"
+    );
     let res = query::query(&f.redis, &req("Charges", "Monthly"))
         .await
         .expect("query");
