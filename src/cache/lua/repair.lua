@@ -9,7 +9,6 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end
 local removed = 0
-local dropped = 0
 for i = 5, #KEYS, 4 do
   local entry = KEYS[i]
   removed = removed + redis.call('SREM', KEYS[2], entry)
@@ -17,12 +16,11 @@ for i = 5, #KEYS, 4 do
   for j = i + 1, i + 3 do
     redis.call('SREM', KEYS[j], entry)
     if redis.call('EXISTS', KEYS[j]) == 0 then
-      dropped = dropped + redis.call('SREM', KEYS[3], KEYS[j])
+      redis.call('SREM', KEYS[3], KEYS[j])
     end
   end
 end
 if removed > 0 and redis.call('EXISTS', KEYS[4]) == 1 then
   redis.call('HINCRBY', KEYS[4], 'entries', -removed)
-  redis.call('HINCRBY', KEYS[4], 'indexes', -dropped)
 end
 return removed
