@@ -78,6 +78,14 @@ pub enum Error {
     #[error("the swap of datasource {ds} was aborted: {reason}; the live cache is unchanged")]
     SwapAborted { ds: DsId, reason: String },
 
+    #[error("lost the warm lock of datasource {ds} to {holder}; nothing of this warm was applied")]
+    LostLock { ds: DsId, holder: String },
+
+    /// A warm's writer found its lease may have ended (turned into
+    /// `LostLock` or `SwapAborted` before it reaches anyone).
+    #[error("the warm lock's lease may have ended; nothing more was written")]
+    LeaseLapsed,
+
     #[error(
         "not enough Redis memory to warm datasource {ds}: the shadow copy needs about {needed_mb:.1} MB but {node} has {free_mb:.1} MB left below {percent}% of maxmemory ({max_mb:.1} MB); free memory, raise maxmemory or lower the datasource's size"
     )]

@@ -86,30 +86,39 @@ pub struct GroupKey {
     pub frequency: String,
 }
 
+/// A fencing number: every acquisition of a datasource's warm lock gets the
+/// next one (`lock:shadow:warm:{ds:N}:fence`), and the warm that holds it
+/// writes its shadow generation under names that carry it, so a warm that
+/// lost its lease can never write or delete what the next holder warms.
+pub type Fence = u64;
+
 /// Which generation a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gen {
     Live,
-    Shadow,
+    /// The shadow generation written under this fencing number.
+    Shadow(Fence),
 }
 
 fn tag(ds: DsId) -> String {
     format!("{{ds:{ds}}}")
 }
 
-/// `cache:{ds:N}:` or `cache:shadow:{ds:N}:`: the prefix of every entry key.
+/// `cache:{ds:N}:` or `cache:shadow:{ds:N}:<fence>:`: the prefix of every
+/// entry key.
 pub fn entry_prefix(ds: DsId, generation: Gen) -> String {
     match generation {
         Gen::Live => format!("cache:{}:", tag(ds)),
-        Gen::Shadow => format!("cache:shadow:{}:", tag(ds)),
+        Gen::Shadow(f) => format!("cache:shadow:{}:{f}:", tag(ds)),
     }
 }
 
-/// `idx:{ds:N}:` or `idx:shadow:{ds:N}:`: the prefix of every index key.
+/// `idx:{ds:N}:` or `idx:shadow:{ds:N}:<fence>:`: the prefix of every index
+/// key.
 pub fn index_prefix(ds: DsId, generation: Gen) -> String {
     match generation {
         Gen::Live => format!("idx:{}:", tag(ds)),
-        Gen::Shadow => format!("idx:shadow:{}:", tag(ds)),
+        Gen::Shadow(f) => format!("idx:shadow:{}:{f}:", tag(ds)),
     }
 }
 
@@ -208,19 +217,27 @@ impl SecondaryIndex {
     }
 }
 
-/// The shadow entry key of a live entry key (index members name live keys).
-pub fn shadow_of_entry(ds: DsId, live_key: &str) -> Option<String> {
-    shadow_of(ds, live_key, "cache:", "cache:shadow:")
+/// The shadow entry key, in the generation of `fence`, of a live entry key
+/// (index members name live keys).
+pub fn shadow_of_entry(ds: DsId, fence: Fence, live_key: &str) -> Option<String> {
+    shadow_of(ds, fence, live_key, "cache:", "cache:shadow:")
 }
 
-/// The shadow name of a live secondary index key.
-pub fn shadow_of_index(ds: DsId, live_key: &str) -> Option<String> {
-    shadow_of(ds, live_key, "idx:", "idx:shadow:")
+/// The shadow name, in the generation of `fence`, of a live secondary index
+/// key.
+pub fn shadow_of_index(ds: DsId, fence: Fence, live_key: &str) -> Option<String> {
+    shadow_of(ds, fence, live_key, "idx:", "idx:shadow:")
 }
 
-/// `<live_head>{ds:N}:rest` → `<shadow_head>{ds:N}:rest`, in one allocation
-/// (the swap names tens of thousands of keys this way).
-fn shadow_of(ds: DsId, live_key: &str, live_head: &str, shadow_head: &str) -> Option<String> {
+/// `<live_head>{ds:N}:rest` → `<shadow_head>{ds:N}:<fence>:rest`, in one
+/// allocation (the swap names up to millions of keys this way).
+fn shadow_of(
+    ds: DsId,
+    fence: Fence,
+    live_key: &str,
+    live_head: &str,
+    shadow_head: &str,
+) -> Option<String> {
     let mut digits = itoa::Buffer::new();
     let id = digits.format(ds);
     let rest = live_key
@@ -228,13 +245,27 @@ fn shadow_of(ds: DsId, live_key: &str, live_head: &str, shadow_head: &str) -> Op
         .strip_prefix("{ds:")?
         .strip_prefix(id)?
         .strip_prefix("}:")?;
-    let mut out = String::with_capacity(shadow_head.len() + live_key.len() - live_head.len());
+    let mut fence_digits = itoa::Buffer::new();
+    let f = fence_digits.format(fence);
+    let mut out =
+        String::with_capacity(shadow_head.len() + live_key.len() - live_head.len() + f.len() + 1);
     out.push_str(shadow_head);
     out.push_str("{ds:");
     out.push_str(id);
     out.push_str("}:");
+    out.push_str(f);
+    out.push(':');
     out.push_str(rest);
     Some(out)
+}
+
+/// `idx:{ds:N}:shadows`: sorted set of the fencing numbers whose shadow
+/// generation may still have keys, scored by that generation's absolute
+/// expiry (ms). Every warm registers its own before writing; whoever next
+/// holds the lock removes what is listed, so a crashed warm's leftovers are
+/// found without a SCAN of the keyspace.
+pub fn shadow_registry(ds: DsId) -> String {
+    format!("idx:{}:shadows", tag(ds))
 }
 
 /// Where a full invalidation moves the master index and the index list
@@ -244,12 +275,13 @@ pub fn trash(ds: DsId, epoch: i64, what: &str) -> String {
     format!("idx:{}:trash:{epoch}:{what}", tag(ds))
 }
 
-/// `idx:{ds:N}:swap:diff:<what>`: a scratch set of the swap's comparison of
-/// the live and shadow generations (SDIFFSTORE), deleted by the swap and
-/// given a short expiry in case it never finishes. `what` is
-/// `removed:master`, `removed:indexes`, `added:master` or `added:indexes`.
-pub fn swap_diff(ds: DsId, what: &str) -> String {
-    format!("idx:{}:swap:diff:{what}", tag(ds))
+/// `idx:{ds:N}:swap:diff:<fence>:<what>`: a scratch set of the swap's
+/// comparison of the live generation with the shadow generation of `fence`
+/// (SDIFFSTORE), deleted by the swap and given a short expiry in case it
+/// never finishes. `what` is `removed:master`, `removed:indexes`,
+/// `added:master` or `added:indexes`.
+pub fn swap_diff(ds: DsId, fence: Fence, what: &str) -> String {
+    format!("idx:{}:swap:diff:{fence}:{what}", tag(ds))
 }
 
 /// `cache:meta:{ds:N}:last_warm`: ISO-8601 time of the last completed swap.
@@ -278,6 +310,13 @@ pub fn invalidated(ds: DsId) -> String {
 /// `lock:shadow:warm:{ds:N}`: the warm lease; its value is the holder's job id.
 pub fn warm_lock(ds: DsId) -> String {
     format!("lock:shadow:warm:{}", tag(ds))
+}
+
+/// `lock:shadow:warm:{ds:N}:fence`: incremented by every acquisition of the
+/// warm lock (the holder's [`Fence`]); never deleted. The swap WATCHes it
+/// instead of the lock, whose lease the holder keeps renewing.
+pub fn warm_fence(ds: DsId) -> String {
+    format!("lock:shadow:warm:{}:fence", tag(ds))
 }
 
 /// A minute or hour bucket of reader statistics.
@@ -437,6 +476,17 @@ fn fields<'a>(rest: &'a str, names: &[&str]) -> Option<Vec<&'a str>> {
     Some(values)
 }
 
+/// For a shadow key, splits `<fence>:rest` (the fence in canonical decimal)
+/// into its generation and `rest`; a live key's `rest` is all of it.
+fn take_generation(shadow: bool, rest: &str) -> Option<(Gen, &str)> {
+    if !shadow {
+        return Some((Gen::Live, rest));
+    }
+    let (digits, rest) = rest.split_once(':')?;
+    let fence: Fence = digits.parse().ok()?;
+    (itoa::Buffer::new().format(fence) == digits).then_some((Gen::Shadow(fence), rest))
+}
+
 fn value(text: &str) -> Option<String> {
     unescape(text)?
 }
@@ -466,12 +516,12 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
         return rest.is_empty().then_some(ParsedKey::Trend { ds });
     }
     if let Some(rest) = key.strip_prefix("cache:") {
-        let (generation, rest) = match rest.strip_prefix("shadow:") {
-            Some(r) => (Gen::Shadow, r),
-            None => (Gen::Live, rest),
+        let (shadow, rest) = match rest.strip_prefix("shadow:") {
+            Some(r) => (true, r),
+            None => (false, rest),
         };
         let (ds, rest) = take_tag(rest)?;
-        let rest = rest.strip_prefix(':')?;
+        let (generation, rest) = take_generation(shadow, rest.strip_prefix(':')?)?;
         let v = fields(rest, &["m", "p", "prov", "freq"])?;
         let group = GroupKey {
             measure: value(v[0])?,
@@ -486,12 +536,12 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
         });
     }
     if let Some(rest) = key.strip_prefix("idx:") {
-        let (generation, rest) = match rest.strip_prefix("shadow:") {
-            Some(r) => (Gen::Shadow, r),
-            None => (Gen::Live, rest),
+        let (shadow, rest) = match rest.strip_prefix("shadow:") {
+            Some(r) => (true, r),
+            None => (false, rest),
         };
         let (ds, rest) = take_tag(rest)?;
-        let rest = rest.strip_prefix(':')?;
+        let (generation, rest) = take_generation(shadow, rest.strip_prefix(':')?)?;
         match rest {
             "master" => return Some(ParsedKey::Master { ds, generation }),
             "indexes" => return Some(ParsedKey::IndexList { ds, generation }),
@@ -557,16 +607,19 @@ mod tests {
             frequency: "Monthly".into(),
         };
         let live = entry(12, Gen::Live, &g);
-        assert_eq!(shadow_of_entry(12, &live), Some(entry(12, Gen::Shadow, &g)));
+        assert_eq!(
+            shadow_of_entry(12, 7, &live),
+            Some(entry(12, Gen::Shadow(7), &g))
+        );
         // {ds:1} is a prefix of {ds:12} as text, not as a tag.
-        assert_eq!(shadow_of_entry(1, &live), None);
+        assert_eq!(shadow_of_entry(1, 7, &live), None);
         let idx = SecondaryIndex::for_group(&g)[1].clone();
         assert_eq!(
-            shadow_of_index(12, &idx.key(12, Gen::Live)),
-            Some(idx.key(12, Gen::Shadow))
+            shadow_of_index(12, 40, &idx.key(12, Gen::Live)),
+            Some(idx.key(12, Gen::Shadow(40)))
         );
-        assert_eq!(shadow_of_index(12, &live), None);
-        assert_eq!(shadow_of_entry(12, &idx.key(12, Gen::Live)), None);
+        assert_eq!(shadow_of_index(12, 7, &live), None);
+        assert_eq!(shadow_of_entry(12, 7, &idx.key(12, Gen::Live)), None);
     }
 
     fn g(m: &str, p: &str, prov: Option<&str>, f: &str) -> GroupKey {
@@ -582,9 +635,19 @@ mod tests {
     fn seed_keys_are_unchanged() {
         let k = entry(1, Gen::Live, &g("Charges", "114", Some("5"), "Monthly"));
         assert_eq!(k, "cache:{ds:1}:m:Charges:p:114:prov:5:freq:Monthly");
-        let s = entry(1, Gen::Shadow, &g("Charges", "114", Some("5"), "Monthly"));
-        assert_eq!(s, "cache:shadow:{ds:1}:m:Charges:p:114:prov:5:freq:Monthly");
-        assert_eq!(master_index(1, Gen::Shadow), "idx:shadow:{ds:1}:master");
+        let s = entry(
+            1,
+            Gen::Shadow(9),
+            &g("Charges", "114", Some("5"), "Monthly"),
+        );
+        assert_eq!(
+            s,
+            "cache:shadow:{ds:1}:9:m:Charges:p:114:prov:5:freq:Monthly"
+        );
+        assert_eq!(
+            master_index(1, Gen::Shadow(9)),
+            "idx:shadow:{ds:1}:9:master"
+        );
         let i = SecondaryIndex::MeasureFreq {
             measure: "Charges".into(),
             frequency: "Monthly".into(),
@@ -596,6 +659,33 @@ mod tests {
             parse(&invalidated(7)),
             Some(ParsedKey::Invalidated { ds: 7 })
         );
+    }
+
+    #[test]
+    fn shadow_names_carry_their_fence() {
+        let group = g("Charges", "114", None, "Monthly");
+        for generation in [Gen::Shadow(0), Gen::Shadow(123)] {
+            let k = entry(4, generation, &group);
+            assert_eq!(
+                parse(&k),
+                Some(ParsedKey::Entry {
+                    ds: 4,
+                    generation,
+                    group: group.clone()
+                })
+            );
+            assert_eq!(
+                parse(&index_list(4, generation)),
+                Some(ParsedKey::IndexList { ds: 4, generation })
+            );
+        }
+        // Only the canonical decimal is a fence; a name without one is foreign.
+        assert_eq!(parse("idx:shadow:{ds:4}:07:master"), None);
+        assert_eq!(parse("idx:shadow:{ds:4}:+7:master"), None);
+        assert_eq!(parse("idx:shadow:{ds:4}:master"), None);
+        assert_eq!(warm_fence(4), "lock:shadow:warm:{ds:4}:fence");
+        assert_eq!(shadow_registry(4), "idx:{ds:4}:shadows");
+        assert_eq!(parse(&shadow_registry(4)), None);
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! the configured Redis and database. Big data lives here, not in CI.
 
 pub mod browse;
+pub mod groups;
 pub mod read;
 pub mod warm;

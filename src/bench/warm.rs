@@ -58,7 +58,7 @@ pub struct WarmBench {
 }
 
 /// One warm of `ds` with default options, never paused or cancelled.
-async fn warm_once(
+pub(crate) async fn warm_once(
     redis: &Redis,
     ds: &crate::store::Datasource,
     db_url: &str,
@@ -76,7 +76,7 @@ async fn warm_once(
     warm::run(redis, ds, db_url, job_id, &WarmOptions::default(), handles).await
 }
 
-fn rss_mb() -> f64 {
+pub(crate) fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -90,13 +90,13 @@ fn rss_mb() -> f64 {
 
 /// A PING loop on its own connection, recording when each PING was sent and
 /// how long it took.
-pub(super) struct PingLoop {
+pub(crate) struct PingLoop {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<Vec<(Instant, Duration)>>,
 }
 
 impl PingLoop {
-    pub(super) async fn start(redis: &Redis) -> Result<PingLoop> {
+    pub(crate) async fn start(redis: &Redis) -> Result<PingLoop> {
         let mut node = redis
             .masters()
             .await?
@@ -120,7 +120,7 @@ impl PingLoop {
     }
 
     /// Stops the loop; the worst latency (ms) of PINGs that overlapped `window`.
-    pub(super) async fn finish(self, window: (Instant, Instant)) -> f64 {
+    pub(crate) async fn finish(self, window: (Instant, Instant)) -> f64 {
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.task.await.unwrap_or_default();
         samples
@@ -322,17 +322,18 @@ async fn multi_exec_renames(redis: &Redis, ds: DsId) -> Result<f64> {
         keys::index_list(ds, Gen::Live),
     ];
     let mut pairs = Vec::new();
+    // Fencing number 0 is never a warm's (acquisitions count from 1).
     for (set, shadow_of) in [
         (
             keys::master_index(ds, Gen::Live),
-            keys::shadow_of_entry as fn(DsId, &str) -> Option<String>,
+            keys::shadow_of_entry as fn(DsId, keys::Fence, &str) -> Option<String>,
         ),
         (keys::index_list(ds, Gen::Live), keys::shadow_of_index),
     ] {
         let mut scan = SetScan::new(redis, set, "reading the live generation");
         while let Some(batch) = scan.next().await? {
             for k in batch {
-                if let Some(shadow) = shadow_of(ds, &k) {
+                if let Some(shadow) = shadow_of(ds, 0, &k) {
                     pairs.push((shadow, k));
                 }
             }
@@ -340,8 +341,8 @@ async fn multi_exec_renames(redis: &Redis, ds: DsId) -> Result<f64> {
     }
     pairs.sort();
     pairs.dedup();
-    pairs.push((keys::master_index(ds, Gen::Shadow), live.remove(0)));
-    pairs.push((keys::index_list(ds, Gen::Shadow), live.remove(0)));
+    pairs.push((keys::master_index(ds, Gen::Shadow(0)), live.remove(0)));
+    pairs.push((keys::index_list(ds, Gen::Shadow(0)), live.remove(0)));
     let mut node = redis.master_of(&keys::warm_lock(ds)).await?;
     for batch in pairs.chunks(1000) {
         let mut p = redis::pipe();

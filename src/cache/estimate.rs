@@ -3,7 +3,7 @@
 
 use super::written::Written;
 use crate::error::Result;
-use crate::keys::{self, DsId, Gen};
+use crate::keys::{self, DsId, Fence, Gen};
 use crate::redis_conn::Redis;
 
 /// Entries (and indexes) sampled with MEMORY USAGE.
@@ -20,7 +20,7 @@ const INDEX_MEASURE_ALL: usize = 1000;
 /// then holds the same members. Returns (bytes, keys sampled).
 pub(crate) async fn generation_memory(
     redis: &Redis,
-    ds: DsId,
+    (ds, fence): (DsId, Fence),
     written: &Written,
     shadowed: &[bool],
 ) -> Result<(u64, u64)> {
@@ -31,7 +31,7 @@ pub(crate) async fn generation_memory(
         .query(
             "sampling shadow entries",
             redis::cmd("SRANDMEMBER")
-                .arg(keys::master_index(ds, Gen::Shadow))
+                .arg(keys::master_index(ds, Gen::Shadow(fence)))
                 .arg(MEMORY_SAMPLE),
         )
         .await?;
@@ -46,7 +46,7 @@ pub(crate) async fn generation_memory(
             .query(
                 "sampling shadow indexes",
                 redis::cmd("SRANDMEMBER")
-                    .arg(keys::index_list(ds, Gen::Shadow))
+                    .arg(keys::index_list(ds, Gen::Shadow(fence)))
                     .arg(MEMORY_SAMPLE),
             )
             .await?
@@ -55,7 +55,7 @@ pub(crate) async fn generation_memory(
     for k in &sample {
         p.cmd("MEMORY")
             .arg("USAGE")
-            .arg(keys::shadow_of_entry(ds, k).unwrap_or_default());
+            .arg(keys::shadow_of_entry(ds, fence, k).unwrap_or_default());
     }
     // Every member counted (a set's usage is otherwise a 5-member guess).
     for name in &idx_sample {
@@ -63,7 +63,7 @@ pub(crate) async fn generation_memory(
             .index_number(name)
             .is_some_and(|i| shadowed.get(i as usize).copied().unwrap_or(false));
         let key = if in_shadow {
-            keys::shadow_of_index(ds, name).unwrap_or_default()
+            keys::shadow_of_index(ds, fence, name).unwrap_or_default()
         } else {
             name.clone()
         };
@@ -71,7 +71,7 @@ pub(crate) async fn generation_memory(
     }
     p.cmd("MEMORY")
         .arg("USAGE")
-        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg(keys::master_index(ds, Gen::Shadow(fence)))
         .arg("SAMPLES")
         .arg(0);
     let sizes: Vec<Option<u64>> = redis.pipe("MEMORY USAGE", &p).await?;

@@ -1,11 +1,14 @@
 //! The warm lock `lock:shadow:warm:{ds:N}`: set-if-absent with a lease,
-//! renewed while the job runs, released only by its holder.
+//! renewed while the job runs, released only by its holder. Every
+//! acquisition also takes the next fencing number
+//! (`lock:shadow:warm:{ds:N}:fence`), which names the holder's shadow keys
+//! and which the swap WATCHes.
 
 use std::time::Duration;
 
 use super::scripts;
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId};
+use crate::keys::{self, DsId, Fence};
 use crate::redis_conn::Redis;
 
 /// How long a lease lasts without renewal; a crashed holder's lock frees
@@ -14,23 +17,38 @@ pub const LEASE: Duration = Duration::from_secs(30);
 
 /// Takes the lock for `job_id`, or says who holds it.
 pub async fn acquire(redis: &Redis, ds: DsId, job_id: &str, lease: Duration) -> Result<()> {
-    let got: Option<String> = redis
-        .query(
-            "taking the warm lock",
-            redis::cmd("SET")
-                .arg(keys::warm_lock(ds))
-                .arg(job_id)
-                .arg("NX")
-                .arg("PX")
-                .arg(lease.as_millis() as u64),
-        )
-        .await?;
-    if got.is_some() {
-        return Ok(());
+    acquire_fenced(redis, ds, job_id, lease).await.map(|_| ())
+}
+
+/// Takes the lock for `job_id` and returns its fencing number (one more
+/// than any earlier holder's), or says who holds it.
+pub async fn acquire_fenced(
+    redis: &Redis,
+    ds: DsId,
+    job_id: &str,
+    lease: Duration,
+) -> Result<Fence> {
+    let mut conn = redis.conn();
+    let (taken, value): (i64, String) = scripts::ACQUIRE
+        .key(keys::warm_lock(ds))
+        .key(keys::warm_fence(ds))
+        .arg(job_id)
+        .arg(lease.as_millis() as u64)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("taking the warm lock", e))?;
+    if taken == 1 {
+        return value.parse().map_err(|_| {
+            Error::Invalid(format!(
+                "the warm lock's fencing counter of datasource {ds} holds {value:?}, not a number"
+            ))
+        });
     }
-    let holder = holder(redis, ds)
-        .await?
-        .unwrap_or_else(|| "(just released)".into());
+    let holder = if value.is_empty() {
+        "(just released)".into()
+    } else {
+        value
+    };
     Err(Error::AlreadyWarming { ds, holder })
 }
 

@@ -23,10 +23,14 @@ pub(crate) mod scripts {
     use super::LazyLock;
     use redis::Script;
 
+    pub static ACQUIRE: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/acquire.lua")));
     pub static QUERY: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/query.lua")));
     pub static RELEASE: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/release.lua")));
+    pub static REPAIR: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/repair.lua")));
     pub static RENEW: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/renew.lua")));
     pub static INVALIDATE_BEGIN: LazyLock<Script> =

@@ -2,10 +2,14 @@
 //! MULTI/EXEC on a connection of its own to the master of the datasource's
 //! `{ds:N}` slot, guarded by WATCH:
 //!
-//! 1. WATCH the lock, the epoch, both master sets and both index lists.
+//! 1. WATCH the fencing counter, the epoch, both master sets and both index
+//!    lists — not the lock itself, whose lease the warm's guard keeps
+//!    renewing (a PEXPIRE on a watched key would void every EXEC of a swap
+//!    that takes longer than a renewal interval). Every acquisition of the
+//!    lock increments the fencing counter, so a new holder voids the EXEC.
 //! 2. Check (outside the transaction, nothing blocks other clients) that this
-//!    job holds the lock, the epoch is the one the warm began with and the
-//!    shadow sets exist.
+//!    job holds the lock under its fencing number, the epoch is the one the
+//!    warm began with and the shadow sets exist.
 //! 3. Find how the generations differ: live entries and indexes the new
 //!    generation lacks, entries and indexes it adds. On a refresh the write
 //!    pipelines already noted (SMISMEMBER) which new entries and indexes the
@@ -27,10 +31,11 @@
 //!    sets over the live ones, write meta and `last_warm`, reset
 //!    `since_warm`; EXEC.
 //!
-//! If a watched key changed between 1 and EXEC (a lost lock), EXEC does
-//! nothing and the swap starts over from 1, where a failed check aborts it
-//! with the reason: the live cache is unchanged. Both invalidations bump the
-//! epoch, so the live sets cannot change under a warm in any other way.
+//! If a watched key changed between 1 and EXEC, EXEC does nothing and the
+//! swap starts over from 1, where a failed check aborts it with the reason
+//! (a new lock holder, an invalidation): the live cache is unchanged. When
+//! the checks pass again, the live or shadow sets themselves were changed
+//! by someone else; after the last attempt the error says so.
 //!
 //! Why not a Lua script: the script ran the same renames through Lua's
 //! `redis.call`, holding the server 2–3 × longer than the MULTI/EXEC of the
@@ -42,8 +47,11 @@
 //!
 //! MULTI/EXEC does not roll back: a shadow entry deleted behind the warm's back
 //! (eviction, by hand) makes its RENAME fail alone; such a key is then taken
-//! out of the live sets and counted. An index set that vanished (its shadow
-//! copy, or a kept live set) is written again under its live name.
+//! out of the live master set and of every secondary index it belongs to
+//! (an index left empty leaves the index list too), and counted. An index
+//! set that vanished (its shadow copy, or a kept live set) is written again
+//! under its live name. Both repairs run only while the fencing counter is
+//! still this warm's, so they never touch a later holder's generation.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -53,14 +61,17 @@ use redis::{RedisResult, Value};
 
 use super::estimate;
 use super::meta::Meta;
+use super::scripts;
 use super::set_scan::SetScan;
 use super::written::{IndexChange, Written};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Gen};
+use crate::keys::{self, DsId, Fence, Gen};
 use crate::redis_conn::Redis;
 
 /// Times the swap starts over when a watched key changed under it.
 const ATTEMPTS: usize = 5;
+/// Vanished entries per repair script call.
+const REPAIR_BATCH: usize = 100;
 /// Keys per UNLINK of stale live keys.
 const UNLINK_BATCH: usize = 500;
 /// Members per SADD when an index set is written.
@@ -81,6 +92,8 @@ pub(crate) struct SwapInput<'a> {
     pub ds: DsId,
     /// The job that must hold the warm lock.
     pub job_id: &'a str,
+    /// The fencing number it took the lock with (names its shadow keys).
+    pub fence: Fence,
     /// The epoch seen when the warm began.
     pub epoch: i64,
     /// The generation's absolute expiry (ms), given to the index sets.
@@ -175,7 +188,8 @@ pub(crate) async fn swap(
             rewritten = fresh.len(),
             "swap: compared and indexes written"
         );
-        let (bytes, sample) = estimate::generation_memory(redis, ds, written, &shadowed).await?;
+        let (bytes, sample) =
+            estimate::generation_memory(redis, (ds, input.fence), written, &shadowed).await?;
         meta.memory_bytes = bytes;
         meta.memory_sample_size = sample;
         let tx = Transaction::build(input, meta, generation, &diff, &shadowed, &changes);
@@ -190,7 +204,8 @@ pub(crate) async fn swap(
             "swap: executed"
         );
         let Some(results) = reply else {
-            // A watched key changed: check again and retry.
+            // A watched key changed: the next check names a new holder or
+            // an invalidation; if it passes, the sets themselves changed.
             continue;
         };
         let missing = repair(&mut conn, input, &tx, &results).await?;
@@ -199,31 +214,33 @@ pub(crate) async fn swap(
     Err(Error::SwapAborted {
         ds,
         reason: format!(
-            "the live cache kept changing during the swap ({ATTEMPTS} attempts); warm again"
+            "the live sets (master set or index list) were changed by another client during each of {ATTEMPTS} attempts; find what writes idx:{{ds:{ds}}}:master or :indexes, then warm again"
         ),
     })
 }
 
-/// WATCHes the keys the swap depends on, then checks lock, epoch and shadow
-/// sets. A failed check UNWATCHes and aborts. Returns the live master set's
-/// state.
+/// WATCHes the keys the swap depends on, then checks lock, fence, epoch and
+/// shadow sets. A failed check UNWATCHes and aborts. Returns the live
+/// master set's state.
 async fn watch_and_check(
     conn: &mut MultiplexedConnection,
     input: &SwapInput<'_>,
 ) -> Result<LiveState> {
     let ds = input.ds;
+    let shadow = Gen::Shadow(input.fence);
     let ctx = |e| Error::redis("checking the warm before the swap", e);
     redis::cmd("WATCH")
-        .arg(keys::warm_lock(ds))
+        .arg(keys::warm_fence(ds))
         .arg(keys::epoch(ds))
-        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg(keys::master_index(ds, shadow))
         .arg(keys::master_index(ds, Gen::Live))
-        .arg(keys::index_list(ds, Gen::Shadow))
+        .arg(keys::index_list(ds, shadow))
         .arg(keys::index_list(ds, Gen::Live))
         .query_async::<()>(conn)
         .await
         .map_err(ctx)?;
-    let (holder, epoch, shadow_sets, ttl, entries, indexes): (
+    let (holder, fence, epoch, shadow_sets, ttl, entries, indexes): (
+        Option<String>,
         Option<String>,
         Option<String>,
         u64,
@@ -234,10 +251,12 @@ async fn watch_and_check(
         .cmd("GET")
         .arg(keys::warm_lock(ds))
         .cmd("GET")
+        .arg(keys::warm_fence(ds))
+        .cmd("GET")
         .arg(keys::epoch(ds))
         .cmd("EXISTS")
-        .arg(keys::master_index(ds, Gen::Shadow))
-        .arg(keys::index_list(ds, Gen::Shadow))
+        .arg(keys::master_index(ds, shadow))
+        .arg(keys::index_list(ds, shadow))
         .cmd("PTTL")
         .arg(keys::master_index(ds, Gen::Live))
         .cmd("SCARD")
@@ -249,27 +268,39 @@ async fn watch_and_check(
         .map_err(ctx)?;
     let w = input.written;
     let expected_sets = u64::from(w.entry_count() > 0) + u64::from(w.index_count() > 0);
-    let reason = if holder.as_deref() != Some(input.job_id) {
-        Some("this job no longer holds the warm lock")
+    let ours = holder.as_deref() == Some(input.job_id)
+        && fence.as_deref() == Some(itoa::Buffer::new().format(input.fence));
+    let failure = if !ours {
+        Some(Error::LostLock {
+            ds,
+            holder: match holder {
+                Some(h) if h != input.job_id => h,
+                Some(_) => "a later acquisition by this same job".into(),
+                None => "nobody (its lease expired)".into(),
+            },
+        })
     } else if epoch.as_deref().unwrap_or("0") != input.epoch.to_string() {
-        Some("the datasource was invalidated while it was being warmed")
+        Some(Error::SwapAborted {
+            ds,
+            reason: "the datasource was invalidated while it was being warmed".into(),
+        })
     } else if shadow_sets < expected_sets {
-        Some("the shadow generation was deleted during the warm")
+        Some(Error::SwapAborted {
+            ds,
+            reason: "the shadow generation was deleted during the warm".into(),
+        })
     } else {
         None
     };
-    match reason {
+    match failure {
         None => Ok(LiveState {
             ttl,
             entries,
             indexes,
         }),
-        Some(reason) => {
+        Some(e) => {
             let _ = redis::cmd("UNWATCH").query_async::<()>(conn).await;
-            Err(Error::SwapAborted {
-                ds,
-                reason: reason.into(),
-            })
+            Err(e)
         }
     }
 }
@@ -315,16 +346,16 @@ async fn next_generation(conn: &mut MultiplexedConnection, ds: DsId) -> Result<u
 async fn differences(
     redis: &Redis,
     conn: &mut MultiplexedConnection,
-    ds: DsId,
+    (ds, fence): (DsId, Fence),
     which: [bool; 4],
 ) -> Result<Differences<'static>> {
     let (live_m, shadow_m) = (
         keys::master_index(ds, Gen::Live),
-        keys::master_index(ds, Gen::Shadow),
+        keys::master_index(ds, Gen::Shadow(fence)),
     );
     let (live_l, shadow_l) = (
         keys::index_list(ds, Gen::Live),
-        keys::index_list(ds, Gen::Shadow),
+        keys::index_list(ds, Gen::Shadow(fence)),
     );
     let all = [
         ("removed:master", &live_m, &shadow_m),
@@ -341,14 +372,14 @@ async fn differences(
     let ctx = |e| Error::redis("comparing the new generation with the live one", e);
     let mut p = redis::pipe();
     for (what, from, minus) in &plan {
-        let scratch = keys::swap_diff(ds, what);
+        let scratch = keys::swap_diff(ds, fence, what);
         p.cmd("SDIFFSTORE").arg(&scratch).arg(from).arg(minus);
         p.cmd("PEXPIRE").arg(&scratch).arg(SCRATCH_TTL_MS).ignore();
     }
     let counts: Vec<u64> = p.query_async(conn).await.map_err(ctx)?;
     let mut found = std::collections::HashMap::new();
     for ((what, _, _), count) in plan.iter().zip(counts) {
-        let scratch = keys::swap_diff(ds, what);
+        let scratch = keys::swap_diff(ds, fence, what);
         let mut members = Vec::with_capacity(count as usize);
         if count > 0 {
             // [read contract] Only names of this datasource (same slot, own
@@ -372,7 +403,7 @@ async fn differences(
     }
     let mut unlink = redis::cmd("UNLINK");
     for (what, _, _) in &plan {
-        unlink.arg(keys::swap_diff(ds, what));
+        unlink.arg(keys::swap_diff(ds, fence, what));
     }
     unlink.query_async::<()>(conn).await.map_err(ctx)?;
     let mut take = |what: &str| found.remove(what).unwrap_or_default();
@@ -399,7 +430,7 @@ async fn compare<'a>(
     live: &LiveState,
     keep_live: bool,
 ) -> Result<Differences<'a>> {
-    let ds = input.ds;
+    let ds = (input.ds, input.fence);
     let w = input.written;
     let observed = input.observed.filter(|_| keep_live);
     let Some(o) = observed else {
@@ -446,7 +477,8 @@ async fn write_shadow_indexes(redis: &Redis, input: &SwapInput<'_>, numbers: &[u
     let mut p = redis::pipe();
     let mut commands = 0;
     for &i in numbers {
-        let key = keys::shadow_of_index(input.ds, input.written.index_name(i)).unwrap_or_default();
+        let key = keys::shadow_of_index(input.ds, input.fence, input.written.index_name(i))
+            .unwrap_or_default();
         commands += index_set(&mut p, input, i, &key);
         if commands >= PIPELINE_COMMANDS {
             redis.pipe::<()>("writing index sets", &p).await?;
@@ -462,23 +494,42 @@ async fn write_shadow_indexes(redis: &Redis, input: &SwapInput<'_>, numbers: &[u
 
 /// Writes the sets of the given indexes again under their live names, each
 /// replaced as a whole in a MULTI/EXEC of its own (on the slot master's
-/// connection), for live sets that vanished during the warm.
+/// connection), for live sets that vanished during the warm. Each runs only
+/// while the fencing counter is still this warm's; returns `false` (and
+/// stops) when it is not.
 async fn rewrite_live_indexes(
     conn: &mut MultiplexedConnection,
     input: &SwapInput<'_>,
     numbers: &[u32],
-) -> Result<()> {
+) -> Result<bool> {
+    let ctx = |e| Error::redis("writing a vanished index set again", e);
     for &i in numbers {
         let key = input.written.index_name(i);
+        let fence = keys::warm_fence(input.ds);
+        redis::cmd("WATCH")
+            .arg(&fence)
+            .query_async::<()>(conn)
+            .await
+            .map_err(ctx)?;
+        let current: Option<Fence> = redis::cmd("GET")
+            .arg(&fence)
+            .query_async(conn)
+            .await
+            .map_err(ctx)?;
+        if current != Some(input.fence) {
+            let _ = redis::cmd("UNWATCH").query_async::<()>(conn).await;
+            return Ok(false);
+        }
         let mut p = redis::pipe();
         p.atomic();
         p.cmd("DEL").arg(key).ignore();
         index_set(&mut p, input, i, key);
-        p.query_async::<()>(conn)
-            .await
-            .map_err(|e| Error::redis("writing a vanished index set again", e))?;
+        let done: Option<()> = p.query_async(conn).await.map_err(ctx)?;
+        if done.is_none() {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The MULTI/EXEC body and where each command's reply lands.
@@ -516,7 +567,7 @@ impl Transaction {
             }
         }
         for k in written.entry_names() {
-            let shadow = keys::shadow_of_entry(ds, k).unwrap_or_default();
+            let shadow = keys::shadow_of_entry(ds, input.fence, k).unwrap_or_default();
             // Sized up front: tens of thousands of these are built while
             // Redis waits.
             let mut rename = redis::Cmd::with_capacity(3, 6 + shadow.len() + k.len());
@@ -528,7 +579,7 @@ impl Transaction {
         for &i in &renamed {
             let k = written.index_name(i);
             p.cmd("RENAME")
-                .arg(keys::shadow_of_index(ds, k).unwrap_or_default())
+                .arg(keys::shadow_of_index(ds, input.fence, k).unwrap_or_default())
                 .arg(k);
         }
         for &i in &kept {
@@ -547,12 +598,12 @@ impl Transaction {
         }
         for (shadow, live, any) in [
             (
-                keys::master_index(ds, Gen::Shadow),
+                keys::master_index(ds, Gen::Shadow(input.fence)),
                 keys::master_index(ds, Gen::Live),
                 written.entry_count() > 0,
             ),
             (
-                keys::index_list(ds, Gen::Shadow),
+                keys::index_list(ds, Gen::Shadow(input.fence)),
                 keys::index_list(ds, Gen::Live),
                 written.index_count() > 0,
             ),
@@ -577,6 +628,10 @@ impl Transaction {
         // [read contract] Entries a selective invalidation deleted but kept
         // listed are back in this generation: nothing waits for a warm now.
         p.cmd("DEL").arg(keys::invalidated(ds));
+        // The generation is live: it is no shadow left to clean up.
+        p.cmd("ZREM")
+            .arg(keys::shadow_registry(ds))
+            .arg(input.fence);
         Transaction {
             pipe: p,
             unlinks,
@@ -587,9 +642,12 @@ impl Transaction {
 }
 
 /// After EXEC: takes every entry whose RENAME failed (its shadow key had
-/// vanished) out of the live generation, and writes again under its live
-/// name every index whose shadow copy or kept live set had vanished.
-/// Returns how many entries were missing.
+/// vanished) out of the live master set and out of each of its secondary
+/// indexes (an index left empty also leaves the index list), and writes
+/// again under its live name every index whose shadow copy or kept live set
+/// had vanished. Nothing is repaired once another holder took the lock
+/// (its generation replaces this one anyway). Returns how many entries
+/// were missing.
 async fn repair(
     conn: &mut MultiplexedConnection,
     input: &SwapInput<'_>,
@@ -600,11 +658,12 @@ async fn repair(
     let written = input.written;
     let failed = |r: &RedisResult<Value>| r.is_err() || matches!(r, Ok(Value::ServerError(_)));
     let mut replies = results.iter().skip(tx.unlinks);
-    let gone_entries: Vec<&str> = written
+    let gone_entries: Vec<usize> = written
         .entry_names()
         .zip(replies.by_ref())
-        .filter(|(_, r)| failed(r))
-        .map(|(k, _)| k)
+        .enumerate()
+        .filter(|(_, (_, r))| failed(r))
+        .map(|(e, _)| e)
         .collect();
     let mut rewrite: Vec<u32> = tx
         .renamed
@@ -628,19 +687,30 @@ async fn repair(
             "datasource {ds}: {} index sets had vanished during the warm and were written again",
             rewrite.len()
         );
-        rewrite_live_indexes(conn, input, &rewrite).await?;
+        if !rewrite_live_indexes(conn, input, &rewrite).await? {
+            return Ok(gone_entries.len() as u64);
+        }
     }
-    if gone_entries.is_empty() {
-        return Ok(0);
+    for batch in gone_entries.chunks(REPAIR_BATCH) {
+        let mut inv = scripts::REPAIR.prepare_invoke();
+        inv.key(keys::warm_fence(ds))
+            .key(keys::master_index(ds, Gen::Live))
+            .key(keys::index_list(ds, Gen::Live))
+            .key(keys::meta(ds))
+            .arg(input.fence);
+        for &e in batch {
+            inv.key(written.entry_name(e));
+            for index in written.indexes_of(e) {
+                inv.key(index);
+            }
+        }
+        let applied: i64 = inv
+            .invoke_async(conn)
+            .await
+            .map_err(|e| Error::redis("removing vanished entries from the live generation", e))?;
+        if applied < 0 {
+            break;
+        }
     }
-    let mut p = redis::pipe();
-    let master = keys::master_index(ds, Gen::Live);
-    for batch in gone_entries.chunks(UNLINK_BATCH) {
-        p.cmd("SREM").arg(&master).arg(batch).ignore();
-        p.cmd("UNLINK").arg(batch).ignore();
-    }
-    p.query_async::<()>(conn)
-        .await
-        .map_err(|e| Error::redis("removing vanished shadow keys from the live generation", e))?;
     Ok(gone_entries.len() as u64)
 }

@@ -17,6 +17,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ use super::meta::{self, Meta};
 use super::written::Written;
 use super::{SCHEMA_VERSION, lock, preflight, shadow, swap};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Gen};
+use crate::keys::{self, DsId, Fence, Gen};
 use crate::redis_conn::Redis;
 use crate::source::{GroupChunk, Source};
 use crate::store::Datasource;
@@ -139,27 +140,42 @@ pub async fn run(
     opts: &WarmOptions,
     handles: WarmHandles,
 ) -> Result<WarmResult> {
-    lock::acquire(redis, ds.id, job_id, opts.lease).await?;
-    // Background guard: renews the lease, watches the epoch and memory.
-    let abort = handles.cancel.child_token();
+    // Taken before the lock: the lease is counted from no later than Redis
+    // counts it.
+    let started = Instant::now();
+    let fence = lock::acquire_fenced(redis, ds.id, job_id, opts.lease).await?;
+    let lease = Arc::new(LeaseState {
+        lease: opts.lease,
+        started,
+        renewed_ms: AtomicU64::new(0),
+        stop: Mutex::new(None),
+        abort: handles.cancel.child_token(),
+    });
+    // Background tasks: one renews the lease and watches the epoch, one
+    // watches memory (apart, so a slow INFO never delays a renewal).
     let guard_stop = CancellationToken::new();
     let (mem_tx, mem_rx) = watch::channel::<Option<String>>(None);
-    let lost = Arc::new(std::sync::Mutex::new(None::<String>));
     let epoch0 = meta::epoch(redis, ds.id).await;
-    let guard = epoch0.as_ref().ok().map(|&epoch| {
-        tokio::spawn(guard_task(GuardArgs {
+    let mut tasks = Vec::new();
+    if let Ok(&epoch) = epoch0.as_ref() {
+        tasks.push(tokio::spawn(guard_task(GuardArgs {
             redis: redis.clone(),
             ds: ds.id,
             job_id: job_id.to_string(),
-            lease: opts.lease,
             epoch,
-            memory_percent: opts.memory_pause_percent,
-            abort: abort.clone(),
+            state: lease.clone(),
             stop: guard_stop.clone(),
-            memory: mem_tx,
-            lost: lost.clone(),
-        }))
-    });
+        })));
+        if opts.memory_pause_percent > 0 {
+            tasks.push(tokio::spawn(memory_task(
+                redis.clone(),
+                opts.memory_pause_percent,
+                renewal_interval(opts.lease),
+                guard_stop.clone(),
+                mem_tx,
+            )));
+        }
+    }
     let result = match epoch0 {
         Ok(epoch) => {
             let mut w = Warm {
@@ -167,11 +183,13 @@ pub async fn run(
                 ds,
                 chunk_bytes: opts.chunk_bytes.max(4096),
                 job_id,
+                fence,
                 epoch,
                 memory_percent: opts.memory_pause_percent,
                 rebuild_indexes: opts.rebuild_indexes,
                 observe_live: false,
-                abort: abort.clone(),
+                lease: lease.clone(),
+                abort: lease.abort.clone(),
                 control: handles.control,
                 memory: mem_rx,
                 progress: handles.progress,
@@ -182,26 +200,22 @@ pub async fn run(
         Err(e) => Err(e),
     };
     guard_stop.cancel();
-    if let Some(g) = guard {
-        let _ = g.await;
+    for t in tasks {
+        let _ = t.await;
     }
-    let result = match result {
-        Err(Error::Cancelled) if !handles.cancel.is_cancelled() => {
-            let why = lost
-                .lock()
-                .ok()
-                .and_then(|g| g.clone())
-                .unwrap_or_else(|| "the warm was stopped".into());
-            Err(Error::SwapAborted {
-                ds: ds.id,
-                reason: why,
-            })
+    let stop = lease.stop.lock().ok().and_then(|mut g| g.take());
+    let result = match (result, stop) {
+        // A cancel by the caller stays a cancel.
+        (Err(Error::Cancelled), _) if handles.cancel.is_cancelled() => Err(Error::Cancelled),
+        (Err(Error::Cancelled | Error::LeaseLapsed), stop) => {
+            Err(stop_error(redis, ds.id, job_id, stop).await)
         }
-        other => other,
+        (other, _) => other,
     };
     if result.is_err() {
-        // Leave nothing behind: the shadow generation goes, then the lock.
-        if let Err(e) = shadow::remove(redis, ds.id).await {
+        // Leave nothing behind: this warm's own shadow generation goes (never
+        // another holder's), then the lock if it still holds it.
+        if let Err(e) = shadow::remove_generation(redis, ds.id, fence).await {
             tracing::warn!(
                 "could not remove the shadow keys of datasource {}: {e}",
                 ds.id
@@ -217,72 +231,185 @@ pub async fn run(
     result
 }
 
+/// Why the guard or a writer stopped the warm.
+#[derive(Debug, Clone)]
+enum Stop {
+    /// A renewal found another holder, or none.
+    LostLock,
+    /// No renewal succeeded for a whole lease (Redis slow or unreachable, or
+    /// this process stalled): the lock may be someone else's by now.
+    LeaseLapsed(String),
+    /// The datasource's epoch moved.
+    Invalidated,
+}
+
+/// The error a warm stopped by its guard or its writers ends with.
+async fn stop_error(redis: &Redis, ds: DsId, job_id: &str, stop: Option<Stop>) -> Error {
+    match stop {
+        Some(Stop::LostLock | Stop::LeaseLapsed(_)) | None => {
+            let holder = lock::holder(redis, ds).await.ok().flatten();
+            match (holder, stop) {
+                (Some(h), Some(Stop::LeaseLapsed(why))) if h == job_id => Error::SwapAborted {
+                    ds,
+                    reason: format!("the warm lock's lease could not be renewed in time ({why})"),
+                },
+                (Some(h), _) if h == job_id => Error::SwapAborted {
+                    ds,
+                    reason: "the warm was stopped".into(),
+                },
+                (holder, _) => Error::LostLock {
+                    ds,
+                    holder: holder.unwrap_or_else(|| "nobody (its lease expired)".into()),
+                },
+            }
+        }
+        Some(Stop::Invalidated) => Error::SwapAborted {
+            ds,
+            reason: "the datasource was invalidated while it was being warmed".into(),
+        },
+    }
+}
+
+/// What the guard and the writers share about the lease.
+struct LeaseState {
+    /// The lease the lock is taken and renewed with.
+    lease: Duration,
+    /// Sent no later than the acquisition; renewals are counted from here.
+    started: Instant,
+    /// When the last successful renewal was sent (ms after `started`): the
+    /// lock is surely held until that plus the lease.
+    renewed_ms: AtomicU64,
+    /// The first reason to stop, once there is one.
+    stop: Mutex<Option<Stop>>,
+    /// Cancelled to stop the warm (a child of the caller's token).
+    abort: CancellationToken,
+}
+
+impl LeaseState {
+    /// Whether the lease is surely still this warm's: a successful renewal
+    /// was sent less than a lease ago. Writers check it before each batch,
+    /// so a warm whose guard stalled stops writing when its lease may end.
+    fn held(&self) -> bool {
+        let renewed = Duration::from_millis(self.renewed_ms.load(Ordering::Acquire));
+        self.started.elapsed() < renewed + self.lease
+    }
+
+    /// Records the reason (the first one wins) and stops the warm.
+    fn stop(&self, why: Stop) {
+        if let Ok(mut g) = self.stop.lock()
+            && g.is_none()
+        {
+            *g = Some(why);
+        }
+        self.abort.cancel();
+    }
+
+    /// Fails with [`Error::LeaseLapsed`] (and stops the warm) when the lease
+    /// may have ended.
+    fn check(&self) -> Result<()> {
+        if self.held() {
+            return Ok(());
+        }
+        self.stop(Stop::LeaseLapsed(format!(
+            "no renewal succeeded for {} ms",
+            self.lease.as_millis()
+        )));
+        Err(Error::LeaseLapsed)
+    }
+}
+
+/// How often the lease is renewed: a third of it, at most every 2 s.
+fn renewal_interval(lease: Duration) -> Duration {
+    (lease / 3).min(Duration::from_secs(2))
+}
+
 struct GuardArgs {
     redis: Redis,
     ds: DsId,
     job_id: String,
-    lease: Duration,
     epoch: i64,
-    memory_percent: u32,
-    abort: CancellationToken,
+    state: Arc<LeaseState>,
     stop: CancellationToken,
-    memory: watch::Sender<Option<String>>,
-    lost: Arc<std::sync::Mutex<Option<String>>>,
 }
 
-/// Renews the lease every third of it; aborts the warm when the lock is lost
-/// or the datasource is invalidated; pauses it while Redis memory is high.
+/// Renews the lease every [`renewal_interval`]; stops the warm when the lock
+/// is lost, when no renewal succeeded for a whole lease, or when the
+/// datasource is invalidated.
 async fn guard_task(a: GuardArgs) {
-    let tick = (a.lease / 3).min(Duration::from_secs(2));
-    let mut last_ok = Instant::now();
-    let set_lost = |why: String| {
-        if let Ok(mut g) = a.lost.lock() {
-            *g = Some(why);
-        }
-        a.abort.cancel();
-    };
+    let s = &a.state;
+    let tick = renewal_interval(s.lease);
     loop {
         tokio::select! {
             _ = a.stop.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
-        match lock::renew(&a.redis, a.ds, &a.job_id, a.lease).await {
-            Ok(true) => last_ok = Instant::now(),
+        let sent = s.started.elapsed();
+        let renewed = tokio::select! {
+            _ = a.stop.cancelled() => return,
+            r = lock::renew(&a.redis, a.ds, &a.job_id, s.lease) => r,
+        };
+        match renewed {
+            Ok(true) => s
+                .renewed_ms
+                .fetch_max(sent.as_millis() as u64, Ordering::AcqRel),
             Ok(false) => {
-                set_lost("this job lost the warm lock (its lease expired)".into());
+                s.stop(Stop::LostLock);
                 return;
             }
             Err(e) => {
-                if last_ok.elapsed() >= a.lease {
-                    set_lost(format!("Redis stopped answering: {e}"));
+                if !s.held() {
+                    s.stop(Stop::LeaseLapsed(format!("Redis stopped answering: {e}")));
                     return;
                 }
                 continue;
             }
+        };
+        if !s.held() {
+            // The renewal answered, but later than the lease it renewed.
+            s.stop(Stop::LeaseLapsed("a renewal answered too late".into()));
+            return;
         }
         if let Ok(e) = meta::epoch(&a.redis, a.ds).await
             && e != a.epoch
         {
-            set_lost("the datasource was invalidated while it was being warmed".into());
+            s.stop(Stop::Invalidated);
             return;
         }
-        if a.memory_percent > 0
-            && let Ok(ratio) = memory_ratio(&a.redis).await
-        {
-            let limit = f64::from(a.memory_percent) / 100.0;
-            let cur = a.memory.borrow().clone();
-            let next = match (ratio, &cur) {
-                (Some(r), _) if r >= limit => Some(format!(
-                    "Redis memory at {:.0}% of maxmemory (pause threshold {}%); resumes when it drops, or cancel",
-                    r * 100.0,
-                    a.memory_percent
-                )),
-                (Some(r), Some(_)) if r >= limit - 0.05 => cur.clone(),
-                _ => None,
-            };
-            if next != cur {
-                let _ = a.memory.send(next);
-            }
+    }
+}
+
+/// Pauses the warm (through `memory`) while Redis memory is above
+/// `percent` of maxmemory, resuming 5 points below.
+async fn memory_task(
+    redis: Redis,
+    percent: u32,
+    tick: Duration,
+    stop: CancellationToken,
+    memory: watch::Sender<Option<String>>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let ratio = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = memory_ratio(&redis) => r,
+        };
+        let Ok(ratio) = ratio else { continue };
+        let limit = f64::from(percent) / 100.0;
+        let cur = memory.borrow().clone();
+        let next = match (ratio, &cur) {
+            (Some(r), _) if r >= limit => Some(format!(
+                "Redis memory at {:.0}% of maxmemory (pause threshold {}%); resumes when it drops, or cancel",
+                r * 100.0,
+                percent
+            )),
+            (Some(r), Some(_)) if r >= limit - 0.05 => cur.clone(),
+            _ => None,
+        };
+        if next != cur {
+            let _ = memory.send(next);
         }
     }
 }
@@ -333,6 +460,8 @@ struct Warm<'a> {
     ds: &'a Datasource,
     chunk_bytes: usize,
     job_id: &'a str,
+    /// This warm's fencing number: its shadow keys carry it.
+    fence: Fence,
     epoch: i64,
     /// Percent of maxmemory the shadow copy must fit below (0 = no check).
     memory_percent: u32,
@@ -342,6 +471,8 @@ struct Warm<'a> {
     /// generation lacks (it exists, will outlive the warm, and its index
     /// sets will be kept), so the swap need not compare whole sets for them.
     observe_live: bool,
+    /// Checked by the writers before each batch.
+    lease: Arc<LeaseState>,
     abort: CancellationToken,
     control: watch::Receiver<Control>,
     memory: watch::Receiver<Option<String>>,
@@ -399,12 +530,14 @@ impl Warm<'_> {
         let started = Instant::now();
         let ds = self.ds.id;
         self.publish();
-        // A crashed warm's leftovers go first (its lease has expired, or we
-        // would not hold the lock).
+        // Every other registered shadow generation is a leftover (a crashed
+        // warm's, or one fenced off: its lease has expired, or we would not
+        // hold the lock). Then this warm registers its own.
         shadow::remove(self.redis, ds).await?;
         let mut warnings = eviction_warnings(self.redis).await;
         let now_ms = self.redis.time_ms().await?;
         let expire_at = now_ms + self.ds.ttl_secs * 1000;
+        shadow::register(self.redis, ds, self.fence, expire_at).await?;
         self.observe_live = !self.rebuild_indexes && swap::live_is_reliable(self.redis, ds).await?;
 
         let source = Source::open(source_url, self.ds.statement_timeout()).await?;
@@ -464,6 +597,7 @@ impl Warm<'_> {
             &swap::SwapInput {
                 ds,
                 job_id: self.job_id,
+                fence: self.fence,
                 epoch: self.epoch,
                 expire_at,
                 rebuild_indexes: self.rebuild_indexes,
@@ -540,9 +674,15 @@ impl Warm<'_> {
 
         let (batch_tx, batch_rx) = tokio::sync::mpsc::channel::<Batch>(QUEUED);
         let writer = {
-            let redis = self.redis.clone();
-            let observe = self.observe_live;
-            tokio::spawn(write_batches(redis, ds, expire_at, observe, batch_rx))
+            let target = Target {
+                redis: self.redis.clone(),
+                ds,
+                fence: self.fence,
+                expire_at,
+                observe: self.observe_live,
+                lease: self.lease.clone(),
+            };
+            tokio::spawn(write_batches(target, batch_rx))
         };
         let mut g = Written::new(ds);
         let mut coverage = Coverage::default();
@@ -571,8 +711,13 @@ impl Warm<'_> {
             .await
             .map_err(|e| Error::Invalid(format!("the Redis writer stopped: {e}")))?;
         count_task.abort();
-        read_result?;
-        let observed = write_result?;
+        // A writer that failed closes the channel, which the reader sees as
+        // a cancel: the writer's error is the one to report.
+        let observed = match (read_result, write_result) {
+            (Err(Error::Cancelled), Err(w)) => return Err(w),
+            (Err(r), _) => return Err(r),
+            (Ok(()), w) => w?,
+        };
         self.snapshot.rows_processed = rows_seen;
         self.snapshot.rows_total = Some(rows_seen);
         self.snapshot.entries = g.entry_count() as u64;
@@ -641,15 +786,27 @@ impl Warm<'_> {
     }
 }
 
+/// Where and how a warm's batches are written.
+struct Target {
+    redis: Redis,
+    ds: DsId,
+    /// The shadow generation written (names carry it).
+    fence: Fence,
+    /// The generation's absolute expiry (ms).
+    expire_at: i64,
+    /// Ask the live sets which new entries and indexes they lack.
+    observe: bool,
+    /// No batch is sent once the lease may have ended.
+    lease: Arc<LeaseState>,
+}
+
 /// Drains batches with up to [`WRITERS`] pipelines in flight. With
 /// `observe`, returns the entries and indexes the live sets lacked.
 async fn write_batches(
-    redis: Redis,
-    ds: DsId,
-    expire_at: i64,
-    observe: bool,
+    target: Target,
     rx: tokio::sync::mpsc::Receiver<Batch>,
 ) -> Result<swap::Observed> {
+    let target = Arc::new(target);
     let mut rx = rx;
     let mut seen = swap::Observed::default();
     let mut in_flight = futures::stream::FuturesUnordered::new();
@@ -671,8 +828,8 @@ async fn write_batches(
                 gather(r)?;
             }
         }
-        let redis = redis.clone();
-        in_flight.push(async move { write_batch(&redis, ds, expire_at, observe, b).await });
+        let target = target.clone();
+        in_flight.push(async move { write_batch(&target, b).await });
     }
     while let Some(r) = in_flight.next().await {
         gather(r)?;
@@ -681,25 +838,24 @@ async fn write_batches(
 }
 
 /// One pipeline: the batch's shadow entries, the shadow master set and the
-/// shadow index list, all with the generation's absolute expiry. With
+/// shadow index list, all with the generation's absolute expiry, and the
+/// generation's registration again (cheap, and a generation someone removed
+/// while this warm stalled is then found by the next holder). With
 /// `observe`, it also asks (SMISMEMBER) which of the batch's new entries and
 /// indexes the live sets hold, and returns the others, so the swap need not
-/// compare whole sets to find what the new generation adds.
-async fn write_batch(
-    redis: &Redis,
-    ds: DsId,
-    expire_at: i64,
-    observe: bool,
-    b: Batch,
-) -> Result<swap::Observed> {
-    let mut p = redis::Pipeline::with_capacity(b.writes.len() + 4);
-    let shadow_master = keys::master_index(ds, Gen::Shadow);
-    let shadow_list = keys::index_list(ds, Gen::Shadow);
+/// compare whole sets to find what the new generation adds. Nothing is sent
+/// once the lease may have ended.
+async fn write_batch(t: &Target, b: Batch) -> Result<swap::Observed> {
+    let (ds, fence, expire_at, observe) = (t.ds, t.fence, t.expire_at, t.observe);
+    let mut p = redis::Pipeline::with_capacity(b.writes.len() + 6);
+    let shadow_master = keys::master_index(ds, Gen::Shadow(fence));
+    let shadow_list = keys::index_list(ds, Gen::Shadow(fence));
     let mut created = Vec::new();
+    let mut extended = Vec::new();
     for w in &b.writes {
         match w {
             EntryWrite::New { key, json } => {
-                let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
+                let shadow_key = keys::shadow_of_entry(ds, fence, key).unwrap_or_default();
                 // Sized up front: the value is copied once, not regrown.
                 let mut set = redis::Cmd::with_capacity(5, shadow_key.len() + json.len() + 32);
                 set.arg("SET")
@@ -711,17 +867,27 @@ async fn write_batch(
                 created.push(key.as_str());
             }
             EntryWrite::Extend { key, offset, json } => {
-                let shadow_key = keys::shadow_of_entry(ds, key).unwrap_or_default();
+                // Listed and given the expiry again: should the entry have
+                // been removed meanwhile (this warm fenced off and its
+                // generation cleaned up), SETRANGE recreates it, and it
+                // must still be found and expire.
+                let shadow_key = keys::shadow_of_entry(ds, fence, key).unwrap_or_default();
                 p.cmd("SETRANGE")
-                    .arg(shadow_key)
+                    .arg(&shadow_key)
                     .arg(*offset)
                     .arg(json)
                     .ignore();
+                p.cmd("PEXPIREAT").arg(shadow_key).arg(expire_at).ignore();
+                extended.push(key.as_str());
             }
         }
     }
-    if !created.is_empty() {
-        p.cmd("SADD").arg(&shadow_master).arg(&created).ignore();
+    if !created.is_empty() || !extended.is_empty() {
+        p.cmd("SADD")
+            .arg(&shadow_master)
+            .arg(&created)
+            .arg(&extended)
+            .ignore();
         p.cmd("PEXPIREAT")
             .arg(&shadow_master)
             .arg(expire_at)
@@ -731,6 +897,7 @@ async fn write_batch(
         p.cmd("SADD").arg(&shadow_list).arg(&b.new_indexes).ignore();
         p.cmd("PEXPIREAT").arg(&shadow_list).arg(expire_at).ignore();
     }
+    shadow::register_into(&mut p, ds, fence, expire_at);
     let ask_entries = observe && !created.is_empty();
     let ask_indexes = observe && !b.new_indexes.is_empty();
     if ask_entries {
@@ -743,7 +910,8 @@ async fn write_batch(
             .arg(keys::index_list(ds, Gen::Live))
             .arg(&b.new_indexes);
     }
-    let answers: Vec<Vec<bool>> = redis.pipe("writing shadow entries", &p).await?;
+    t.lease.check()?;
+    let answers: Vec<Vec<bool>> = t.redis.pipe("writing shadow entries", &p).await?;
     let mut answers = answers.into_iter();
     let mut seen = swap::Observed::default();
     if ask_entries {
@@ -782,5 +950,51 @@ async fn eviction_warnings(redis: &Redis) -> Vec<String> {
             v[1]
         )],
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(ms: u64) -> LeaseState {
+        LeaseState {
+            lease: Duration::from_millis(ms),
+            started: Instant::now(),
+            renewed_ms: AtomicU64::new(0),
+            stop: Mutex::new(None),
+            abort: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn writers_stop_once_no_renewal_covers_the_lease() {
+        let s = lease(40);
+        assert!(s.check().is_ok());
+        // The guard stalled (a slow INFO, a stopped process): nothing renewed.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(matches!(s.check(), Err(Error::LeaseLapsed)));
+        assert!(s.abort.is_cancelled(), "the warm is stopped");
+        assert!(matches!(
+            s.stop.lock().unwrap().as_ref(),
+            Some(Stop::LeaseLapsed(_))
+        ));
+    }
+
+    #[test]
+    fn a_renewal_extends_the_lease_from_when_it_was_sent() {
+        let s = lease(40);
+        std::thread::sleep(Duration::from_millis(30));
+        s.renewed_ms
+            .store(s.started.elapsed().as_millis() as u64, Ordering::Release);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(s.held(), "renewed 20 ms ago with a 40 ms lease");
+        // The first reason to stop is the one reported.
+        s.stop(Stop::LostLock);
+        s.stop(Stop::Invalidated);
+        assert!(matches!(
+            s.stop.lock().unwrap().as_ref(),
+            Some(Stop::LostLock)
+        ));
     }
 }

@@ -63,6 +63,33 @@ pub async fn run(ctx: &Ctx, cmd: BenchCmd) -> Result<i32> {
             });
             Ok(0)
         }
+        BenchCmd::Groups { groups } => {
+            let redis = ctx.redis().await?;
+            let store = ctx.store().await?;
+            let url = ctx.database_url().await?;
+            let b = crate::bench::groups::run(redis, store, &url, groups).await?;
+            let line = |w: &crate::bench::groups::TimedWarm| {
+                format!(
+                    "{:>9.0} ms (swap {:.0} ms); worst PING {:.1} ms; peak RSS {:.0} MB",
+                    w.ms, w.swap_ms, w.ping_worst_ms, w.rss_peak_mb
+                )
+            };
+            ctx.print(&b, || {
+                format!(
+                    "groups {}  rows {}  entries {}  indexes {}  (table made in {:.0} ms)\n\
+                     cold warm  {}\n\
+                     refresh    {}",
+                    b.groups,
+                    b.rows,
+                    b.entries,
+                    b.indexes,
+                    b.table_ms,
+                    line(&b.cold),
+                    line(&b.refresh)
+                )
+            });
+            Ok(0)
+        }
         BenchCmd::Browse { keys } => {
             let redis = ctx.redis().await?;
             // The "other client" connects to the first node on its own.

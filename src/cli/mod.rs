@@ -291,6 +291,12 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 60_000)]
         entries: u64,
     },
+    /// A datasource of many distinct groups: cold warm and refresh times, worst PING latency during each.
+    Groups {
+        /// Distinct groups (one or two rows each).
+        #[arg(long, default_value_t = 1_200_000)]
+        groups: u64,
+    },
     /// Latency another client sees while the key browser loads every key.
     Browse {
         /// Keys to write and browse.

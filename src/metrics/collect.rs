@@ -33,7 +33,7 @@ pub(crate) struct DsSnapshot {
     pub counters: Counters,
     /// Job id holding the warm lock, if any.
     pub lock_holder: Option<String>,
-    /// Whether shadow keys (master or index list) exist.
+    /// Whether a shadow generation that has not expired is registered.
     pub shadow_exists: bool,
     /// Entries a selective invalidation deleted while keeping them listed:
     /// queries touching them miss until the next warm.
@@ -113,9 +113,12 @@ fn pipeline(id: DsId, sample: Option<(usize, usize)>) -> redis::Pipeline {
     p.cmd("SCARD").arg(keys::master_index(id, Gen::Live));
     p.cmd("HGETALL").arg(keys::stats_since_warm(id));
     p.cmd("GET").arg(keys::warm_lock(id));
-    p.cmd("EXISTS")
-        .arg(keys::master_index(id, Gen::Shadow))
-        .arg(keys::index_list(id, Gen::Shadow));
+    // Registered shadow generations not yet expired, by this machine's clock
+    // (a skew only shifts when an expired leftover stops being reported).
+    p.add_command(crate::cache::shadow::count_cmd(
+        id,
+        chrono::Utc::now().timestamp_millis(),
+    ));
     p.cmd("GET").arg(keys::epoch(id));
     p.cmd("SCARD").arg(keys::invalidated(id));
     if let Some((entries, indexes)) = sample {

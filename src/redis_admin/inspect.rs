@@ -285,7 +285,7 @@ pub struct Inspection {
 fn gen_name(g: Gen) -> String {
     match g {
         Gen::Live => "live".into(),
-        Gen::Shadow => "shadow".into(),
+        Gen::Shadow(_) => "shadow".into(),
     }
 }
 
@@ -752,7 +752,7 @@ mod tests {
             provider: None,
             frequency: "Monthly".into(),
         };
-        let (m, is_index) = meaning(keys::entry(7, Gen::Shadow, &g).as_bytes()).unwrap();
+        let (m, is_index) = meaning(keys::entry(7, Gen::Shadow(3), &g).as_bytes()).unwrap();
         assert!(!is_index);
         assert_eq!(m.kind, "entry");
         assert_eq!(m.datasource, 7);

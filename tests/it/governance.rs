@@ -679,22 +679,29 @@ async fn a_job_whose_agent_was_killed_is_reported_and_cleaned_by_the_next_leader
             .arg(&job.job_id)
             .ignore();
         redis.pipe::<()>("seed job", &p).await.expect("seed job");
+        // The dead warm's shadow generation (fencing number 999), registered
+        // as every warm registers its own.
         let mut p = redis::pipe();
         p.cmd("SET")
-            .arg(keys::entry(1, Gen::Shadow, &g))
+            .arg(keys::entry(1, Gen::Shadow(999), &g))
             .arg("[]")
             .ignore();
         p.cmd("SADD")
-            .arg(keys::master_index(1, Gen::Shadow))
+            .arg(keys::master_index(1, Gen::Shadow(999)))
             .arg(&live)
             .ignore();
         p.cmd("SADD")
-            .arg(keys::index_list(1, Gen::Shadow))
+            .arg(keys::index_list(1, Gen::Shadow(999)))
             .arg(&idx)
             .ignore();
         p.cmd("SADD")
-            .arg(keys::shadow_of_index(1, &idx).expect("shadow idx"))
+            .arg(keys::shadow_of_index(1, 999, &idx).expect("shadow idx"))
             .arg(&live)
+            .ignore();
+        p.cmd("ZADD")
+            .arg(keys::shadow_registry(1))
+            .arg("+inf")
+            .arg(999)
             .ignore();
         p.cmd("SET")
             .arg(keys::warm_lock(1))

@@ -454,12 +454,18 @@ async fn each_datasource_health_issue_appears_with_its_condition_and_goes_when_f
 
         // Leftover shadow keys, as a crashed warm leaves them.
         let (live_key, _) = random_entry(r, 1);
-        let shadow_key = keys::shadow_of_entry(1, &live_key).expect("shadow name");
+        let shadow_key = keys::shadow_of_entry(1, 999, &live_key).expect("shadow name");
         let _: () = r.query(redis::cmd("SET").arg(&shadow_key).arg("[]"));
         let _: () = r.query(
             redis::cmd("SADD")
-                .arg(keys::master_index(1, Gen::Shadow))
+                .arg(keys::master_index(1, Gen::Shadow(999)))
                 .arg(&live_key),
+        );
+        let _: () = r.query(
+            redis::cmd("ZADD")
+                .arg(keys::shadow_registry(1))
+                .arg("+inf")
+                .arg(999),
         );
         let h = health(&f).await;
         assert_eq!(codes(&h, Some(1)), vec!["shadow_leftover"], "{h:#?}");
@@ -471,7 +477,8 @@ async fn each_datasource_health_issue_appears_with_its_condition_and_goes_when_f
         let left: i64 = r.query(
             redis::cmd("EXISTS")
                 .arg(&shadow_key)
-                .arg(keys::master_index(1, Gen::Shadow)),
+                .arg(keys::master_index(1, Gen::Shadow(999)))
+                .arg(keys::shadow_registry(1)),
         );
         assert_eq!(left, 0);
         assert!(health(&f).await.issues.is_empty());

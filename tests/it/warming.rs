@@ -147,6 +147,36 @@ async fn start_paused(f: &Fixture) -> (String, tokio::task::JoinHandle<JobSnapsh
     (id, task)
 }
 
+/// The fencing number of the warm holding datasource `ds`'s lock (the
+/// counter's value while it holds it).
+async fn running_fence(redis: &Redis, ds: i64) -> Option<u64> {
+    redis
+        .query("GET", redis::cmd("GET").arg(keys::warm_fence(ds)))
+        .await
+        .expect("fence")
+}
+
+/// Waits until the running warm of `ds` has written at least `n` shadow
+/// entries; returns its fencing number and shadow master set.
+async fn wait_for_shadow_entries(redis: &Redis, ds: i64, n: u64) -> (u64, String) {
+    for _ in 0..5000 {
+        if lock::holder(redis, ds).await.expect("lock").is_some()
+            && let Some(fence) = running_fence(redis, ds).await
+        {
+            let master = keys::master_index(ds, Gen::Shadow(fence));
+            let have: u64 = redis
+                .query("SCARD", redis::cmd("SCARD").arg(&master))
+                .await
+                .expect("scard");
+            if have >= n {
+                return (fence, master);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("the warm of datasource {ds} never wrote {n} shadow entries");
+}
+
 async fn assert_no_shadow(redis: &Redis) {
     assert!(
         !shadow::exists(redis, 1).await.expect("shadow check"),
@@ -417,12 +447,17 @@ async fn crashed_holder_lease_expires(r: &AnyRedis) {
         .arg(1500)
         .ignore();
     p.cmd("SET")
-        .arg(keys::entry(1, Gen::Shadow, &ghost))
+        .arg(keys::entry(1, Gen::Shadow(999), &ghost))
         .arg("[]")
         .ignore();
     p.cmd("SADD")
-        .arg(keys::master_index(1, Gen::Shadow))
+        .arg(keys::master_index(1, Gen::Shadow(999)))
         .arg(&live)
+        .ignore();
+    p.cmd("ZADD")
+        .arg(keys::shadow_registry(1))
+        .arg("+inf")
+        .arg(999)
         .ignore();
     let _: () = f.redis.pipe("setup", &p).await.expect("setup");
     let busy = warm(&f, 1).await;
@@ -440,7 +475,7 @@ async fn crashed_holder_lease_expires(r: &AnyRedis) {
         .redis
         .query(
             "EXISTS",
-            redis::cmd("EXISTS").arg(keys::entry(1, Gen::Shadow, &ghost)),
+            redis::cmd("EXISTS").arg(keys::entry(1, Gen::Shadow(999), &ghost)),
         )
         .await
         .expect("exists");
@@ -723,18 +758,7 @@ async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
             async move { jobs::run_job(&jc, snap, CancellationToken::new(), |_| {}).await },
         );
     // Pause once some shadow entries exist.
-    let shadow_master = keys::master_index(2, Gen::Shadow);
-    loop {
-        let n: u64 = f
-            .redis
-            .query("SCARD", redis::cmd("SCARD").arg(&shadow_master))
-            .await
-            .expect("scard");
-        if n > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    let (fence, shadow_master) = wait_for_shadow_entries(&f.redis, 2, 1).await;
     jobs::control(&f.redis, &f.jc.actor, &id, ControlRequest::Pause)
         .await
         .expect("pause");
@@ -748,7 +772,7 @@ async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
         .redis
         .query(
             "DEL",
-            redis::cmd("DEL").arg(keys::shadow_of_entry(2, &victim).expect("entry key")),
+            redis::cmd("DEL").arg(keys::shadow_of_entry(2, fence, &victim).expect("entry key")),
         )
         .await
         .expect("delete a shadow entry");
