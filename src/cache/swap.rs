@@ -641,12 +641,14 @@ impl Transaction {
     }
 }
 
-/// After EXEC: takes every entry whose RENAME failed (its shadow key had
-/// vanished) out of the live master set and out of each of its secondary
-/// indexes (an index left empty also leaves the index list), and writes
-/// again under its live name every index whose shadow copy or kept live set
-/// had vanished. Nothing is repaired once another holder took the lock
-/// (its generation replaces this one anyway). Returns how many entries
+/// After EXEC: every entry whose RENAME failed (its shadow key had vanished)
+/// has no value in the new generation: it stays listed in the master and
+/// index sets, its live key (the previous generation's value) is deleted and
+/// it is recorded in `cache:meta:{ds:N}:invalidated`, so queries touching it
+/// miss until the next warm (which a recent warm does not skip then). Every
+/// index whose shadow copy or kept live set had vanished is written again
+/// under its live name. Nothing is repaired once another holder took the
+/// lock (its generation replaces this one anyway). Returns how many entries
 /// were missing.
 async fn repair(
     conn: &mut MultiplexedConnection,
@@ -695,19 +697,16 @@ async fn repair(
         let mut inv = scripts::REPAIR.prepare_invoke();
         inv.key(keys::warm_fence(ds))
             .key(keys::master_index(ds, Gen::Live))
-            .key(keys::index_list(ds, Gen::Live))
-            .key(keys::meta(ds))
-            .arg(input.fence);
+            .key(keys::invalidated(ds))
+            .arg(input.fence)
+            .arg(input.expire_at);
         for &e in batch {
             inv.key(written.entry_name(e));
-            for index in written.indexes_of(e) {
-                inv.key(index);
-            }
         }
         let applied: i64 = inv
             .invoke_async(conn)
             .await
-            .map_err(|e| Error::redis("removing vanished entries from the live generation", e))?;
+            .map_err(|e| Error::redis("recording vanished entries as invalidated", e))?;
         if applied < 0 {
             break;
         }

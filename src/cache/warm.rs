@@ -615,7 +615,7 @@ impl Warm<'_> {
         );
         if missing > 0 {
             warnings.push(format!(
-                "{missing} shadow keys were deleted during the warm (by eviction or by hand) and are missing from the new generation"
+                "{missing} shadow keys were deleted during the warm (by eviction or by hand): those entries are invalidated (queries touching them miss) until the next warm"
             ));
         }
         meta.generation = generation;

@@ -116,15 +116,6 @@ impl Written {
             .unwrap_or_default()
     }
 
-    /// Live names of the three secondary indexes entry number `e` belongs to.
-    pub(crate) fn indexes_of(&self, e: usize) -> impl Iterator<Item = &str> {
-        self.entry_indexes
-            .get(e)
-            .into_iter()
-            .flatten()
-            .map(|&i| self.index_name(i))
-    }
-
     /// Live name of index number `i`.
     pub(crate) fn index_name(&self, i: u32) -> &str {
         self.indexes
@@ -246,13 +237,6 @@ mod tests {
             w.index_bytes(&practice),
             Some(members.iter().map(|m| m.len() as u64).sum())
         );
-        // Each entry knows its own three indexes.
-        let of_b: Vec<&str> = w.indexes_of(1).collect();
-        let expected: Vec<String> = SecondaryIndex::for_group(&b)
-            .iter()
-            .map(|i| i.key(3, Gen::Live))
-            .collect();
-        assert_eq!(of_b, expected);
         assert_eq!(w.entry_name(1), keys::entry(3, Gen::Live, &b));
     }
 

@@ -194,9 +194,8 @@ async fn clean_shadow(redis: &Redis, ds: DsId, job_id: &str) -> Result<shadow::R
     let cleaner = format!("cleanup-{job_id}");
     match lock::acquire(redis, ds, &cleaner, lock::LEASE).await {
         Ok(()) => {
-            // merge: once shadow keys carry their warm's job id and a
-            // per-datasource registry lists them (helper `fence`), remove
-            // only this job's shadow keys through that registry here.
+            // Holding the lock, every registered shadow generation belongs
+            // to a warm that is dead or fenced off: all of them go.
             let removed = shadow::remove(redis, ds).await;
             lock::release(redis, ds, &cleaner).await?;
             removed

@@ -11,7 +11,7 @@ use std::time::Duration;
 use cachedeck::cache::query::{self, QueryRequest};
 use cachedeck::cache::set_scan::SetScan;
 use cachedeck::cache::warm::WarmOptions;
-use cachedeck::cache::{lock, meta, shadow};
+use cachedeck::cache::{lock, shadow};
 use cachedeck::jobs::{self, ControlRequest, JobSnapshot, JobState};
 use cachedeck::keys::{self, Gen, ParsedKey, SecondaryIndex};
 use cachedeck::redis_admin::scan::{ScanCursor, ScanQuery};
@@ -322,9 +322,11 @@ async fn swap_outlasting_renewals_succeeds(r: &AnyRedis) {
 both!(short_lease_swap, swap_outlasting_renewals_succeeds);
 
 /// Shadow entries deleted behind a refresh's back (by hand, by eviction)
-/// leave the new generation entirely: out of the master set, out of each of
-/// their indexes, their live keys gone, and reported.
-async fn vanished_shadow_entries_leave_every_set(r: &AnyRedis) {
+/// have no value in the new generation: they stay listed in every set, their
+/// live keys (the old values) are gone and they are recorded as invalidated,
+/// so queries touching them miss (never a silently shorter answer), the rest
+/// hits, and the next warm — not skipped as recent — restores them.
+async fn vanished_shadow_entries_are_invalidated(r: &AnyRedis) {
     let f = fixture(r, 100, Duration::from_secs(2), SLOW_SQL).await;
     let first = run_warm(&f, true).await;
     assert_eq!(first.state, JobState::Succeeded, "{:?}", first.error);
@@ -366,8 +368,18 @@ async fn vanished_shadow_entries_leave_every_set(r: &AnyRedis) {
         "{:?}",
         done.warnings
     );
+    let invalidated: HashSet<String> = members(&f.redis, &keys::invalidated(1))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(invalidated, victims.iter().cloned().collect::<HashSet<_>>());
+    let master: HashSet<String> = members(&f.redis, &keys::master_index(1, Gen::Live))
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(master.len(), 1_200, "vanished entries stay listed");
     for v in &victims {
-        assert!(!exists(&f.redis, v).await, "{v} still exists");
+        assert!(!exists(&f.redis, v).await, "{v} still holds an old value");
         let Some(ParsedKey::Entry { group, .. }) = keys::parse(v) else {
             panic!("not an entry name: {v}");
         };
@@ -378,21 +390,61 @@ async fn vanished_shadow_entries_leave_every_set(r: &AnyRedis) {
                 .query("SISMEMBER", redis::cmd("SISMEMBER").arg(&name).arg(v))
                 .await
                 .expect("sismember");
-            assert!(!member, "{name} still lists the vanished {v}");
+            assert!(member, "{name} no longer lists the vanished {v}");
         }
-    }
-    assert_eq!(assert_consistent(&f.redis).await, 1_200 - 3);
-    let m = meta::read(&f.redis, 1).await.expect("meta").expect("meta");
-    assert_eq!(
-        m.entries,
-        1_200 - 3,
-        "meta counts what the generation holds"
-    );
-    let res = query::query(&f.redis, &req("Charges", "Monthly"))
+        // A query touching it misses: the application asks the database.
+        let res = query::query(
+            &f.redis,
+            &QueryRequest {
+                datasource: 1,
+                measure: group.measure.clone(),
+                frequency: group.frequency.clone(),
+                practices: vec![group.practice.clone()],
+                ..Default::default()
+            },
+        )
         .await
         .expect("query");
+        assert!(!res.hit, "a query touching the vanished {v} hit");
+    }
+    // Untouched selections keep hitting with the new generation.
+    let untouched = master
+        .iter()
+        .filter_map(|e| match keys::parse(e) {
+            Some(ParsedKey::Entry { group, .. }) => Some(group),
+            _ => None,
+        })
+        .find(|g| {
+            !victims.iter().any(|v| match keys::parse(v) {
+                Some(ParsedKey::Entry { group, .. }) => {
+                    group.practice == g.practice
+                        && group.measure == g.measure
+                        && group.frequency == g.frequency
+                }
+                _ => false,
+            })
+        })
+        .expect("an untouched group");
+    let res = query::query(
+        &f.redis,
+        &QueryRequest {
+            datasource: 1,
+            measure: untouched.measure.clone(),
+            frequency: untouched.frequency.clone(),
+            practices: vec![untouched.practice.clone()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("query");
     assert!(res.hit);
     assert_eq!(gens(&res.rows), HashSet::from([1]));
     assert!(shadow_keys(&f.redis).await.is_empty());
+    // The next ordinary warm is not skipped and restores them.
+    let again = run_warm(&f, false).await;
+    assert_eq!(again.state, JobState::Succeeded, "{:?}", again.error);
+    assert_eq!(assert_consistent(&f.redis).await, 1_200);
+    assert!(members(&f.redis, &keys::invalidated(1)).await.is_empty());
+    assert!(shadow_keys(&f.redis).await.is_empty());
 }
-both!(partial_repair, vanished_shadow_entries_leave_every_set);
+both!(partial_repair, vanished_shadow_entries_are_invalidated);

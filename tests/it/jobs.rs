@@ -145,13 +145,19 @@ async fn plant_shadow(redis: &Redis, ds: i64) {
     };
     let live = keys::entry(ds, Gen::Live, &g);
     let mut p = redis::pipe();
+    // Fencing number 999, registered as every warm registers its own.
     p.cmd("SET")
-        .arg(keys::entry(ds, Gen::Shadow, &g))
+        .arg(keys::entry(ds, Gen::Shadow(999), &g))
         .arg("[]")
         .ignore();
     p.cmd("SADD")
-        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg(keys::master_index(ds, Gen::Shadow(999)))
         .arg(&live)
+        .ignore();
+    p.cmd("ZADD")
+        .arg(keys::shadow_registry(ds))
+        .arg("+inf")
+        .arg(999)
         .ignore();
     redis
         .pipe::<()>("plant shadow", &p)
