@@ -520,9 +520,19 @@ async fn deep_findings(
 
 /// Runs every check over every registered datasource and Redis itself.
 pub async fn check(redis: &Redis, store: &Store) -> Result<HealthReport> {
+    check_with(redis, store, &super::Observations::inline()).await
+}
+
+/// [`check`] with the caller's cache of observed caches (written by another tool).
+pub async fn check_with(
+    redis: &Redis,
+    store: &Store,
+    obs: &super::Observations,
+) -> Result<HealthReport> {
     let (datasources, now) = collect::registry_and_time(redis, store).await?;
     let (entries, indexes, members) = sample_sizes(datasources.len());
-    let snaps = collect::snapshots(redis, datasources, Some((entries, indexes))).await?;
+    let snaps =
+        collect::snapshots(redis, datasources, Some((entries, indexes)), Some(obs), now).await?;
     let mut issues = redis_findings(redis).await;
     // Owned snapshots: a closure over `&DsSnapshot` would make the future
     // higher-ranked over that lifetime, which tokio::spawn callers reject.
@@ -584,6 +594,7 @@ mod tests {
             shadow_exists: false,
             epoch: 0,
             sample: None,
+            observed: None,
         }
     }
 

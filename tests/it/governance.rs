@@ -603,7 +603,7 @@ async fn two_agents_and_a_window_fire_each_tick_once() {
         let missed: Vec<_> = reports.iter().flat_map(|r| r.missed.clone()).collect();
         assert_eq!(missed.len(), 1, "{reports:#?}");
         // Runs older than the catch-up window were missed; the rest run as one.
-        let catch_up = scheduler::CATCH_UP.as_secs() as i64 / 60;
+        let catch_up = schedules::CATCH_UP.as_secs() as i64 / 60;
         assert_eq!(missed[0].count as i64, 30 - catch_up - 1, "{missed:?}");
         let fired: Vec<_> = reports.iter().flat_map(|r| r.fired.clone()).collect();
         assert_eq!(fired.len(), 1);
