@@ -186,6 +186,9 @@ struct Backend {
     tools: tools::ToolsState,
     /// State of the administration requests and the window's scheduler.
     admin: admin::AdminState,
+    /// Observations of caches another tool wrote, renewed in background
+    /// tasks so a refresh never waits for a walk of their entry names.
+    observations: crate::metrics::Observations,
 }
 
 /// Time between memory/entries trend samples written by the window.
@@ -218,6 +221,7 @@ impl Backend {
             next_sample: Instant::now() + FIRST_SAMPLE,
             tools: tools::ToolsState::default(),
             admin: admin::AdminState::default(),
+            observations: crate::metrics::Observations::background(),
         }
     }
 
@@ -381,6 +385,7 @@ impl Backend {
         let tx = self.internal_tx.clone();
         let emit = self.emit.clone();
         let generation = self.generation;
+        let observations = self.observations.clone();
         let sampler = match (&store, &self.resolved) {
             (Some(s), Some(r)) if Instant::now() >= self.next_sample => {
                 self.next_sample = Instant::now() + SAMPLE_INTERVAL;
@@ -390,7 +395,8 @@ impl Backend {
         };
         tokio::spawn(async move {
             let (broken, error) =
-                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler).await;
+                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler, &observations)
+                    .await;
             let _ = tx.send(Internal::RefreshDone {
                 generation,
                 broken,
@@ -565,7 +571,11 @@ impl Backend {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Refresh => self.start_refresh(),
+            Command::Refresh => {
+                // Asked for: observe caches written elsewhere afresh too.
+                self.observations.forget_all();
+                self.start_refresh()
+            }
             Command::Reconnect => {
                 let resolved = self.resolved.clone();
                 match resolved {

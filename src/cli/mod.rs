@@ -123,6 +123,9 @@ pub enum DatasourceCmd {
         #[arg(long)]
         id: i64,
     },
+    /// List datasource ids that have a cache in Redis but are not registered,
+    /// with their size (SCAN of every master; reads only).
+    Discover,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@
 //! of datasources and millions of keys, on a standalone server or a cluster.
 
 mod collect;
+pub mod discover;
 pub mod health;
 pub mod integrity;
 pub mod observe;

@@ -12,6 +12,7 @@ mod gui;
 mod gui_admin;
 mod gui_tools;
 mod metrics;
+mod observe;
 mod redis_admin;
 mod report;
 mod warm_cli;

@@ -10,6 +10,7 @@
 //! - [`SqliteFile`], [`AnyDb`]: a SQLite file; either store backend.
 //! - [`CliRunner`]: the real `cachedeck` binary with its own config dir.
 //! - [`WarmFixture`]: Redis + a fresh database + the job context that warms.
+//! - [`SeedCache`]: a cache written in the seed application's format.
 //!
 //! When a server cannot be had, the test panics saying what to install or
 //! start (`scripts/test.sh` installs and starts everything); nothing is
@@ -24,6 +25,7 @@ mod cluster;
 mod ports;
 mod postgres;
 mod redis_server;
+mod seed_cache;
 mod sqlite;
 mod topology;
 mod warm_fixture;
@@ -33,6 +35,10 @@ pub use cluster::RedisCluster;
 pub use ports::{free_cluster_port, free_port};
 pub use postgres::{DEFAULT_ADMIN_URL, TestDb, admin_url, block_on};
 pub use redis_server::RedisServer;
+pub use seed_cache::{
+    SEED_ENTRIES, SEED_FREQUENCIES, SEED_INDEXES, SEED_MEASURES, SEED_PRACTICES, SEED_PROVIDERS,
+    SeedCache,
+};
 pub use sqlite::{AnyDb, SqliteFile};
 pub use topology::{AnyRedis, each_topology};
 pub use warm_fixture::WarmFixture;
