@@ -394,9 +394,14 @@ impl Backend {
             _ => None,
         };
         tokio::spawn(async move {
-            let (broken, error) =
-                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler, &observations)
-                    .await;
+            let (broken, error) = ops::refresh(
+                &emit,
+                redis.as_ref(),
+                store.as_ref(),
+                sampler,
+                &observations,
+            )
+            .await;
             let _ = tx.send(Internal::RefreshDone {
                 generation,
                 broken,

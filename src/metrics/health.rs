@@ -149,9 +149,18 @@ pub(crate) fn snapshot_findings(s: &DsSnapshot, now_ms: i64) -> Vec<HealthIssue>
         if let Some(age) = s.age_minutes(now_ms)
             && age > stale_after
         {
+            let estimated = s
+                .observed
+                .as_ref()
+                .is_some_and(|o| o.last_warm_source == super::Source::Estimated);
             let what = format!(
-                "last warmed {} ago, stale after {}",
+                "last warmed {} ago{}, stale after {}",
                 fmt_minutes(age),
+                if estimated {
+                    " (estimated from the entries' remaining TTLs)"
+                } else {
+                    ""
+                },
                 fmt_minutes(stale_after)
             );
             out.push(issue(

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use cachedeck::cache::warm::WarmOptions;
+use cachedeck::keys;
 use cachedeck::metrics::{self, Observations, Source};
 use serde_json::Value;
 
@@ -25,9 +26,12 @@ async fn fixture(r: &AnyRedis) -> WarmFixture {
     f
 }
 
+/// One SCAN call: words in, (cursor, keys) out.
+type ScanCall<'a> = &'a dyn Fn(&[&str]) -> (String, Vec<String>);
+
 /// Every key over every master, sorted (SCAN, for the before/after check).
 fn all_keys(r: &AnyRedis) -> Vec<String> {
-    let scan = |cmd: &dyn Fn(&[&str]) -> (String, Vec<String>)| {
+    let scan = |cmd: ScanCall| {
         let mut out = Vec::new();
         let mut cursor = "0".to_string();
         loop {
@@ -47,7 +51,7 @@ fn all_keys(r: &AnyRedis) -> Vec<String> {
     keys
 }
 
-fn ds<'a>(stats: &'a Value, id: i64) -> &'a Value {
+fn ds(stats: &Value, id: i64) -> &Value {
     stats["datasources"]
         .as_array()
         .expect("datasources")
@@ -68,9 +72,13 @@ async fn a_seed_cache_is_warm_with_observed_figures_and_nothing_is_written() {
     each_topology(async |r| {
         let f = fixture(r).await;
         let now = f.redis.time_ms().await.expect("time");
-        SeedCache::standard(1, Some(iso(now - 3 * HOUR_MS)), TTL_SECS * 1000 - 3 * HOUR_MS)
-            .write(&f.redis)
-            .await;
+        SeedCache::standard(
+            1,
+            Some(iso(now - 3 * HOUR_MS)),
+            TTL_SECS * 1000 - 3 * HOUR_MS,
+        )
+        .write(&f.redis)
+        .await;
         // An unregistered one for discover.
         let seven = SeedCache {
             measures: &["Charges"],
@@ -89,7 +97,10 @@ async fn a_seed_cache_is_warm_with_observed_figures_and_nothing_is_written() {
         assert_eq!(m["uniqueMeasures"], 3);
         assert_eq!(m["uniquePractices"], SEED_PRACTICES);
         assert_eq!(m["uniqueProviders"], SEED_PROVIDERS);
-        assert_eq!(m["uniqueFrequencies"], serde_json::json!(["Monthly", "Weekly"]));
+        assert_eq!(
+            m["uniqueFrequencies"],
+            serde_json::json!(["Monthly", "Weekly"])
+        );
         assert!(m["estimatedMemoryMB"].as_f64().unwrap() > 0.0, "{m:#}");
         let age = m["ageMinutes"].as_f64().expect("age");
         assert!((age - 180.0).abs() < 2.0, "age {age}");
@@ -119,7 +130,10 @@ async fn a_seed_cache_is_warm_with_observed_figures_and_nothing_is_written() {
         let text = cli.run(&["stats"]).success().stdout;
         assert!(text.contains("240 entries"), "{text}");
 
-        let found = cli.run(&["datasource", "discover", "--json"]).success().json();
+        let found = cli
+            .run(&["datasource", "discover", "--json"])
+            .success()
+            .json();
         let found = found.as_array().expect("array");
         assert_eq!(found.len(), 1, "only the unregistered DS #7: {found:#?}");
         assert_eq!(found[0]["datasourceId"], 7);
@@ -129,7 +143,11 @@ async fn a_seed_cache_is_warm_with_observed_figures_and_nothing_is_written() {
         let human = cli.run(&["datasource", "discover"]).success().stdout;
         assert!(human.contains("DS #7: 80 entries"), "{human}");
 
-        assert_eq!(before, (r.dbsize(), all_keys(r)), "stats/health/discover wrote to Redis");
+        assert_eq!(
+            before,
+            (r.dbsize(), all_keys(r)),
+            "stats/health/discover wrote to Redis"
+        );
     })
     .await;
 }
@@ -154,7 +172,7 @@ async fn every_last_warm_form_and_the_ttl_estimate() {
             secs.to_string(),
             at.to_string(),
         ];
-        let last_warm = format!("cache:meta:{{ds:1}}:last_warm");
+        let last_warm = keys::last_warm(1);
         for form in &forms {
             let () = r.query(redis::cmd("SET").arg(&last_warm).arg(form));
             let s = metrics::stats(&f.redis, &f.store).await.expect("stats");
@@ -216,25 +234,41 @@ async fn the_window_observes_in_the_background_and_caches_it() {
             .await;
         let obs = Observations::background();
         // The first read answers from a sample at once; the walk follows.
-        let first = metrics::stats_with(&f.redis, &f.store, &obs).await.expect("stats");
+        let first = metrics::stats_with(&f.redis, &f.store, &obs)
+            .await
+            .expect("stats");
         let m = &first.datasources[0];
         assert!(m.is_warm);
         assert_eq!(m.total_entries, SEED_ENTRIES);
-        assert!(m.unique_measures > 0 && m.estimated_memory_mb > 0.0, "{m:#?}");
+        assert!(
+            m.unique_measures > 0 && m.estimated_memory_mb > 0.0,
+            "{m:#?}"
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let s = metrics::stats_with(&f.redis, &f.store, &obs).await.expect("stats");
+            let s = metrics::stats_with(&f.redis, &f.store, &obs)
+                .await
+                .expect("stats");
             let m = &s.datasources[0];
             if m.sources.coverage == Source::Observed {
                 assert_eq!(m.index_count, SEED_INDEXES);
                 assert_eq!(m.unique_practices, u64::from(SEED_PRACTICES));
                 break;
             }
-            assert_eq!(m.sources.coverage, Source::Estimated, "from the sample meanwhile");
-            assert!(std::time::Instant::now() < deadline, "the walk never finished");
+            assert_eq!(
+                m.sources.coverage,
+                Source::Estimated,
+                "from the sample meanwhile"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the walk never finished"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let h = metrics::check_with(&f.redis, &f.store, &obs).await.expect("health");
+        let h = metrics::check_with(&f.redis, &f.store, &obs)
+            .await
+            .expect("health");
         assert_ne!(h.overall, metrics::Overall::Critical, "{h:#?}");
     })
     .await;
