@@ -273,3 +273,67 @@ async fn the_window_observes_in_the_background_and_caches_it() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_walk_past_its_bound_estimates_and_says_so() {
+    each_topology(async |r| {
+        let f = fixture(r).await;
+        SeedCache::standard(1, None, HOUR_MS).write(&f.redis).await;
+        let d = f.store.datasource(1).await.expect("datasource");
+        let now = f.redis.time_ms().await.expect("time");
+        let o = metrics::observe::observe(&f.redis, &d, SEED_ENTRIES, None, now, 50)
+            .await
+            .expect("observe");
+        let c = &o.coverage;
+        assert!(!c.complete && c.members_read >= 50, "{c:#?}");
+        assert!(
+            c.members_read < SEED_ENTRIES,
+            "stopped at the bound: {c:#?}"
+        );
+        assert_eq!(c.source, Source::Estimated);
+        assert_eq!(c.measures, 3, "{c:#?}");
+        assert!(c.index_count <= 3 * SEED_ENTRIES, "{c:#?}");
+        assert_eq!(o.sample.measured, 200);
+        assert!(o.memory_bytes() > 0);
+    })
+    .await;
+}
+
+/// What one inline observation costs on a large cache (the figure the README
+/// states): `cargo test --test it observe::measure_inline_observation --
+/// --ignored --nocapture`.
+#[tokio::test]
+#[ignore]
+async fn measure_inline_observation() {
+    let r = AnyRedis::standalone();
+    let f = fixture(&r).await;
+    let n: u64 = 250_000;
+    let master = keys::master_index(1, keys::Gen::Live);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        let mut p = redis::pipe();
+        for i in chunk {
+            let key = format!(
+                "cache:{{ds:1}}:m:M{}:p:{}:prov:{}:freq:Monthly",
+                i % 7,
+                i / 7 % 5000,
+                i
+            );
+            p.cmd("SET").arg(&key).arg("[]").ignore();
+            p.cmd("SADD").arg(&master).arg(&key).ignore();
+        }
+        let () = f.redis.pipe("filling", &p).await.expect("fill");
+    }
+    let d = f.store.datasource(1).await.expect("datasource");
+    let now = f.redis.time_ms().await.expect("time");
+    let t = std::time::Instant::now();
+    let o = metrics::observe::observe(&f.redis, &d, n, None, now, metrics::observe::INLINE_BOUND)
+        .await
+        .expect("observe");
+    eprintln!(
+        "inline observation of {n} entries: {:?}, {} members read, complete {}, practices {}",
+        t.elapsed(),
+        o.coverage.members_read,
+        o.coverage.complete,
+        o.coverage.practices
+    );
+}

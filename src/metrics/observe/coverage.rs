@@ -196,7 +196,8 @@ pub(crate) async fn walk(
                     .arg(&master)
                     .arg(cursor)
                     .arg("COUNT")
-                    .arg(SSCAN_COUNT),
+                    // Never much more than the bound in one call.
+                    .arg(SSCAN_COUNT.min(bound.max(10) as usize)),
             )
             .await?;
         for n in &names {
