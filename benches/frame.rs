@@ -206,6 +206,8 @@ fn datasource(i: usize) -> DatasourceCacheMetrics {
             vec!["never warmed".into()]
         },
         warming_job: (i < JOBS).then(|| format!("bench-job-{i}")),
+        written_elsewhere: false,
+        sources: Default::default(),
     }
 }
 

@@ -575,6 +575,32 @@ pub fn parse(key: &str) -> Option<ParsedKey> {
     None
 }
 
+/// Parses a live entry key of datasource `ds` written by another tool (an
+/// application's own warmer), leniently: a component that escaping could not
+/// have produced is taken as written, and a provider written as `null`,
+/// `NULL`, an empty component or [`NULL_TOKEN`] is SQL NULL. Used only to
+/// observe caches cachedeck did not write; [`parse`] stays strict and
+/// [`entry`] formats keys as before. `None` when the name does not have the
+/// entry shape (`m:…:p:…:prov:…:freq:…` after the datasource's tag).
+pub fn parse_observed_entry(ds: DsId, key: &str) -> Option<GroupKey> {
+    let rest = key.strip_prefix(&entry_prefix(ds, Gen::Live))?;
+    let v = fields(rest, &["m", "p", "prov", "freq"])?;
+    let lenient = |t: &str| match unescape(t) {
+        Some(Some(v)) => v,
+        _ => t.to_string(),
+    };
+    let provider = match v[2] {
+        "" | "null" | "NULL" | NULL_TOKEN => None,
+        t => Some(lenient(t)),
+    };
+    Some(GroupKey {
+        measure: lenient(v[0]),
+        practice: lenient(v[1]),
+        provider,
+        frequency: lenient(v[3]),
+    })
+}
+
 /// Escapes raw key bytes for display: printable ASCII stays, everything else is
 /// `\xNN`. `keyHex` in JSON carries the exact bytes.
 pub fn display_bytes(key: &[u8]) -> String {
@@ -597,6 +623,47 @@ pub fn display_bytes(key: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observed_entries_parse_leniently_and_know_every_null_form() {
+        let k = |prov: &str| format!("cache:{{ds:7}}:m:Charges:p:114:prov:{prov}:freq:Monthly");
+        for null in ["null", "NULL", "", "%N"] {
+            let g = parse_observed_entry(7, &k(null)).expect(null);
+            assert_eq!(g.provider, None, "{null:?}");
+            assert_eq!(g.measure, "Charges");
+        }
+        let g = parse_observed_entry(7, &k("5")).expect("plain");
+        assert_eq!(g.provider.as_deref(), Some("5"));
+        // Escaped as cachedeck does: decoded; not escapable: taken as written.
+        let g = parse_observed_entry(7, "cache:{ds:7}:m:a%3Ab:p:1 2:prov:x:freq:%C3%A9").unwrap();
+        assert_eq!((g.measure.as_str(), g.practice.as_str()), ("a:b", "1 2"));
+        assert_eq!(g.frequency, "é");
+        // Another datasource, a shadow key or another shape: not an entry.
+        assert_eq!(
+            parse_observed_entry(7, &k("5").replace("{ds:7}", "{ds:71}")),
+            None
+        );
+        assert_eq!(
+            parse_observed_entry(7, "cache:shadow:{ds:7}:m:a:p:1:prov:2:freq:M"),
+            None
+        );
+        assert_eq!(parse_observed_entry(7, "cache:{ds:7}:m:a:p:1:freq:M"), None);
+        // cachedeck's own keys read the same as the strict parser reads them.
+        let own = g_for_test();
+        assert_eq!(
+            parse_observed_entry(3, &entry(3, Gen::Live, &own)),
+            Some(own)
+        );
+    }
+
+    fn g_for_test() -> GroupKey {
+        GroupKey {
+            measure: "Net Charges".into(),
+            practice: "a:b".into(),
+            provider: None,
+            frequency: "Monthly".into(),
+        }
+    }
 
     #[test]
     fn shadow_names_follow_live_names_of_the_same_datasource_only() {

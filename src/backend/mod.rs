@@ -198,6 +198,9 @@ struct Backend {
     tools: tools::ToolsState,
     /// State of the administration requests and the window's scheduler.
     admin: admin::AdminState,
+    /// Observations of caches another tool wrote, renewed in background
+    /// tasks so a refresh never waits for a walk of their entry names.
+    observations: crate::metrics::Observations,
 }
 
 /// Time between memory/entries trend samples written by the window.
@@ -230,6 +233,7 @@ impl Backend {
             next_sample: Instant::now() + FIRST_SAMPLE,
             tools: tools::ToolsState::default(),
             admin: admin::AdminState::default(),
+            observations: crate::metrics::Observations::background(),
         }
     }
 
@@ -418,6 +422,7 @@ impl Backend {
         let tx = self.internal_tx.clone();
         let emit = self.emit.clone();
         let generation = self.generation;
+        let observations = self.observations.clone();
         let sampler = match (&store, &self.resolved) {
             (Some(s), Some(r)) if Instant::now() >= self.next_sample => {
                 self.next_sample = Instant::now() + SAMPLE_INTERVAL;
@@ -434,8 +439,15 @@ impl Backend {
             _ => None,
         };
         tokio::spawn(async move {
-            let (broken, error) =
-                ops::refresh(&emit, redis.as_ref(), store.as_ref(), sampler, admin).await;
+            let (broken, error) = ops::refresh(
+                &emit,
+                redis.as_ref(),
+                store.as_ref(),
+                sampler,
+                admin,
+                &observations,
+            )
+            .await;
             let _ = tx.send(Internal::RefreshDone {
                 generation,
                 broken,
@@ -620,7 +632,11 @@ impl Backend {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Refresh => self.start_refresh(),
+            Command::Refresh => {
+                // Asked for: observe caches written elsewhere afresh too.
+                self.observations.forget_all();
+                self.start_refresh()
+            }
             Command::Reconnect => {
                 let resolved = self.resolved.clone();
                 match resolved {

@@ -90,6 +90,7 @@ pub(super) async fn refresh(
     store: Option<&Store>,
     sampler: Option<Actor>,
     admin: Option<Actor>,
+    observations: &crate::metrics::Observations,
 ) -> (Vec<(Broken, String)>, Option<String>) {
     let mut seen = Seen::default();
     if let Some(store) = store {
@@ -108,11 +109,11 @@ pub(super) async fn refresh(
     }
     match (redis, store) {
         (Some(redis), Some(store)) if seen.broken.is_empty() => {
-            match crate::metrics::stats(redis, store).await {
+            match crate::metrics::stats_with(redis, store, observations).await {
                 Ok(report) => emit.send(Event::Stats(report)),
                 Err(e) => seen.note(e, "reading cache statistics"),
             }
-            match crate::metrics::health::check(redis, store).await {
+            match crate::metrics::check_with(redis, store, observations).await {
                 Ok(report) => emit.send(Event::Health(report)),
                 Err(e) => seen.note(e, "checking cache health"),
             }

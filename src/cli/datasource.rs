@@ -167,6 +167,31 @@ pub async fn run(ctx: &Ctx, cmd: DatasourceCmd) -> Result<i32> {
                 format!("removed datasource #{id}")
             });
         }
+        DatasourceCmd::Discover => {
+            let redis = ctx.redis().await?;
+            let found = crate::metrics::discover::discover(redis, store).await?;
+            ctx.print(&found, || discover_text(&found));
+        }
     }
     Ok(0)
+}
+
+/// The human form of `datasource discover`.
+fn discover_text(found: &[crate::metrics::discover::Discovered]) -> String {
+    if found.is_empty() {
+        return "no cache in Redis belongs to an unregistered datasource".into();
+    }
+    let mut out = String::from("found in Redis, not registered:");
+    for d in found {
+        let warmed = d
+            .last_warmed
+            .as_deref()
+            .map(|t| format!(" • last warmed {t}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "\n  DS #{}: {} entries • ~{:.2} MB (estimated){warmed} — register it: `cachedeck datasource add --id {} --name … --sql …`",
+            d.datasource_id, d.total_entries, d.estimated_memory_mb, d.datasource_id
+        ));
+    }
+    out
 }

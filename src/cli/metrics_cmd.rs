@@ -50,6 +50,20 @@ fn ds_line(m: &DatasourceCacheMetrics) -> String {
     if let Some(job) = &m.warming_job {
         let _ = write!(line, " • warming (job {job})");
     }
+    if m.written_elsewhere {
+        let how = |s: metrics::Source| match s {
+            metrics::Source::Recorded => "recorded",
+            metrics::Source::Observed => "observed",
+            metrics::Source::Estimated => "estimated",
+        };
+        let _ = write!(
+            line,
+            "\n    written by another tool: last warm {}, coverage {}, memory {}",
+            how(m.sources.last_warm),
+            how(m.sources.coverage),
+            how(m.sources.memory)
+        );
+    }
     for w in &m.warnings {
         let _ = write!(line, "\n    ⚠ {w}");
     }

@@ -155,6 +155,9 @@ pub enum DatasourceCmd {
         #[arg(long)]
         id: i64,
     },
+    /// List datasource ids that have a cache in Redis but are not registered,
+    /// with their size (SCAN of every master; reads only).
+    Discover,
     /// Store the source database's password of a datasource in the OS
     /// keyring (entry `datasource/ID`) and point the datasource at it.
     /// Reads one line from standard input (without echo on a terminal).

@@ -5,9 +5,11 @@
 //! with one SCARD.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures::StreamExt;
 
+use super::observe::{Observations, Observed};
 use crate::cache::meta::Meta;
 use crate::cache::stats::Counters;
 use crate::error::Result;
@@ -40,8 +42,12 @@ pub(crate) struct DsSnapshot {
     pub invalidated: u64,
     /// The invalidation epoch when read, to detect changes during sampling.
     pub epoch: i64,
-    /// Sampled live entry keys and index names (health only).
+    /// Sampled live entry keys and index names (health only; never for a
+    /// cache written elsewhere, whose indexes cachedeck does not list).
     pub sample: Option<Sample>,
+    /// What was observed of a cache another tool wrote (live entries but no
+    /// meta hash of a cachedeck swap); `None` for cachedeck's own caches.
+    pub observed: Option<Arc<Observed>>,
 }
 
 /// Random members read for the integrity check.
@@ -77,13 +83,19 @@ impl DsSnapshot {
         self.meta.as_ref().map(|m| m.generation).unwrap_or(0)
     }
 
-    /// A live generation exists: meta present and a non-empty master index.
+    /// A live generation exists: meta present and a non-empty master index,
+    /// or a non-empty master index written by another tool.
     pub fn is_warm(&self) -> bool {
-        self.meta.is_some() && self.live_entries > 0
+        self.live_entries > 0 && (self.meta.is_some() || self.observed.is_some())
     }
 
-    /// Minutes since the last swap at server time `now_ms`.
+    /// Minutes since the last swap (or the observed warm) at server time `now_ms`.
     pub fn age_minutes(&self, now_ms: i64) -> Option<f64> {
+        if let Some(o) = &self.observed {
+            return o
+                .warmed_at_ms
+                .map(|w| (now_ms - w).max(0) as f64 / 60_000.0);
+        }
         self.meta
             .as_ref()
             .filter(|m| m.warmed_at_ms > 0)
@@ -121,6 +133,7 @@ fn pipeline(id: DsId, sample: Option<(usize, usize)>) -> redis::Pipeline {
     ));
     p.cmd("GET").arg(keys::epoch(id));
     p.cmd("SCARD").arg(keys::invalidated(id));
+    p.cmd("GET").arg(keys::last_warm(id));
     if let Some((entries, indexes)) = sample {
         p.cmd("SRANDMEMBER")
             .arg(keys::master_index(id, Gen::Live))
@@ -140,6 +153,7 @@ type Base = (
     u64,
     Option<i64>,
     u64,
+    Option<String>,
 );
 
 type Sampled = (
@@ -150,25 +164,29 @@ type Sampled = (
     u64,
     Option<i64>,
     u64,
+    Option<String>,
     Vec<Vec<u8>>,
     Vec<Vec<u8>>,
 );
 
-/// Reads one datasource in one round trip.
+/// Reads one datasource in one round trip; a cache written by another tool
+/// also gets its observation (cached in `obs`).
 pub(crate) async fn snapshot(
     redis: &Redis,
     ds: Datasource,
     sample: Option<(usize, usize)>,
+    obs: Option<&Observations>,
+    now_ms: i64,
 ) -> Result<DsSnapshot> {
     let p = pipeline(ds.id, sample);
     let context = format!("reading the cache state of datasource {}", ds.id);
-    let (meta, scard, stats, lock, shadow, epoch, invalidated, sample) = match sample {
+    let (meta, scard, stats, lock, shadow, epoch, invalidated, last_warm, sample) = match sample {
         None => {
-            let (m, c, s, l, sh, e, inv): Base = redis.pipe(&context, &p).await?;
-            (m, c, s, l, sh, e, inv, None)
+            let (m, c, s, l, sh, e, inv, lw): Base = redis.pipe(&context, &p).await?;
+            (m, c, s, l, sh, e, inv, lw, None)
         }
         Some(_) => {
-            let (m, c, s, l, sh, e, inv, entries, indexes): Sampled =
+            let (m, c, s, l, sh, e, inv, lw, entries, indexes): Sampled =
                 redis.pipe(&context, &p).await?;
             let (entries, foreign_entries) = names(entries);
             let (indexes, foreign_indexes) = names(indexes);
@@ -178,12 +196,22 @@ pub(crate) async fn snapshot(
                 foreign_entries,
                 foreign_indexes,
             };
-            (m, c, s, l, sh, e, inv, Some(sample))
+            (m, c, s, l, sh, e, inv, lw, Some(sample))
         }
+    };
+    // No meta hash of a cachedeck swap (none, or one without a generation)
+    // but live entries: another tool wrote this cache.
+    let meta = Meta::from_hash(&meta).filter(|m| m.generation > 0);
+    let (observed, sample) = match obs {
+        Some(obs) if meta.is_none() && scard > 0 => {
+            let o = obs.get(redis, &ds, scard, last_warm, now_ms).await?;
+            (Some(o), None)
+        }
+        _ => (None, sample),
     };
     Ok(DsSnapshot {
         ds,
-        meta: Meta::from_hash(&meta),
+        meta,
         live_entries: scard,
         counters: counters(&stats),
         lock_holder: lock,
@@ -191,18 +219,22 @@ pub(crate) async fn snapshot(
         invalidated,
         epoch: epoch.unwrap_or(0),
         sample,
+        observed,
     })
 }
 
 /// Reads every registered datasource, in registry order; `sample` adds
-/// SRANDMEMBER of that many master members and index names (health).
+/// SRANDMEMBER of that many master members and index names (health); `obs`
+/// observes caches written by another tool (`None`: they read as cold).
 pub(crate) async fn snapshots(
     redis: &Redis,
     datasources: Vec<Datasource>,
     sample: Option<(usize, usize)>,
+    obs: Option<&Observations>,
+    now_ms: i64,
 ) -> Result<Vec<DsSnapshot>> {
     let results: Vec<Result<DsSnapshot>> = futures::stream::iter(datasources)
-        .map(|ds| snapshot(redis, ds, sample))
+        .map(|ds| snapshot(redis, ds, sample, obs, now_ms))
         .buffered(IN_FLIGHT)
         .collect()
         .await;

@@ -149,9 +149,18 @@ pub(crate) fn snapshot_findings(s: &DsSnapshot, now_ms: i64) -> Vec<HealthIssue>
         if let Some(age) = s.age_minutes(now_ms)
             && age > stale_after
         {
+            let estimated = s
+                .observed
+                .as_ref()
+                .is_some_and(|o| o.last_warm_source == super::Source::Estimated);
             let what = format!(
-                "last warmed {} ago, stale after {}",
+                "last warmed {} ago{}, stale after {}",
                 fmt_minutes(age),
+                if estimated {
+                    " (estimated from the entries' remaining TTLs)"
+                } else {
+                    ""
+                },
                 fmt_minutes(stale_after)
             );
             out.push(issue(
@@ -545,9 +554,19 @@ async fn deep_findings(
 
 /// Runs every check over every registered datasource and Redis itself.
 pub async fn check(redis: &Redis, store: &Store) -> Result<HealthReport> {
+    check_with(redis, store, &super::Observations::inline()).await
+}
+
+/// [`check`] with the caller's cache of observed caches (written by another tool).
+pub async fn check_with(
+    redis: &Redis,
+    store: &Store,
+    obs: &super::Observations,
+) -> Result<HealthReport> {
     let (datasources, now) = collect::registry_and_time(redis, store).await?;
     let (entries, indexes, members) = sample_sizes(datasources.len());
-    let snaps = collect::snapshots(redis, datasources, Some((entries, indexes))).await?;
+    let snaps =
+        collect::snapshots(redis, datasources, Some((entries, indexes)), Some(obs), now).await?;
     let mut issues = redis_findings(redis).await;
     // Owned snapshots: a closure over `&DsSnapshot` would make the future
     // higher-ranked over that lifetime, which tokio::spawn callers reject.
@@ -612,6 +631,7 @@ mod tests {
             invalidated: 0,
             epoch: 0,
             sample: None,
+            observed: None,
         }
     }
 

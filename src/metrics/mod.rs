@@ -10,18 +10,21 @@
 //! of datasources and millions of keys, on a standalone server or a cluster.
 
 mod collect;
+pub mod discover;
 pub mod health;
 pub mod integrity;
+pub mod observe;
 pub mod score;
 mod stats;
 pub mod trends;
 pub mod types;
 
-pub use health::{IntegrityReport, check, verify};
+pub use health::{IntegrityReport, check, check_with, verify};
+pub use observe::Observations;
 pub use score::{ScoreInput, score};
-pub use stats::stats;
+pub use stats::{stats, stats_with};
 pub use trends::{MemoryPoint, TrendPoint, TrendTotals, Trends, WarmEvent, trend_sampler, trends};
 pub use types::{
-    DatasourceCacheMetrics, Health, HealthIssue, HealthReport, HealthScore, Overall, Severity,
-    StatsReport, StatsSummary,
+    DatasourceCacheMetrics, FigureSources, Health, HealthIssue, HealthReport, HealthScore, Overall,
+    Severity, Source, StatsReport, StatsSummary,
 };

@@ -32,7 +32,8 @@ pub struct ScoreInput {
     /// Whether the live generation exists (master index and meta present);
     /// a cache that is not warm is cold whatever the other inputs say.
     pub is_warm: bool,
-    /// Minutes since the last swap; `None` when never warmed.
+    /// Minutes since the last swap; `None` when never warmed, or warm but
+    /// of unknown age (the part is then left out).
     pub age_minutes: Option<f64>,
     /// The datasource's stale-after in minutes: the age bands scale with it.
     pub stale_after_minutes: f64,
@@ -96,7 +97,7 @@ pub fn label(score: f64) -> Health {
 
 /// Scores one datasource (see the module docs).
 pub fn score(input: &ScoreInput) -> HealthScore {
-    let Some(age) = input.age_minutes.filter(|_| input.is_warm) else {
+    if !input.is_warm {
         return HealthScore {
             health: Health::Cold,
             score: 0.0,
@@ -105,12 +106,20 @@ pub fn score(input: &ScoreInput) -> HealthScore {
             coverage_score: None,
         };
     };
-    let age_part = age_score(age.max(0.0), input.stale_after_minutes);
+    // A warm cache of unknown age (written by another tool, no last_warm
+    // and no expiry to estimate it from) leaves the age part out.
+    let age_part = input
+        .age_minutes
+        .map(|age| age_score(age.max(0.0), input.stale_after_minutes));
     let hit_part = input.hit_rate.map(hit_rate_score);
     let coverage_part = coverage_score(input.unique_measures, input.unique_practices);
 
-    let mut got = age_part + coverage_part;
-    let mut max = AGE_MAX + COVERAGE_MAX;
+    let mut got = coverage_part;
+    let mut max = COVERAGE_MAX;
+    if let Some(a) = age_part {
+        got += a;
+        max += AGE_MAX;
+    }
     if let Some(h) = hit_part {
         got += h;
         max += HIT_RATE_MAX;
@@ -121,7 +130,7 @@ pub fn score(input: &ScoreInput) -> HealthScore {
     HealthScore {
         health: label(scaled),
         score: (scaled * 100.0).round() / 100.0,
-        age_score: Some(age_part),
+        age_score: age_part,
         hit_rate_score: hit_part,
         coverage_score: Some(coverage_part),
     }
@@ -318,6 +327,15 @@ mod tests {
         i.unique_measures = 0;
         let s = score(&i);
         assert_eq!((s.score, s.health), (75.0, Health::Good));
+    }
+
+    #[test]
+    fn a_warm_cache_of_unknown_age_is_scored_without_the_age_part() {
+        let mut i = input(0.0, None);
+        i.age_minutes = None;
+        let s = score(&i);
+        assert_eq!((s.score, s.health), (100.0, Health::Excellent));
+        assert_eq!(s.age_score, None);
     }
 
     #[test]

@@ -4,8 +4,11 @@
 
 use super::collect::{self, DsSnapshot};
 use super::health;
+use super::observe::{Observations, Observed};
 use super::score::{self, ScoreInput};
-use super::types::{DatasourceCacheMetrics, Severity, StatsReport, StatsSummary};
+use super::types::{
+    DatasourceCacheMetrics, FigureSources, Severity, Source, StatsReport, StatsSummary,
+};
 use crate::cache::stats::Counters;
 use crate::error::Result;
 use crate::redis_conn::Redis;
@@ -18,8 +21,57 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// ISO-8601 UTC with milliseconds, as cachedeck writes times.
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+/// The metrics of a cache another tool wrote, from its observation.
+fn observed_metrics(s: &DsSnapshot, o: &Observed, now_ms: i64) -> DatasourceCacheMetrics {
+    let cov = &o.coverage;
+    let age = s.age_minutes(now_ms);
+    let health_score = score::score(&ScoreInput {
+        is_warm: s.is_warm(),
+        age_minutes: age,
+        stale_after_minutes: s.stale_after_minutes(),
+        hit_rate: s.counters.hit_rate(),
+        unique_measures: cov.measures,
+        unique_practices: cov.practices,
+    });
+    let mut m = cachedeck_metrics(s, now_ms);
+    m.last_warmed = o.warmed_at_ms.map(iso);
+    m.index_count = cov.index_count;
+    m.estimated_memory_mb = round2(o.memory_bytes() as f64 / MB);
+    m.memory_sample_size = o.sample.measured;
+    m.unique_measures = cov.measures;
+    m.unique_practices = cov.practices;
+    m.unique_providers = cov.providers;
+    m.unique_frequencies = cov.frequencies.clone();
+    m.health = health_score.health;
+    m.health_score = health_score;
+    m.written_elsewhere = true;
+    m.sources = FigureSources {
+        last_warm: o.last_warm_source,
+        entries: Source::Observed,
+        indexes: cov.source,
+        memory: Source::Estimated,
+        coverage: cov.source,
+    };
+    m
+}
+
 /// The metrics of one datasource from its snapshot, at server time `now_ms`.
 pub(crate) fn metrics_of(s: &DsSnapshot, now_ms: i64) -> DatasourceCacheMetrics {
+    match &s.observed {
+        Some(o) => observed_metrics(s, o, now_ms),
+        None => cachedeck_metrics(s, now_ms),
+    }
+}
+
+/// The metrics of a cache cachedeck warmed (or of a cold one).
+fn cachedeck_metrics(s: &DsSnapshot, now_ms: i64) -> DatasourceCacheMetrics {
     let is_warm = s.is_warm();
     let warm_meta = s.meta.as_ref().filter(|_| is_warm);
     let age = s.age_minutes(now_ms);
@@ -66,6 +118,8 @@ pub(crate) fn metrics_of(s: &DsSnapshot, now_ms: i64) -> DatasourceCacheMetrics 
         health_score,
         warnings,
         warming_job: s.lock_holder.clone(),
+        written_elsewhere: false,
+        sources: FigureSources::default(),
     }
 }
 
@@ -96,10 +150,17 @@ impl StatsSummary {
     }
 }
 
-/// Metrics of every registered datasource and their summary.
+/// Metrics of every registered datasource and their summary; caches written
+/// by another tool are observed inline (bounded, see [`Observations::inline`]).
 pub async fn stats(redis: &Redis, store: &Store) -> Result<StatsReport> {
+    stats_with(redis, store, &Observations::inline()).await
+}
+
+/// [`stats`] with the caller's observation cache (the window's backend keeps
+/// one that refreshes in the background).
+pub async fn stats_with(redis: &Redis, store: &Store, obs: &Observations) -> Result<StatsReport> {
     let (datasources, now) = collect::registry_and_time(redis, store).await?;
-    let snaps = collect::snapshots(redis, datasources, None).await?;
+    let snaps = collect::snapshots(redis, datasources, None, Some(obs), now).await?;
     let datasources: Vec<DatasourceCacheMetrics> =
         snaps.iter().map(|s| metrics_of(s, now)).collect();
     Ok(StatsReport {

@@ -253,7 +253,8 @@ pub async fn trend_sampler(redis: &Redis, store: &Store, actor: &Actor) -> Resul
         return Ok(0);
     }
     let (datasources, now) = collect::registry_and_time(redis, store).await?;
-    let snaps = collect::snapshots(redis, datasources, None).await?;
+    // Caches written elsewhere are not sampled: nothing is written for them.
+    let snaps = collect::snapshots(redis, datasources, None, None, now).await?;
     let samples: Vec<(DsId, TrendSample)> = snaps
         .iter()
         .filter(|s| s.is_warm())

@@ -39,6 +39,53 @@ pub struct HealthScore {
     pub coverage_score: Option<f64>,
 }
 
+/// How a figure was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Written by a cachedeck warm (the meta hash of its swap).
+    #[default]
+    Recorded,
+    /// Read from the keys themselves (SCARD, last_warm, a full walk of the
+    /// entry names).
+    Observed,
+    /// Worked out from a sample (memory, coverage beyond the walk's bound, a
+    /// warm time from the entries' remaining TTLs).
+    Estimated,
+}
+
+/// The [`Source`] of each figure of a [`DatasourceCacheMetrics`], so a
+/// reader knows which figures a cachedeck warm recorded and which were
+/// observed or estimated on a cache another tool wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FigureSources {
+    /// `lastWarmed` and `ageMinutes`.
+    pub last_warm: Source,
+    /// `totalEntries` (always SCARD of the master set: observed).
+    pub entries: Source,
+    /// `indexCount`.
+    pub indexes: Source,
+    /// `estimatedMemoryMB`.
+    pub memory: Source,
+    /// `uniqueMeasures`, `uniquePractices`, `uniqueProviders`, `uniqueFrequencies`.
+    pub coverage: Source,
+}
+
+impl Default for FigureSources {
+    /// A cache cachedeck warmed: the meta hash recorded everything but the
+    /// live entry count.
+    fn default() -> Self {
+        FigureSources {
+            last_warm: Source::Recorded,
+            entries: Source::Observed,
+            indexes: Source::Recorded,
+            memory: Source::Recorded,
+            coverage: Source::Recorded,
+        }
+    }
+}
+
 /// The seed's `DatasourceCacheMetrics`, plus the score's parts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +138,11 @@ pub struct DatasourceCacheMetrics {
     pub warnings: Vec<String>,
     /// Job id of a warm running now, if any.
     pub warming_job: Option<String>,
+    /// The cache was written by another tool (no cachedeck meta hash): its
+    /// figures are observed or estimated, see `sources`.
+    pub written_elsewhere: bool,
+    /// How each figure was obtained.
+    pub sources: FigureSources,
 }
 
 /// The seed's stats summary.

@@ -302,9 +302,11 @@ pub(crate) async fn build_with<F: Fn(&str)>(
     let ids = selection(req, &registry)?;
 
     progress("Reading cache statistics…");
-    let stats = metrics::stats(redis, store).await?;
+    // One observation of caches written elsewhere serves both.
+    let observations = metrics::Observations::inline();
+    let stats = metrics::stats_with(redis, store, &observations).await?;
     progress("Running the health check (sampled index integrity)…");
-    let health = metrics::check(redis, store).await?;
+    let health = metrics::check_with(redis, store, &observations).await?;
 
     let (from_ms, to_ms, hourly) = (resolved.from_ms, resolved.to_ms, resolved.hourly);
     let total = ids.len();

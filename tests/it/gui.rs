@@ -165,6 +165,8 @@ fn revenue() -> DatasourceCacheMetrics {
         health_score: score(Health::Excellent, 95.0),
         warnings: Vec::new(),
         warming_job: None,
+        written_elsewhere: false,
+        sources: Default::default(),
     }
 }
 
@@ -193,6 +195,8 @@ fn cold_one() -> DatasourceCacheMetrics {
         health_score: score(Health::Cold, 0.0),
         warnings: vec!["never warmed".into()],
         warming_job: None,
+        written_elsewhere: false,
+        sources: Default::default(),
     }
 }
 

@@ -15,6 +15,7 @@ mod gui_tools;
 mod jobs;
 mod metrics;
 mod read_contract;
+mod observe;
 mod redis_admin;
 mod report;
 mod vectors;

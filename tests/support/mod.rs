@@ -12,6 +12,7 @@
 //! - [`KeyringSession`]: a real Secret Service (gnome-keyring) in a
 //!   private D-Bus session.
 //! - [`WarmFixture`]: Redis + a fresh database + the job context that warms.
+//! - [`SeedCache`]: a cache written in the seed application's format.
 //!
 //! When a server cannot be had, the test panics saying what to install or
 //! start (`scripts/test.sh` installs and starts everything); nothing is
@@ -27,6 +28,7 @@ mod keyring;
 mod ports;
 mod postgres;
 mod redis_server;
+mod seed_cache;
 mod sqlite;
 mod topology;
 mod warm_fixture;
@@ -37,6 +39,10 @@ pub use keyring::KeyringSession;
 pub use ports::{free_cluster_port, free_port};
 pub use postgres::{DEFAULT_ADMIN_URL, TestDb, admin_url, block_on};
 pub use redis_server::RedisServer;
+pub use seed_cache::{
+    SEED_ENTRIES, SEED_FREQUENCIES, SEED_INDEXES, SEED_MEASURES, SEED_PRACTICES, SEED_PROVIDERS,
+    SeedCache,
+};
 pub use sqlite::{AnyDb, SqliteFile};
 pub use topology::{AnyRedis, each_topology};
 pub use warm_fixture::WarmFixture;
