@@ -38,7 +38,7 @@ pub struct RedisTarget {
 
 impl std::fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::redact(u)).collect();
+        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::url(u)).collect();
         f.debug_struct("RedisTarget")
             .field("urls", &urls)
             .field("username", &self.username)
