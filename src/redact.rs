@@ -220,6 +220,12 @@ fn key_values(text: &str) -> Cow<'_, str> {
                 }
                 (j + 1).min(bytes.len())
             }
+            // A log line's `value=` after a secret key name is the decoded
+            // value, which may hold spaces (`+`, `%20`): it runs to the end
+            // of the line (the event's last field).
+            _ if named_next && key.eq_ignore_ascii_case("value") => {
+                text[v..].find(['\n', '\r']).map_or(text.len(), |j| v + j)
+            }
             _ => text[v..]
                 .find(|c: char| {
                     c.is_whitespace() || matches!(c, '&' | ';' | '"' | '\'' | ',' | '#')
@@ -401,6 +407,10 @@ mod tests {
         assert_eq!(
             redact("ignoring unrecognized connect parameter key=sslpassword value=hunter2"),
             "ignoring unrecognized connect parameter key=sslpassword value=***"
+        );
+        assert_eq!(
+            redact("ignoring key=sslpassword value=hun Secret9\nnext"),
+            "ignoring key=sslpassword value=***\nnext"
         );
         assert_eq!(
             redact("key=sslmode value=require"),
