@@ -36,8 +36,19 @@ pub fn redact(text: &str) -> String {
 pub fn url(text: &str) -> String {
     let one = |part: &str| -> String {
         let Ok(mut u) = url::Url::parse(part.trim()) else {
-            let scheme = part.split("://").next().unwrap_or("");
-            return format!("{}://…", scheme.trim());
+            // Only a real scheme is kept: a piece of a password split off
+            // at a comma (`redis://u:a,b@h`) must not be shown as one.
+            return match part.trim().split_once("://") {
+                Some((scheme, _))
+                    if !scheme.is_empty()
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+                {
+                    format!("{scheme}://…")
+                }
+                _ => "(a URL that does not parse)".to_string(),
+            };
         };
         if u.password().is_some() {
             let _ = u.set_password(Some(MASK));
@@ -492,6 +503,9 @@ mod tests {
         assert!(!seeds.contains("b'c") && !seeds.contains(":a@"), "{seeds}");
         // Unparseable: scheme only.
         assert_eq!(url("redis://u:pa#ss@h"), "redis://…");
+        // A password with a comma, split as seeds are.
+        assert!(!url("b@h:1").contains('b'));
+        assert!(!url("redis://u:a,b@h:1").contains("a,b"));
     }
 
     #[test]
