@@ -27,6 +27,52 @@ pub fn redact(text: &str) -> String {
     auth_words(&step).into_owned()
 }
 
+/// A connection URL (or a comma-separated list of them, as cluster seeds
+/// are given) as it may be shown: each one parsed the way redis-rs and sqlx
+/// parse it, its user-info password and every query parameter whose
+/// decoded name is a secret replaced by `***`. A URL that does not parse
+/// is shown as its scheme only, since text cannot say where its password
+/// ends (`redis://u:pa ss@h`, `redis://u:it's@h`). [`redact`] runs last.
+pub fn url(text: &str) -> String {
+    let one = |part: &str| -> String {
+        let Ok(mut u) = url::Url::parse(part.trim()) else {
+            // Only a real scheme is kept: a piece of a password split off
+            // at a comma (`redis://u:a,b@h`) must not be shown as one.
+            return match part.trim().split_once("://") {
+                Some((scheme, _))
+                    if !scheme.is_empty()
+                        && scheme
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+                {
+                    format!("{scheme}://…")
+                }
+                _ => "(a URL that does not parse)".to_string(),
+            };
+        };
+        if u.password().is_some() {
+            let _ = u.set_password(Some(MASK));
+        }
+        if u.query().is_some() {
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if secret_key(&k) {
+                        MASK.to_string()
+                    } else {
+                        v.into_owned()
+                    };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        u.to_string().replace("%2A%2A%2A", MASK)
+    };
+    let shown: Vec<String> = text.split(',').map(one).collect();
+    redact(&shown.join(","))
+}
+
 /// A Redis command's arguments as they may be shown: the password of
 /// `AUTH`, `AUTH2` and `HELLO … AUTH`, `CONFIG SET requirepass|masterauth`,
 /// `MIGRATE … AUTH|AUTH2` and `ACL SETUSER … >pw` / `#hash` replaced by
@@ -73,13 +119,6 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
     out
 }
 
-/// Where the token starting at `start` ends: whitespace or a quote.
-fn token_end(text: &str, start: usize) -> usize {
-    text[start..]
-        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
-        .map_or(text.len(), |i| start + i)
-}
-
 /// `scheme://user:password@host` → `scheme://user:***@host`.
 fn url_userinfo(text: &str) -> Cow<'_, str> {
     if !text.contains("://") {
@@ -90,7 +129,10 @@ fn url_userinfo(text: &str) -> Cow<'_, str> {
     let mut search = 0;
     while let Some(found) = text[search..].find("://") {
         let start = search + found + 3;
-        let mut end = token_end(text, start);
+        // Not `token_end`: url::Url leaves `'` unencoded in a password.
+        let mut end = text[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '`' | '<' | '>'))
+            .map_or(text.len(), |i| start + i);
         // A list of URLs (`a://…,b://…`): this one ends at the comma
         // before the next scheme.
         if let Some(next) = text[start..end].find("://")
@@ -136,7 +178,8 @@ fn secret_key(key: &str) -> bool {
 }
 
 fn key_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+    // `%`: sqlx and redis-rs percent-decode query keys (`p%61ssword`).
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'%'
 }
 
 /// `password=pw`, `&pass=pw`, `sslpassword='p w'` → value `***`.
@@ -163,7 +206,8 @@ fn key_values(text: &str) -> Cow<'_, str> {
             i += 1;
             continue;
         }
-        let key = &text[k..i];
+        let key_decoded = percent_encoding::percent_decode_str(&text[k..i]).decode_utf8_lossy();
+        let key: &str = &key_decoded;
         // A log line's `key=password value=pw` (sqlx names an ignored
         // parameter so): the `value` after a secret key name is secret too.
         let named_next = std::mem::take(&mut secret_value_next);
@@ -186,6 +230,12 @@ fn key_values(text: &str) -> Cow<'_, str> {
                     j += if bytes[j] == b'\\' { 2 } else { 1 };
                 }
                 (j + 1).min(bytes.len())
+            }
+            // A log line's `value=` after a secret key name is the decoded
+            // value, which may hold spaces (`+`, `%20`): it runs to the end
+            // of the line (the event's last field).
+            _ if named_next && key.eq_ignore_ascii_case("value") => {
+                text[v..].find(['\n', '\r']).map_or(text.len(), |j| v + j)
             }
             _ => text[v..]
                 .find(|c: char| {
@@ -370,6 +420,10 @@ mod tests {
             "ignoring unrecognized connect parameter key=sslpassword value=***"
         );
         assert_eq!(
+            redact("ignoring key=sslpassword value=hun Secret9\nnext"),
+            "ignoring key=sslpassword value=***\nnext"
+        );
+        assert_eq!(
             redact("key=sslmode value=require"),
             "key=sslmode value=require"
         );
@@ -425,6 +479,33 @@ mod tests {
             redact_args(&args(&["CONFIG", "SET", "masterauth", "hunter2"])),
             args(&["CONFIG", "SET", "masterauth", "***"])
         );
+    }
+
+    #[test]
+    fn review_bypasses() {
+        // url::Url keeps `'` in a password unencoded (with_password makes such
+        // URLs from keyring secrets).
+        let u = crate::config::with_password("redis://u@127.0.0.1:1", "ab'cd").unwrap();
+        assert!(!redact(&format!("cannot reach Redis at {u}: refused")).contains("cd@"));
+        assert!(!url(&u).contains("ab'cd"));
+        // A space in a password given in a URL: url::Url accepts it.
+        assert!(!url("redis://u:sp ace@127.0.0.1:1").contains("ace"));
+        // sqlx and redis-rs decode query keys.
+        assert!(!redact("postgres://u@h/d?p%61ssword=hunter2").contains("hunter2"));
+        assert!(!redact("redis+unix:///r.sock?p%61ss=hunter2").contains("hunter2"));
+        assert!(!url("postgres://u@h/d?p%61ssword=hunter2&x=1").contains("hunter2"));
+        assert!(
+            crate::source::password::check_source_url("postgres://u@h/d?p%61ssword=hunter2")
+                .is_err()
+        );
+        // Seeds.
+        let seeds = url("redis://u:a@h:1,redis://u:b'c@h:2");
+        assert!(!seeds.contains("b'c") && !seeds.contains(":a@"), "{seeds}");
+        // Unparseable: scheme only.
+        assert_eq!(url("redis://u:pa#ss@h"), "redis://…");
+        // A password with a comma, split as seeds are.
+        assert!(!url("b@h:1").contains('b'));
+        assert!(!url("redis://u:a,b@h:1").contains("a,b"));
     }
 
     #[test]

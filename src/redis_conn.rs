@@ -38,7 +38,7 @@ pub struct RedisTarget {
 
 impl std::fmt::Debug for RedisTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::redact(u)).collect();
+        let urls: Vec<String> = self.urls.iter().map(|u| crate::redact::url(u)).collect();
         f.debug_struct("RedisTarget")
             .field("urls", &urls)
             .field("username", &self.username)
@@ -205,7 +205,7 @@ pub fn security_warnings(target: &RedisTarget) -> Vec<String> {
 
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::RedisConnect {
-        url: crate::redact::redact(url),
+        url: crate::redact::url(url),
         reason: e.to_string(),
     }
 }
@@ -273,9 +273,12 @@ impl Redis {
             .get_multiplexed_async_connection_with_config(&async_config())
             .await
             .map_err(|e| connect_err(first, e))?;
-        let clustered = is_cluster(&mut probe)
-            .await
-            .map_err(|e| Error::redis(format!("asking {} what it is", crate::redact::redact(first)), e))?;
+        let clustered = is_cluster(&mut probe).await.map_err(|e| {
+            Error::redis(
+                format!("asking {} what it is", crate::redact::redact(first)),
+                e,
+            )
+        })?;
 
         let (conn, topology) = if clustered || target.urls.len() > 1 {
             let infos = target

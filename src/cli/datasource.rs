@@ -39,7 +39,7 @@ fn line(d: &Datasource) -> String {
         if d.enabled { "" } else { "(disabled) " },
         d.source_url
             .as_deref()
-            .map(crate::redact::redact)
+            .map(crate::redact::url)
             .unwrap_or_default(),
         d.source_password
             .as_deref()

@@ -13,7 +13,6 @@ use crate::config::edit::{Server, check_profile_name, set_secret_ref};
 use crate::config::secrets::{self, KeyringState, SecretRef, off_runtime};
 use crate::config::{ConfigFile, config_path};
 use crate::error::{Error, Result};
-use crate::redact::redact;
 
 #[derive(Debug, Subcommand)]
 pub enum ProfileCmd {
@@ -114,10 +113,10 @@ fn list_blocking() -> Result<ListView> {
             name: name.clone(),
             default: file.default_profile.as_deref() == Some(name.as_str()),
             production: p.production,
-            redis_urls: p.redis.urls.iter().map(|u| redact(u)).collect(),
+            redis_urls: p.redis.urls.iter().map(|u| crate::redact::url(u)).collect(),
             redis_username: p.redis.username.clone(),
             redis_password: p.redis.password.as_ref().map(|r| check(r, &keyring)),
-            database_url: redact(&p.database.url),
+            database_url: crate::redact::url(&p.database.url),
             database_password: p.database.password.as_ref().map(|r| check(r, &keyring)),
         })
         .collect();

@@ -23,7 +23,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::redact::redact;
 use crate::redis_conn::RedisTarget;
 pub use secrets::SecretRef;
 
@@ -264,8 +263,14 @@ impl std::fmt::Debug for Overrides {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Overrides")
             .field("profile", &self.profile)
-            .field("redis_urls", &self.redis_urls.as_deref().map(redact))
-            .field("database_url", &self.database_url.as_deref().map(redact))
+            .field(
+                "redis_urls",
+                &self.redis_urls.as_deref().map(crate::redact::url),
+            )
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::redact::url),
+            )
             .finish()
     }
 }
@@ -289,7 +294,7 @@ impl std::fmt::Debug for Resolved {
             .field("name", &self.name)
             .field("production", &self.production)
             .field("redis", &self.redis)
-            .field("database_url", &redact(&self.database_url))
+            .field("database_url", &crate::redact::url(&self.database_url))
             .field("defaults", &self.defaults)
             .finish()
     }

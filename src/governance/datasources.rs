@@ -14,7 +14,7 @@ fn params(op: &str, d: &DatasourceInput) -> serde_json::Value {
         "id": d.id,
         "name": d.name,
         "sql": d.sql,
-        "sourceUrl": d.source_url.as_deref().map(crate::redact::redact),
+        "sourceUrl": d.source_url.as_deref().map(crate::redact::url),
         "sourcePassword": d.source_password,
         "staleAfterSecs": d.stale_after_secs,
         "ttlSecs": d.ttl_secs,

@@ -63,7 +63,7 @@ impl Writable {
 
 fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
     Error::DbConnect {
-        url: crate::redact::redact(url),
+        url: crate::redact::url(url),
         reason: crate::store::tls_hint(e.to_string()),
     }
 }

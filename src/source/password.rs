@@ -81,7 +81,7 @@ pub fn check_source_url(url: &str) -> Result<()> {
     if user_info_password || crate::redact::redact(url) != url {
         return Err(Error::Invalid(format!(
             "the source URL {} carries a password, which cachedeck will not store: {HOW_TO}",
-            crate::redact::redact(url)
+            crate::redact::url(url)
         )));
     }
     Ok(())

@@ -36,7 +36,7 @@ pub struct Datasource {
 /// Serializes a URL without its password.
 fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     match url {
-        Some(u) => s.serialize_some(&crate::redact::redact(u)),
+        Some(u) => s.serialize_some(&crate::redact::url(u)),
         None => s.serialize_none(),
     }
 }

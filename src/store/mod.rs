@@ -130,7 +130,7 @@ fn make_private(path: &std::path::Path) -> Result<()> {
 impl Store {
     /// Connects and brings the schema up to date where this user may.
     pub async fn connect(url: &str) -> Result<Store> {
-        let label = crate::redact::redact(url);
+        let label = crate::redact::url(url);
         if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url).map_err(|e| connect_err(&label, e))?;
             let file = opts.get_filename().to_path_buf();

@@ -129,11 +129,7 @@ async fn the_reader_answers_the_query_vectors() {
             // Members written by something else: ignored by every reader.
             for planted in case["before"]["add"].as_array().into_iter().flatten() {
                 let member = hex::decode(str_of(&planted["memberHex"])).expect("memberHex");
-                r.query::<()>(
-                    redis::cmd("SADD")
-                        .arg(str_of(&planted["set"]))
-                        .arg(member),
-                );
+                r.query::<()>(redis::cmd("SADD").arg(str_of(&planted["set"])).arg(member));
             }
             if let Some(gone) = case["before"]["delete"].as_array() {
                 for k in gone {
