@@ -160,10 +160,12 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, groups: u64) -> Res
         id: GROUPS_DS,
         name: "Benchmark (groups)".into(),
         source_url: Some(db_url.to_string()),
+        source_password: None,
         sql: demo::datasource_sql(TABLE, None),
         stale_after_secs: 4 * 3600,
         ttl_secs: 3600,
         enabled: false,
+        statement_timeout_secs: crate::store::DEFAULT_STATEMENT_TIMEOUT_SECS,
     };
     match store.datasource(GROUPS_DS).await {
         Ok(_) => store.update_datasource(&input).await?,

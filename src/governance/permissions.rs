@@ -84,8 +84,9 @@ pub async fn redis_write_refusal(redis: &Redis, datasources: &[DsId]) -> Result<
         for prefix in [
             keys::entry_prefix(ds, Gen::Live),
             keys::index_prefix(ds, Gen::Live),
-            keys::entry_prefix(ds, Gen::Shadow),
-            keys::index_prefix(ds, Gen::Shadow),
+            // Any fencing number stands for every shadow generation.
+            keys::entry_prefix(ds, Gen::Shadow(0)),
+            keys::index_prefix(ds, Gen::Shadow(0)),
             format!("{}:", keys::meta(ds)),
         ] {
             let probe = format!("{prefix}cachedeck-probe");
