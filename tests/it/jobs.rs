@@ -146,11 +146,11 @@ async fn plant_shadow(redis: &Redis, ds: i64) {
     let live = keys::entry(ds, Gen::Live, &g);
     let mut p = redis::pipe();
     p.cmd("SET")
-        .arg(keys::entry(ds, Gen::Shadow, &g))
+        .arg(keys::entry(ds, Gen::Shadow(1), &g))
         .arg("[]")
         .ignore();
     p.cmd("SADD")
-        .arg(keys::master_index(ds, Gen::Shadow))
+        .arg(keys::master_index(ds, Gen::Shadow(1)))
         .arg(&live)
         .ignore();
     redis
