@@ -842,3 +842,49 @@ async fn large_reads_see_one_generation(r: &AnyRedis) {
     assert!(last.hit && last.rows.iter().all(|r| r["gen"] == 11));
 }
 both!(large_one_generation, large_reads_see_one_generation);
+
+/// Review: a full invalidation whose lock lapses after it moved the sets
+/// aside (simulated by deleting the lock key, as a paused process would
+/// find it after its 30 s lease) keeps deleting the trash's members by
+/// name; a warm that took the lock meanwhile and swapped in has the same
+/// live names, so its entries and index sets are deleted behind it.
+async fn lapsed_invalidation_deletes_next_generation(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let cli = cli(r, &f).env(invalidate::TEST_PAUSE_ENV, "6000");
+    let mut cmd = cli.tokio_command(&["invalidate", "--datasource", "1"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run cachedeck invalidate");
+    let running = tokio::spawn(child.wait_with_output());
+    let _holder = wait_for_invalidation(&f.redis).await;
+    // The lease lapses (process paused past it).
+    let _: i64 = f
+        .redis
+        .query("DEL", redis::cmd("DEL").arg(keys::warm_lock(1)))
+        .await
+        .expect("del");
+    succeeded(f.warm(1).await).await;
+    expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
+    let done = running.await.expect("join").expect("invalidate ran");
+    eprintln!(
+        "invalidate: {} {}",
+        String::from_utf8_lossy(&done.stdout),
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let res = query::query(&f.redis, &q("Charges", "Monthly", &[], &[]))
+        .await
+        .expect("query");
+    assert!(
+        !res.hit || res.entries == 9,
+        "read contract broken: hit with {} entries",
+        res.entries
+    );
+}
+mod review13_lapsed_invalidation {
+    use super::*;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn standalone() {
+        lapsed_invalidation_deletes_next_generation(&AnyRedis::standalone()).await;
+    }
+}
