@@ -65,7 +65,7 @@ use super::scripts;
 use super::set_scan::SetScan;
 use super::written::{IndexChange, Written};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Fence, Gen};
+use crate::keys::{self, DsId, Fence, Gen, ParsedKey};
 use crate::redis_conn::Redis;
 
 /// Times the swap starts over when a watched key changed under it.
@@ -385,13 +385,26 @@ async fn differences(
             // [read contract] Only names of this datasource (same slot, own
             // namespace): a foreign member (another prefix or datasource,
             // not UTF-8) is skipped, never UNLINKed nor an error.
-            let own = if what.ends_with("master") {
-                keys::entry_prefix(ds, Gen::Live)
-            } else {
-                keys::index_prefix(ds, Gen::Live)
-            };
-            let mut scan = SetScan::new(redis, scratch.as_str(), "reading the compared keys")
-                .only(move |k| k.starts_with(&own));
+            // A prefix is not enough: `idx:{ds:N}:` also starts the shadow
+            // registry, the scratch sets and the trash, which a member
+            // planted in the index list would make the MULTI UNLINK.
+            let entries = what.ends_with("master");
+            let mut scan =
+                SetScan::new(redis, scratch.as_str(), "reading the compared keys").only(move |k| {
+                    match keys::parse(k) {
+                        Some(ParsedKey::Entry {
+                            ds: d,
+                            generation: Gen::Live,
+                            ..
+                        }) => entries && d == ds,
+                        Some(ParsedKey::Secondary {
+                            ds: d,
+                            generation: Gen::Live,
+                            ..
+                        }) => !entries && d == ds,
+                        _ => false,
+                    }
+                });
             while let Some(batch) = scan.next().await? {
                 members.extend(batch);
             }

@@ -880,3 +880,29 @@ both!(
     lapsed_invalidation_spares_warm,
     lapsed_invalidation_spares_next_generation
 );
+
+/// A member of the live index list that starts like an index name but is
+/// not one (`idx:{ds:1}:` also starts the shadow registry, the scratch sets
+/// and the trash) is not an index the new generation lacks: a forced warm
+/// leaves the key it names alone.
+async fn swap_spares_non_index_names(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let canary = "idx:{ds:1}:swap:diff:999:other";
+    let mut p = redis::pipe();
+    p.cmd("SET").arg(canary).arg("x").ignore();
+    p.cmd("SADD")
+        .arg(keys::index_list(1, Gen::Live))
+        .arg(canary)
+        .ignore();
+    f.redis.pipe::<()>("plant", &p).await.expect("plant");
+    succeeded(f.warm(1).await).await;
+    let left: Option<String> = f
+        .redis
+        .query("GET", redis::cmd("GET").arg(canary))
+        .await
+        .expect("get");
+    assert_eq!(left.as_deref(), Some("x"), "the swap deleted {canary}");
+    expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
+}
+both!(swap_spares_non_index, swap_spares_non_index_names);
