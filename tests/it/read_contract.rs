@@ -906,3 +906,83 @@ async fn swap_spares_non_index_names(r: &AnyRedis) {
     expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
 }
 both!(swap_spares_non_index, swap_spares_non_index_names);
+
+/// An index set that vanishes while the master remains (evicted under a
+/// volatile-* or allkeys-* policy — every index carries a TTL — or deleted
+/// by hand) is a miss, not a hit with fewer entries: the index list still
+/// names it, which tells it from a value the source never had.
+async fn vanished_index_is_not_a_shorter_hit(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let both = q("Charges", "Monthly", &["1", "2"], &[]);
+    expect(&f.redis, &both, Some(6)).await;
+    let gone = SecondaryIndex::Practice {
+        measure: "Charges".into(),
+        practice: "1".into(),
+        frequency: "Monthly".into(),
+    }
+    .key(1, Gen::Live);
+    let listed: bool = f
+        .redis
+        .query(
+            "SISMEMBER",
+            redis::cmd("SISMEMBER")
+                .arg(keys::index_list(1, Gen::Live))
+                .arg(&gone),
+        )
+        .await
+        .expect("sismember");
+    assert!(listed);
+    let _: i64 = f
+        .redis
+        .query("UNLINK", redis::cmd("UNLINK").arg(&gone))
+        .await
+        .expect("unlink");
+    let res = query::query(&f.redis, &both).await.expect("query");
+    assert!(
+        !res.hit || res.entries == 6,
+        "hit with {} entries of 6 while {gone} is listed but gone",
+        res.entries
+    );
+}
+both!(vanished_index, vanished_index_is_not_a_shorter_hit);
+
+/// The same for a query read in bounded steps (more than 1000 members).
+async fn vanished_index_large_is_a_miss(r: &AnyRedis) {
+    let f = fixture(r, 400).await;
+    succeeded(f.warm(1).await).await;
+    let names: Vec<String> = (1..=400).map(|p| p.to_string()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let wide = q("Charges", "Monthly", &refs, &[]);
+    let res = query::query(&f.redis, &wide).await.expect("query");
+    assert!(res.large && res.hit && res.entries == 1200, "{res:?}");
+    let gone = SecondaryIndex::Practice {
+        measure: "Charges".into(),
+        practice: "7".into(),
+        frequency: "Monthly".into(),
+    }
+    .key(1, Gen::Live);
+    // Vanishes between the bounded steps (after the sets were read).
+    let redis = f.redis.clone();
+    let res = query::query_with_pause(&f.redis, &wide, |_| {
+        let (redis, gone) = (redis.clone(), gone.clone());
+        async move {
+            let _: i64 = redis
+                .query("UNLINK", redis::cmd("UNLINK").arg(&gone))
+                .await
+                .expect("unlink");
+        }
+    })
+    .await
+    .expect("query");
+    assert!(res.large, "{res:?}");
+    assert!(
+        !res.hit,
+        "hit with {} entries of 1200 while {gone} is listed but gone",
+        res.entries
+    );
+    // Gone before the query: the script answers the miss at once.
+    let res = query::query(&f.redis, &wide).await.expect("query");
+    assert!(!res.hit && !res.large, "{res:?}");
+}
+both!(vanished_index_large, vanished_index_large_is_a_miss);
