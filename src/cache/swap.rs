@@ -535,7 +535,7 @@ async fn rewrite_live_indexes(
         }
         let mut p = redis::pipe();
         p.atomic();
-        p.cmd("DEL").arg(key).ignore();
+        p.cmd("UNLINK").arg(key).ignore();
         index_set(&mut p, input, i, key);
         let done: Option<()> = p.query_async(conn).await.map_err(ctx)?;
         if done.is_none() {
@@ -622,9 +622,15 @@ impl Transaction {
             ),
         ] {
             if any {
+                // RENAME over the old set would free its million members
+                // on the main thread inside the EXEC (lazyfree-lazy-server-del
+                // is off by default); UNLINK frees it in the background.
+                p.cmd("UNLINK").arg(&live);
                 p.cmd("RENAME").arg(shadow).arg(live);
             } else {
-                p.cmd("DEL").arg(live);
+                // UNLINK: a live set of a million members is freed off
+                // the main thread, not inside the EXEC.
+                p.cmd("UNLINK").arg(live);
             }
         }
         p.cmd("DEL").arg(keys::meta(ds));
@@ -640,7 +646,7 @@ impl Transaction {
         p.cmd("DEL").arg(keys::stats_since_warm(ds));
         // [read contract] Entries a selective invalidation deleted but kept
         // listed are back in this generation: nothing waits for a warm now.
-        p.cmd("DEL").arg(keys::invalidated(ds));
+        p.cmd("UNLINK").arg(keys::invalidated(ds));
         // The generation is live: it is no shadow left to clean up.
         p.cmd("ZREM")
             .arg(keys::shadow_registry(ds))

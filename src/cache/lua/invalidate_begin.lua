@@ -22,5 +22,5 @@ end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   redis.call('RENAME', KEYS[3], KEYS[8])
 end
-redis.call('DEL', KEYS[4], KEYS[5], KEYS[6])
+redis.call('UNLINK', KEYS[4], KEYS[5], KEYS[6])
 return {epoch, memory, entries}
