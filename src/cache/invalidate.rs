@@ -25,7 +25,7 @@ use super::set_scan::SetScan;
 use super::{lock, scripts};
 use crate::actor::Actor;
 use crate::error::{Error, INVALIDATION_HOLDER_PREFIX, Result};
-use crate::keys::{self, DsId, Gen, ParsedKey, SecondaryIndex};
+use crate::keys::{self, DsId, Fence, Gen, ParsedKey, SecondaryIndex};
 use crate::redis_conn::Redis;
 
 /// Environment variable of a test hook: milliseconds an invalidation waits
@@ -143,11 +143,11 @@ pub async fn invalidate(
         &params,
     )
     .await?;
-    let r = holding_lock(redis, ds, async {
+    let r = holding_lock(redis, ds, |fence| async move {
         if sel.is_all() {
-            invalidate_all(redis, ds).await
+            invalidate_all(redis, ds, fence).await
         } else {
-            invalidate_some(redis, ds, sel).await
+            invalidate_some(redis, ds, fence, sel).await
         }
     })
     .await;
@@ -186,17 +186,17 @@ impl Drop for Held {
 /// Runs `work` while holding the warm lock of `ds`, renewing its lease every
 /// third of it; refused as busy when a warm (or another invalidation) holds
 /// it. The lock is released at the end, also on error.
-async fn holding_lock<T>(
-    redis: &Redis,
-    ds: DsId,
-    work: impl Future<Output = Result<T>>,
-) -> Result<T> {
+async fn holding_lock<T, F, Fut>(redis: &Redis, ds: DsId, work: F) -> Result<T>
+where
+    F: FnOnce(Fence) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
     let holder = format!(
         "{INVALIDATION_HOLDER_PREFIX}{}",
         uuid::Uuid::new_v4().simple()
     );
     let lease = lock::LEASE;
-    lock::acquire(redis, ds, &holder, lease).await?;
+    let fence = lock::acquire_fenced(redis, ds, &holder, lease).await?;
     let mut held = Held {
         redis: redis.clone(),
         ds,
@@ -221,7 +221,7 @@ async fn holding_lock<T>(
         }
     };
     let r = tokio::select! {
-        r = work => r,
+        r = work(fence) => r,
         e = renew => Err(e),
     };
     held.armed = false;
@@ -260,11 +260,40 @@ fn is_own_index(ds: DsId, name: &str) -> bool {
 /// Keys per UNLINK when emptying a moved-aside set.
 const UNLINK_BATCH: usize = 500;
 
+/// The error of an invalidation whose lock another holder has taken since
+/// (its lease lapsed: the process was paused or Redis unreachable).
+fn fenced_off(ds: DsId) -> Error {
+    Error::InvalidationStopped {
+        ds,
+        reason: "it lost the warm lock (its lease lapsed and another holder took it)".into(),
+    }
+}
+
+/// UNLINKs `batch` only while the fencing counter of `ds` is still `fence`.
+/// Returns how many keys existed.
+async fn unlink_fenced(redis: &Redis, ds: DsId, fence: Fence, batch: &[String]) -> Result<u64> {
+    let mut inv = scripts::UNLINK_FENCED.prepare_invoke();
+    inv.key(keys::warm_fence(ds)).arg(fence);
+    for k in batch {
+        inv.key(k);
+    }
+    let mut conn = redis.conn();
+    let n: i64 = inv
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("deleting keys", e))?;
+    u64::try_from(n).map_err(|_| fenced_off(ds))
+}
+
 /// UNLINKs every member of `set` that `own` accepts (members written by
-/// something else are skipped, and left alone), then the set. Returns how
+/// something else are skipped, and left alone), then the set, each batch
+/// only while this invalidation's fencing number is current (the members
+/// are live names: a later warm may have written them again). Returns how
 /// many keys existed.
 async fn unlink_members(
     redis: &Redis,
+    ds: DsId,
+    fence: Fence,
     set: &str,
     own: impl Fn(&str) -> bool + Send + Sync,
 ) -> Result<u64> {
@@ -272,10 +301,7 @@ async fn unlink_members(
     let mut scan = SetScan::new(redis, set, "scanning an index set").only(own);
     while let Some(members) = scan.next().await? {
         for batch in members.chunks(UNLINK_BATCH) {
-            let n: u64 = redis
-                .query("deleting keys", redis::cmd("UNLINK").arg(batch))
-                .await?;
-            removed += n;
+            removed += unlink_fenced(redis, ds, fence, batch).await?;
         }
     }
     if scan.skipped() > 0 {
@@ -290,14 +316,14 @@ async fn unlink_members(
     Ok(removed)
 }
 
-async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
+async fn invalidate_all(redis: &Redis, ds: DsId, fence: Fence) -> Result<InvalidateResult> {
     // The trash names carry the epoch the script's INCR will give: no other
     // invalidation can run meanwhile (it would need the lock).
     let next_epoch = super::meta::epoch(redis, ds).await? + 1;
     let trash_master = keys::trash(ds, next_epoch, "master");
     let trash_list = keys::trash(ds, next_epoch, "indexes");
     let mut conn = redis.conn();
-    let (_epoch, memory, _entries): (i64, String, String) = scripts::INVALIDATE_BEGIN
+    let (epoch, memory, _entries): (i64, String, String) = scripts::INVALIDATE_BEGIN
         .key(keys::epoch(ds))
         .key(keys::master_index(ds, Gen::Live))
         .key(keys::index_list(ds, Gen::Live))
@@ -306,12 +332,19 @@ async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
         .key(keys::invalidated(ds))
         .key(&trash_master)
         .key(&trash_list)
+        .key(keys::warm_fence(ds))
+        .arg(fence)
         .invoke_async(&mut conn)
         .await
         .map_err(|e| Error::redis("starting the invalidation", e))?;
+    if epoch < 0 {
+        return Err(fenced_off(ds));
+    }
     test_pause().await;
-    let keys_deleted = unlink_members(redis, &trash_master, |k| is_own_entry(ds, k)).await?;
-    let indexes_deleted = unlink_members(redis, &trash_list, |k| is_own_index(ds, k)).await?;
+    let keys_deleted =
+        unlink_members(redis, ds, fence, &trash_master, |k| is_own_entry(ds, k)).await?;
+    let indexes_deleted =
+        unlink_members(redis, ds, fence, &trash_list, |k| is_own_index(ds, k)).await?;
     Ok(InvalidateResult {
         keys_deleted,
         indexes_deleted,
@@ -322,7 +355,12 @@ async fn invalidate_all(redis: &Redis, ds: DsId) -> Result<InvalidateResult> {
 /// Entries per invalidation script call.
 const BATCH: usize = 200;
 
-async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<InvalidateResult> {
+async fn invalidate_some(
+    redis: &Redis,
+    ds: DsId,
+    fence: Fence,
+    sel: &Selection,
+) -> Result<InvalidateResult> {
     let _: i64 = redis
         .query("bumping the epoch", redis::cmd("INCR").arg(keys::epoch(ds)))
         .await?;
@@ -373,16 +411,18 @@ async fn invalidate_some(redis: &Redis, ds: DsId, sel: &Selection) -> Result<Inv
         let mut inv = scripts::INVALIDATE_ENTRIES.prepare_invoke();
         inv.key(keys::master_index(ds, Gen::Live))
             .key(keys::invalidated(ds))
-            .key(keys::epoch(ds));
+            .key(keys::epoch(ds))
+            .key(keys::warm_fence(ds))
+            .arg(fence);
         for k in chunk {
             inv.arg(k);
         }
         let mut conn = redis.conn();
-        let deleted: u64 = inv
+        let deleted: i64 = inv
             .invoke_async(&mut conn)
             .await
             .map_err(|e| Error::redis("invalidating entries", e))?;
-        result.keys_deleted += deleted;
+        result.keys_deleted += u64::try_from(deleted).map_err(|_| fenced_off(ds))?;
     }
     result.memory_freed_mb = mb(freed);
     Ok(result)

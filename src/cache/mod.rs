@@ -37,6 +37,8 @@ pub(crate) mod scripts {
         LazyLock::new(|| Script::new(include_str!("lua/invalidate_begin.lua")));
     pub static INVALIDATE_ENTRIES: LazyLock<Script> =
         LazyLock::new(|| Script::new(include_str!("lua/invalidate_entries.lua")));
+    pub static UNLINK_FENCED: LazyLock<Script> =
+        LazyLock::new(|| Script::new(include_str!("lua/unlink_fenced.lua")));
 }
 
 /// A script reply element as text (bulk, status or integer; anything else is empty).

@@ -260,6 +260,8 @@ async fn script(redis: &Redis, req: &QueryRequest, sets: &Sets) -> Result<Script
     for k in sets.practices.iter().chain(&sets.providers) {
         inv.key(k);
     }
+    // [read contract] A listed index that does not exist vanished: a miss.
+    inv.key(keys::index_list(ds, Gen::Live));
     inv.arg(sets.practices.len())
         .arg(sets.providers.len())
         .arg(MEMBER_CAP);
@@ -367,13 +369,32 @@ where
     p.cmd("EXISTS").arg(keys::master_index(ds, Gen::Live));
     p.cmd("HGET").arg(keys::meta(ds)).arg("generation");
     p.cmd("GET").arg(keys::epoch(ds));
-    let (exists, g, e): (bool, Option<String>, Option<String>) = redis
+    // [read contract] Every set read must still exist unless the index
+    // list does not name it (a value the source never had); one that
+    // vanished (evicted, deleted) would make the answer shorter.
+    let read: Vec<&String> = if sets.practices.is_empty() && sets.providers.is_empty() {
+        vec![&sets.measure_freq]
+    } else {
+        sets.practices.iter().chain(&sets.providers).collect()
+    };
+    for k in &read {
+        p.cmd("EXISTS").arg(k.as_str());
+        p.cmd("SISMEMBER")
+            .arg(keys::index_list(ds, Gen::Live))
+            .arg(k.as_str());
+    }
+    let reply: Vec<redis::Value> = redis
         .pipe("checking the generation after a large read", &p)
         .await?;
-    if g.as_deref().unwrap_or("0") != generation || e.as_deref().unwrap_or("0") != epoch {
+    let text = |i: usize| reply.get(i).map(super::value_text).unwrap_or_default();
+    let (exists, g, e) = (text(0) == "1", text(1), text(2));
+    let none_as_zero = |t: String| if t.is_empty() { "0".to_string() } else { t };
+    if none_as_zero(g) != generation || none_as_zero(e) != epoch {
         return Ok(Step::Changed);
     }
-    let hit = exists && values.len() == chosen.len() && values.iter().all(Option::is_some);
+    let vanished = (0..read.len()).any(|i| text(3 + 2 * i) == "0" && text(4 + 2 * i) == "1");
+    let hit =
+        exists && !vanished && values.len() == chosen.len() && values.iter().all(Option::is_some);
     Ok(Step::Done {
         hit,
         generation: generation.parse().unwrap_or(0),

@@ -65,7 +65,7 @@ use super::scripts;
 use super::set_scan::SetScan;
 use super::written::{IndexChange, Written};
 use crate::error::{Error, Result};
-use crate::keys::{self, DsId, Fence, Gen};
+use crate::keys::{self, DsId, Fence, Gen, ParsedKey};
 use crate::redis_conn::Redis;
 
 /// Times the swap starts over when a watched key changed under it.
@@ -385,13 +385,26 @@ async fn differences(
             // [read contract] Only names of this datasource (same slot, own
             // namespace): a foreign member (another prefix or datasource,
             // not UTF-8) is skipped, never UNLINKed nor an error.
-            let own = if what.ends_with("master") {
-                keys::entry_prefix(ds, Gen::Live)
-            } else {
-                keys::index_prefix(ds, Gen::Live)
-            };
-            let mut scan = SetScan::new(redis, scratch.as_str(), "reading the compared keys")
-                .only(move |k| k.starts_with(&own));
+            // A prefix is not enough: `idx:{ds:N}:` also starts the shadow
+            // registry, the scratch sets and the trash, which a member
+            // planted in the index list would make the MULTI UNLINK.
+            let entries = what.ends_with("master");
+            let mut scan =
+                SetScan::new(redis, scratch.as_str(), "reading the compared keys").only(move |k| {
+                    match keys::parse(k) {
+                        Some(ParsedKey::Entry {
+                            ds: d,
+                            generation: Gen::Live,
+                            ..
+                        }) => entries && d == ds,
+                        Some(ParsedKey::Secondary {
+                            ds: d,
+                            generation: Gen::Live,
+                            ..
+                        }) => !entries && d == ds,
+                        _ => false,
+                    }
+                });
             while let Some(batch) = scan.next().await? {
                 members.extend(batch);
             }
@@ -522,7 +535,7 @@ async fn rewrite_live_indexes(
         }
         let mut p = redis::pipe();
         p.atomic();
-        p.cmd("DEL").arg(key).ignore();
+        p.cmd("UNLINK").arg(key).ignore();
         index_set(&mut p, input, i, key);
         let done: Option<()> = p.query_async(conn).await.map_err(ctx)?;
         if done.is_none() {
@@ -609,9 +622,15 @@ impl Transaction {
             ),
         ] {
             if any {
+                // RENAME over the old set would free its million members
+                // on the main thread inside the EXEC (lazyfree-lazy-server-del
+                // is off by default); UNLINK frees it in the background.
+                p.cmd("UNLINK").arg(&live);
                 p.cmd("RENAME").arg(shadow).arg(live);
             } else {
-                p.cmd("DEL").arg(live);
+                // UNLINK: a live set of a million members is freed off
+                // the main thread, not inside the EXEC.
+                p.cmd("UNLINK").arg(live);
             }
         }
         p.cmd("DEL").arg(keys::meta(ds));
@@ -627,7 +646,7 @@ impl Transaction {
         p.cmd("DEL").arg(keys::stats_since_warm(ds));
         // [read contract] Entries a selective invalidation deleted but kept
         // listed are back in this generation: nothing waits for a warm now.
-        p.cmd("DEL").arg(keys::invalidated(ds));
+        p.cmd("UNLINK").arg(keys::invalidated(ds));
         // The generation is live: it is no shadow left to clean up.
         p.cmd("ZREM")
             .arg(keys::shadow_registry(ds))

@@ -842,3 +842,147 @@ async fn large_reads_see_one_generation(r: &AnyRedis) {
     assert!(last.hit && last.rows.iter().all(|r| r["gen"] == 11));
 }
 both!(large_one_generation, large_reads_see_one_generation);
+
+/// A full invalidation whose lock lapses after it moved the sets aside
+/// (the lock key deleted here, as a process paused past its 30 s lease
+/// finds it) while a warm takes the lock and swaps in: the invalidation
+/// must not delete the new generation's entries and index sets, which
+/// carry the same live names (before the fix the query answered a hit
+/// with 0 entries). It stops with one line saying it lost the lock, and
+/// the warm's generation keeps answering.
+async fn lapsed_invalidation_spares_next_generation(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let cli = cli(r, &f).env(invalidate::TEST_PAUSE_ENV, "6000");
+    let mut cmd = cli.tokio_command(&["invalidate", "--datasource", "1"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run cachedeck invalidate");
+    let running = tokio::spawn(child.wait_with_output());
+    wait_for_invalidation(&f.redis).await;
+    let _: i64 = f
+        .redis
+        .query("DEL", redis::cmd("DEL").arg(keys::warm_lock(1)))
+        .await
+        .expect("del");
+    succeeded(f.warm(1).await).await;
+    expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
+    let done = running.await.expect("join").expect("invalidate ran");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "{stderr}");
+    assert!(stderr.contains("lost the warm lock"), "{stderr}");
+    expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
+    expect(&f.redis, &q("Visits", "Weekly", &["1"], &[]), Some(3)).await;
+    let walk = integrity::verify(&f.redis, 1).await.expect("walk");
+    assert!(walk.ok(), "{}: {:?}", walk.summary(), walk.examples);
+}
+both!(
+    lapsed_invalidation_spares_warm,
+    lapsed_invalidation_spares_next_generation
+);
+
+/// A member of the live index list that starts like an index name but is
+/// not one (`idx:{ds:1}:` also starts the shadow registry, the scratch sets
+/// and the trash) is not an index the new generation lacks: a forced warm
+/// leaves the key it names alone.
+async fn swap_spares_non_index_names(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let canary = "idx:{ds:1}:swap:diff:999:other";
+    let mut p = redis::pipe();
+    p.cmd("SET").arg(canary).arg("x").ignore();
+    p.cmd("SADD")
+        .arg(keys::index_list(1, Gen::Live))
+        .arg(canary)
+        .ignore();
+    f.redis.pipe::<()>("plant", &p).await.expect("plant");
+    succeeded(f.warm(1).await).await;
+    let left: Option<String> = f
+        .redis
+        .query("GET", redis::cmd("GET").arg(canary))
+        .await
+        .expect("get");
+    assert_eq!(left.as_deref(), Some("x"), "the swap deleted {canary}");
+    expect(&f.redis, &q("Charges", "Monthly", &[], &[]), Some(9)).await;
+}
+both!(swap_spares_non_index, swap_spares_non_index_names);
+
+/// An index set that vanishes while the master remains (evicted under a
+/// volatile-* or allkeys-* policy — every index carries a TTL — or deleted
+/// by hand) is a miss, not a hit with fewer entries: the index list still
+/// names it, which tells it from a value the source never had.
+async fn vanished_index_is_not_a_shorter_hit(r: &AnyRedis) {
+    let f = fixture(r, 3).await;
+    succeeded(f.warm(1).await).await;
+    let both = q("Charges", "Monthly", &["1", "2"], &[]);
+    expect(&f.redis, &both, Some(6)).await;
+    let gone = SecondaryIndex::Practice {
+        measure: "Charges".into(),
+        practice: "1".into(),
+        frequency: "Monthly".into(),
+    }
+    .key(1, Gen::Live);
+    let listed: bool = f
+        .redis
+        .query(
+            "SISMEMBER",
+            redis::cmd("SISMEMBER")
+                .arg(keys::index_list(1, Gen::Live))
+                .arg(&gone),
+        )
+        .await
+        .expect("sismember");
+    assert!(listed);
+    let _: i64 = f
+        .redis
+        .query("UNLINK", redis::cmd("UNLINK").arg(&gone))
+        .await
+        .expect("unlink");
+    let res = query::query(&f.redis, &both).await.expect("query");
+    assert!(
+        !res.hit || res.entries == 6,
+        "hit with {} entries of 6 while {gone} is listed but gone",
+        res.entries
+    );
+}
+both!(vanished_index, vanished_index_is_not_a_shorter_hit);
+
+/// The same for a query read in bounded steps (more than 1000 members).
+async fn vanished_index_large_is_a_miss(r: &AnyRedis) {
+    let f = fixture(r, 400).await;
+    succeeded(f.warm(1).await).await;
+    let names: Vec<String> = (1..=400).map(|p| p.to_string()).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let wide = q("Charges", "Monthly", &refs, &[]);
+    let res = query::query(&f.redis, &wide).await.expect("query");
+    assert!(res.large && res.hit && res.entries == 1200, "{res:?}");
+    let gone = SecondaryIndex::Practice {
+        measure: "Charges".into(),
+        practice: "7".into(),
+        frequency: "Monthly".into(),
+    }
+    .key(1, Gen::Live);
+    // Vanishes between the bounded steps (after the sets were read).
+    let redis = f.redis.clone();
+    let res = query::query_with_pause(&f.redis, &wide, |_| {
+        let (redis, gone) = (redis.clone(), gone.clone());
+        async move {
+            let _: i64 = redis
+                .query("UNLINK", redis::cmd("UNLINK").arg(&gone))
+                .await
+                .expect("unlink");
+        }
+    })
+    .await
+    .expect("query");
+    assert!(res.large, "{res:?}");
+    assert!(
+        !res.hit,
+        "hit with {} entries of 1200 while {gone} is listed but gone",
+        res.entries
+    );
+    // Gone before the query: the script answers the miss at once.
+    let res = query::query(&f.redis, &wide).await.expect("query");
+    assert!(!res.hit && !res.large, "{res:?}");
+}
+both!(vanished_index_large, vanished_index_large_is_a_miss);

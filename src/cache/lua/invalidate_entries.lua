@@ -4,11 +4,16 @@
 -- and records them in the invalidated set, which expires with the live
 -- generation. Bumps the epoch, so a bounded read that straddles this step
 -- starts over.
--- KEYS: 1 live master, 2 invalidated entries, 3 epoch
--- ARGV: entry keys (of this datasource)
--- Returns the number of entries deleted.
+-- Runs only while the fencing counter is still the caller's acquisition.
+-- KEYS: 1 live master, 2 invalidated entries, 3 epoch, 4 fencing counter
+-- ARGV: 1 the caller's fencing number, then entry keys (of this datasource)
+-- Returns the number of entries deleted, or -1 when another holder has
+-- taken the lock since (nothing is touched).
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return -1
+end
 local deleted = 0
-for i = 1, #ARGV do
+for i = 2, #ARGV do
   deleted = deleted + redis.call('UNLINK', ARGV[i])
   redis.call('SADD', KEYS[2], ARGV[i])
 end
