@@ -4,6 +4,7 @@ import { type AnyRedisClient, type Arg, Connection, type Reply } from "./connect
 import {
   entryPrefix,
   epochKey,
+  indexListKey,
   masterKey,
   measureFreqIndexKey,
   metaKey,
@@ -67,6 +68,8 @@ interface Selection {
   /** `cache:{ds:N}:`, as bytes: only members starting with it are read. */
   prefix: Buffer;
   master: string;
+  /** `idx:{ds:N}:indexes`: names every live index set. */
+  indexList: string;
   meta: string;
   epoch: string;
   measureFreq: string;
@@ -111,6 +114,7 @@ function selection(q: CacheQuery): Selection {
     ds,
     prefix: Buffer.from(entryPrefix(ds), "utf8"),
     master: masterKey(ds),
+    indexList: indexListKey(ds),
     meta: metaKey(ds),
     epoch: epochKey(ds),
     measureFreq: measureFreqIndexKey(ds, q.measure, q.frequency),
@@ -207,7 +211,17 @@ export class AnalyticsCacheReader {
   }
 
   private async runScript(sel: Selection): Promise<Reply[]> {
-    const keys = [sel.master, sel.meta, sel.epoch, sel.measureFreq, ...sel.practiceIndexes, ...sel.providerIndexes];
+    // The index list goes last: a listed index set that is missing
+    // (evicted, deleted) is a miss, never a shorter answer.
+    const keys = [
+      sel.master,
+      sel.meta,
+      sel.epoch,
+      sel.measureFreq,
+      ...sel.practiceIndexes,
+      ...sel.providerIndexes,
+      sel.indexList,
+    ];
     const tail = [
       String(keys.length),
       ...keys,
@@ -278,15 +292,29 @@ export class AnalyticsCacheReader {
         for (const v of Array.isArray(r) ? r : []) values.push(Buffer.isBuffer(v) ? v : null);
       }
     }
-    const [exists, genNow, epochNow] = await this.conn.pipeline(sel.master, [
+    // Every set read must still exist unless the index list does not name
+    // it (a value the source never had): one that vanished would make the
+    // answer shorter.
+    const read =
+      sel.practiceIndexes.length === 0 && sel.providerIndexes.length === 0
+        ? [sel.measureFreq]
+        : [...sel.practiceIndexes, ...sel.providerIndexes];
+    const checks: Arg[][] = [
       ["EXISTS", sel.master],
       ["HGET", sel.meta, "generation"],
       ["GET", sel.epoch],
-    ]);
+    ];
+    for (const k of read) {
+      checks.push(["EXISTS", k], ["SISMEMBER", sel.indexList, k]);
+    }
+    const replies = await this.conn.pipeline(sel.master, checks);
+    const [exists, genNow, epochNow] = replies;
     if ((text(genNow) || "0") !== generation || (text(epochNow) || "0") !== epoch) {
       return null;
     }
-    const rows = exists === 1 && values.length === keys.length ? rowsOf(values) : null;
+    const vanished = read.some((_, i) => replies[3 + 2 * i] === 0 && replies[4 + 2 * i] === 1);
+    const rows =
+      exists === 1 && !vanished && values.length === keys.length ? rowsOf(values) : null;
     return rows ? { hit: true, generation, rows } : { hit: false, generation, rows: [] };
   }
 

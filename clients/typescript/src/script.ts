@@ -17,7 +17,10 @@ export const QUERY_SCRIPT = `-- One bounded query (README, "Reading"): answers i
 -- to read hold at most ARGV[3] members together, otherwise says 'large' and
 -- the client reads them in SSCAN steps.
 -- KEYS: 1 live master, 2 meta hash, 3 epoch, 4 measure+frequency index,
---       then ARGV[1] practice indexes, then ARGV[2] provider indexes
+--       then ARGV[1] practice indexes, then ARGV[2] provider indexes,
+--       then optionally the live index list (a set to read that does not
+--       exist but is listed there vanished: evicted or deleted, a miss,
+--       not a value the source never had)
 -- ARGV: 1 np, 2 nv, 3 member cap
 -- Returns {'miss', generation, epoch} when the master does not exist,
 -- {'large', generation, epoch} when the sets are larger than the cap,
@@ -40,9 +43,14 @@ if np == 0 and nv == 0 then
 else
   first, count = 5, np + nv
 end
+local list = KEYS[5 + np + nv]
 local total = 0
 for i = first, first + count - 1 do
-  total = total + redis.call('SCARD', KEYS[i])
+  local n = redis.call('SCARD', KEYS[i])
+  if n == 0 and list and redis.call('SISMEMBER', list, KEYS[i]) == 1 then
+    return {'miss', generation, epoch}
+  end
+  total = total + n
 end
 if total > cap then
   return {'large', generation, epoch}
