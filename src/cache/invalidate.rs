@@ -126,6 +126,12 @@ pub async fn invalidate(
         "frequency": sel.frequency,
     });
     governance::require_write(actor, "invalidate the cache", Some(ds), params.clone()).await?;
+    // Busy costs nothing: a datasource a warm or another invalidation holds
+    // is refused before the rate limit counts the attempt (the lock itself
+    // still decides below).
+    if let Some(holder) = super::lock::holder(redis, ds).await? {
+        return Err(Error::AlreadyWarming { ds, holder });
+    }
     governance::ratelimit::consume(
         redis,
         actor,

@@ -736,9 +736,11 @@ both!(
     memory_preflight_refuses_a_copy_that_does_not_fit
 );
 
-/// A shadow entry deleted behind the warm's back (by hand, by eviction) is
-/// left out of the new generation and reported; everything else swaps in.
-async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
+/// A shadow entry deleted behind the warm's back (by hand, by eviction) has
+/// no value in the new generation: it stays listed, is recorded as
+/// invalidated (queries touching it miss) and reported; everything else
+/// swaps in.
+async fn vanished_shadow_entry_is_invalidated(r: &AnyRedis) {
     let f = fixture(r, 200).await;
     // A slow source (0.5 ms a row), so the test can act mid-warm.
     add_ds(
@@ -798,15 +800,29 @@ async fn vanished_shadow_entry_is_left_out(r: &AnyRedis) {
         )
         .await
         .expect("sismember");
-    assert!(
-        !is_member,
-        "the vanished entry is not in the live generation"
-    );
-    // 200 practices × 3 providers × 2 measures × 2 frequencies, less one.
-    assert_eq!(live_entries(&f.redis, 2).await, 2_400 - 1);
+    assert!(is_member, "the vanished entry stays listed");
+    let recorded: bool = f
+        .redis
+        .query(
+            "SISMEMBER",
+            redis::cmd("SISMEMBER")
+                .arg(keys::invalidated(2))
+                .arg(&victim),
+        )
+        .await
+        .expect("sismember");
+    assert!(recorded, "the vanished entry is recorded as invalidated");
+    let value: Option<String> = f
+        .redis
+        .query("GET", redis::cmd("GET").arg(&victim))
+        .await
+        .expect("get");
+    assert!(value.is_none(), "no value of the old generation is left");
+    // 200 practices × 3 providers × 2 measures × 2 frequencies.
+    assert_eq!(live_entries(&f.redis, 2).await, 2_400);
     assert!(!shadow::exists(&f.redis, 2).await.expect("shadow check"));
 }
-both!(vanished_shadow, vanished_shadow_entry_is_left_out);
+both!(vanished_shadow, vanished_shadow_entry_is_invalidated);
 
 /// Milliseconds until every live key of datasource 1's generation expires,
 /// as absolute times: (entries and sets checked, earliest, latest).
