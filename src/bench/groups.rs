@@ -5,13 +5,12 @@
 //! it (unforced, same data), timing each end to end, with a PING loop on a
 //! connection of its own whose worst latency over each whole warm is kept.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::warm::{PingLoop, rss_mb, warm_once};
+use super::probe::{PingLoop, RssPeak};
+use super::warm::warm_once;
 use crate::cache::shadow;
 use crate::error::{Error, Result};
 use crate::keys::{self, Gen};
@@ -113,23 +112,12 @@ async fn timed(
     db_url: &str,
     job_id: &str,
 ) -> Result<(TimedWarm, crate::cache::warm::WarmResult)> {
-    let peak = Arc::new(AtomicU64::new((rss_mb() * 1024.0) as u64));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, sampling) = (peak.clone(), sampling.clone());
-        tokio::spawn(async move {
-            while sampling.load(Ordering::Relaxed) {
-                peak.fetch_max((rss_mb() * 1024.0) as u64, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let peak = RssPeak::start(Duration::from_millis(50));
     let ping = PingLoop::start(redis).await?;
     let t = Instant::now();
     let warmed = warm_once(redis, ds, db_url, job_id).await;
     let window = (t, Instant::now());
-    sampling.store(false, Ordering::Relaxed);
-    let _ = sampler.await;
+    let rss_peak_mb = peak.finish().await;
     let ping_worst_ms = ping.finish(window).await;
     let warmed = warmed?;
     let swap = warmed.swap_window.unwrap_or(window);
@@ -138,7 +126,7 @@ async fn timed(
             ms: (window.1 - window.0).as_secs_f64() * 1000.0,
             swap_ms: (swap.1 - swap.0).as_secs_f64() * 1000.0,
             ping_worst_ms,
-            rss_peak_mb: peak.load(Ordering::Relaxed) as f64 / 1024.0,
+            rss_peak_mb,
         },
         warmed,
     ))

@@ -3,5 +3,6 @@
 
 pub mod browse;
 pub mod groups;
+mod probe;
 pub mod read;
 pub mod warm;

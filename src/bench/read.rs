@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::warm::PingLoop;
+use super::probe::PingLoop;
 use crate::cache::query::{self, QueryRequest};
 use crate::cache::set_scan::SetScan;
 use crate::error::{Error, Result};

@@ -6,8 +6,6 @@
 //! sees during one MULTI/EXEC of the same RENAMEs over existing keys; reader
 //! query latency p50/p99.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -15,6 +13,7 @@ use serde::Serialize;
 use sqlx::postgres::PgPoolCopyExt;
 use tokio_util::sync::CancellationToken;
 
+use super::probe::{PingLoop, RssPeak, rss_mb};
 use crate::cache::query::{self, QueryRequest};
 use crate::cache::set_scan::SetScan;
 use crate::cache::warm::{self, Control, Progress, WarmHandles, WarmOptions};
@@ -74,61 +73,6 @@ pub(crate) async fn warm_once(
         progress,
     };
     warm::run(redis, ds, db_url, job_id, &WarmOptions::default(), handles).await
-}
-
-pub(crate) fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-/// A PING loop on its own connection, recording when each PING was sent and
-/// how long it took.
-pub(crate) struct PingLoop {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<(Instant, Duration)>>,
-}
-
-impl PingLoop {
-    pub(crate) async fn start(redis: &Redis) -> Result<PingLoop> {
-        let mut node = redis
-            .masters()
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Invalid("no Redis node".into()))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while !s.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let _: redis::RedisResult<String> =
-                    redis::cmd("PING").query_async(&mut node.conn).await;
-                samples.push((t, t.elapsed()));
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-            samples
-        });
-        Ok(PingLoop { stop, task })
-    }
-
-    /// Stops the loop; the worst latency (ms) of PINGs that overlapped `window`.
-    pub(crate) async fn finish(self, window: (Instant, Instant)) -> f64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let samples = self.task.await.unwrap_or_default();
-        samples
-            .iter()
-            .filter(|(sent, took)| *sent <= window.1 && *sent + *took >= window.0)
-            .map(|(_, took)| took.as_secs_f64() * 1000.0)
-            .fold(0.0, f64::max)
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -195,24 +139,13 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
 
     // Warm, with RSS sampled and a PING loop beside it.
     let rss_before = rss_mb();
-    let peak = Arc::new(AtomicU64::new((rss_before * 1024.0) as u64));
-    let sampling = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let (peak, sampling) = (peak.clone(), sampling.clone());
-        tokio::spawn(async move {
-            while sampling.load(Ordering::Relaxed) {
-                peak.fetch_max((rss_mb() * 1024.0) as u64, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-    };
+    let peak = RssPeak::start(Duration::from_millis(20));
     let ping = PingLoop::start(redis).await?;
     eprintln!("warming…");
     let t = Instant::now();
     let warmed = warm_once(redis, &ds, db_url, "bench").await;
     let warm_ms = t.elapsed().as_secs_f64() * 1000.0;
-    sampling.store(false, Ordering::Relaxed);
-    let _ = sampler.await;
+    let rss_peak_mb = peak.finish().await;
     let warmed = warmed?;
     let window = warmed.swap_window.unwrap_or((t, t));
     let ping_swap = ping.finish(window).await;
@@ -255,7 +188,7 @@ pub async fn run(redis: &Redis, store: &Store, db_url: &str, rows: u64) -> Resul
         warm_rows_per_sec: warm_rate.round(),
         warm_to_copy_ratio: (warm_rate / copy_rate * 100.0).round() / 100.0,
         rss_before_mb: rss_before,
-        rss_peak_mb: peak.load(Ordering::Relaxed) as f64 / 1024.0,
+        rss_peak_mb,
         swap_ms,
         ping_worst_during_swap_ms: ping_swap,
         renames,

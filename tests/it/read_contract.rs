@@ -35,21 +35,7 @@ async fn fixture(r: &AnyRedis, practices: i64) -> WarmFixture {
         rebuild_indexes: false,
     };
     let f = WarmFixture::new(r, options, Duration::ZERO).await;
-    sqlx::query(
-        "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
-    )
-    .execute(&f.pool)
-    .await
-    .expect("create src");
-    sqlx::query(
-        "INSERT INTO src SELECT m, p, prov, f, period, (p * 10 + period)::numeric / 4, 0 \
-         FROM unnest(ARRAY['Charges','Visits']) m, generate_series(1, $1) p, \
-         unnest(ARRAY[NULL, 1, 2]) prov, unnest(ARRAY['Monthly','Weekly']) f, generate_series(1, 3) period",
-    )
-    .bind(practices as i32)
-    .execute(&f.pool)
-    .await
-    .expect("fill src");
+    f.create_src(practices).await;
     f.store
         .add_datasource(&DatasourceInput {
             id: 1,
@@ -372,8 +358,13 @@ async fn invalidated_selections_miss(r: &AnyRedis) {
         "Weekly",
     ])
     .success();
-    let out = cli
-        .run(&[
+    // Visits/Weekly with each extra selector: (extra flags, expected answer).
+    for (extra, answer) in [
+        (&["--null-provider"][..], "miss"),
+        (&["--provider", "1"][..], "hit"),
+        (&["--practice", "2"][..], "miss"),
+    ] {
+        let mut args = vec![
             "query",
             "--datasource",
             "1",
@@ -381,38 +372,11 @@ async fn invalidated_selections_miss(r: &AnyRedis) {
             "Visits",
             "--frequency",
             "Weekly",
-            "--null-provider",
-        ])
-        .success();
-    assert!(out.stdout.starts_with("miss"), "{}", out.stdout);
-    let out = cli
-        .run(&[
-            "query",
-            "--datasource",
-            "1",
-            "--measure",
-            "Visits",
-            "--frequency",
-            "Weekly",
-            "--provider",
-            "1",
-        ])
-        .success();
-    assert!(out.stdout.starts_with("hit"), "{}", out.stdout);
-    let out = cli
-        .run(&[
-            "query",
-            "--datasource",
-            "1",
-            "--measure",
-            "Visits",
-            "--frequency",
-            "Weekly",
-            "--practice",
-            "2",
-        ])
-        .success();
-    assert!(out.stdout.starts_with("miss"), "{}", out.stdout);
+        ];
+        args.extend_from_slice(extra);
+        let out = cli.run(&args).success();
+        assert!(out.stdout.starts_with(answer), "{extra:?}: {}", out.stdout);
+    }
 }
 both!(invalidated_selection, invalidated_selections_miss);
 

@@ -36,21 +36,7 @@ async fn fixture_skipping(r: &AnyRedis, practices: i64, skip_within: Duration) -
         rebuild_indexes: false,
     };
     let f = WarmFixture::new(r, options, skip_within).await;
-    sqlx::query(
-        "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
-    )
-    .execute(&f.pool)
-    .await
-    .expect("create src");
-    sqlx::query(
-        "INSERT INTO src SELECT m, p, prov, f, period, (p * 10 + period)::numeric / 4, 0 \
-         FROM unnest(ARRAY['Charges','Visits']) m, generate_series(1, $1) p, \
-         unnest(ARRAY[NULL, 1, 2]) prov, unnest(ARRAY['Monthly','Weekly']) f, generate_series(1, 3) period",
-    )
-    .bind(practices as i32)
-    .execute(&f.pool)
-    .await
-    .expect("fill src");
+    f.create_src(practices).await;
     add_ds(&f.store, 1, "SELECT * FROM src").await;
     f
 }

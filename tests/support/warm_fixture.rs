@@ -53,6 +53,27 @@ impl WarmFixture {
         }
     }
 
+    /// Table `src`: `practices` practices × providers NULL, 1, 2 × measures
+    /// Charges, Visits × frequencies Monthly, Weekly × 3 periods, every row
+    /// stamped with `gen` 0 (tests bump it to change values).
+    pub async fn create_src(&self, practices: i64) {
+        sqlx::query(
+            "CREATE TABLE src (measure TEXT, practice_uid INT, provider_uid INT, frequency TEXT, period INT, amount NUMERIC(10,2), gen INT)",
+        )
+        .execute(&self.pool)
+        .await
+        .expect("create src");
+        sqlx::query(
+            "INSERT INTO src SELECT m, p, prov, f, period, (p * 10 + period)::numeric / 4, 0 \
+             FROM unnest(ARRAY['Charges','Visits']) m, generate_series(1, $1) p, \
+             unnest(ARRAY[NULL, 1, 2]) prov, unnest(ARRAY['Monthly','Weekly']) f, generate_series(1, 3) period",
+        )
+        .bind(practices as i32)
+        .execute(&self.pool)
+        .await
+        .expect("fill src");
+    }
+
     /// Registers datasource `id` on `sql` (source: the fixture's database).
     pub async fn add_ds(&self, id: i64, name: &str, sql: &str, ttl_secs: i64, enabled: bool) {
         self.store
