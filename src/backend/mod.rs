@@ -146,6 +146,8 @@ enum Internal {
         generation: u64,
         /// Profile names of the file (empty when it could not be read).
         names: Vec<String>,
+        /// The profile that was tried (empty when the file could not be read).
+        wanted: String,
         /// The profile ready to connect, or why not.
         result: Result<Box<Resolved>, Error>,
     },
@@ -163,6 +165,9 @@ struct Backend {
     resolved: Option<Resolved>,
     /// Profile names of the profile file.
     profile_names: Vec<String>,
+    /// The profile the last resolution tried (the selector shows it even
+    /// when its passwords could not be read, so the admin sees which one).
+    wanted_profile: String,
     /// Bumped on every profile switch or reconnect, so results of older
     /// attempts are ignored.
     generation: u64,
@@ -215,6 +220,7 @@ impl Backend {
             startup,
             resolved: None,
             profile_names: Vec::new(),
+            wanted_profile: String::new(),
             generation: 0,
             redis: Link::default(),
             store: Link::default(),
@@ -293,16 +299,18 @@ impl Backend {
             let read = secrets::off_runtime("reading the profile", move || {
                 let file = ConfigFile::load(&config_path()?)?;
                 let names = file.profiles.keys().cloned().collect::<Vec<_>>();
-                Ok((names, Resolved::resolve_blocking(&file, &ov)))
+                let wanted = file.wanted_profile(&ov).unwrap_or_default();
+                Ok((names, wanted, Resolved::resolve_blocking(&file, &ov)))
             })
             .await;
-            let (names, result) = match read {
-                Ok((names, r)) => (names, r.map(Box::new)),
-                Err(e) => (Vec::new(), Err(e)),
+            let (names, wanted, result) = match read {
+                Ok((names, wanted, r)) => (names, wanted, r.map(Box::new)),
+                Err(e) => (Vec::new(), String::new(), Err(e)),
             };
             let _ = tx.send(Internal::ProfileResolved {
                 generation,
                 names,
+                wanted,
                 result,
             });
         });
@@ -331,7 +339,7 @@ impl Backend {
             Err(e) => {
                 self.emit.send(Event::Profiles(ProfileInfo {
                     names: self.profile_names.clone(),
-                    current: String::new(),
+                    current: self.wanted_profile.clone(),
                     production: false,
                     refresh_interval_secs: crate::config::Defaults::default().refresh_interval_secs,
                     warnings: Vec::new(),
@@ -551,10 +559,12 @@ impl Backend {
             Internal::ProfileResolved {
                 generation,
                 names,
+                wanted,
                 result,
             } => {
                 if generation == self.generation {
                     self.profile_names = names;
+                    self.wanted_profile = wanted;
                     self.use_profile(result.map(|r| *r));
                 }
             }

@@ -153,6 +153,18 @@ pub fn config_path() -> Result<PathBuf> {
 }
 
 impl ConfigFile {
+    /// The profile a run uses: `--profile`, else the file's default, else
+    /// its only profile; `None` when nothing names one.
+    pub fn wanted_profile(&self, ov: &Overrides) -> Option<String> {
+        ov.profile
+            .clone()
+            .or_else(|| self.default_profile.clone())
+            .or_else(|| match self.profiles.len() {
+                1 => self.profiles.keys().next().cloned(),
+                _ => None,
+            })
+    }
+
     /// Reads the file; a missing file is an empty config.
     pub fn load(path: &Path) -> Result<ConfigFile> {
         let text = match std::fs::read_to_string(path) {
@@ -356,6 +368,21 @@ impl Resolved {
     /// keyring).
     pub fn resolve_blocking(file: &ConfigFile, ov: &Overrides) -> Result<Resolved> {
         let wanted = ov.profile.clone().or_else(|| file.default_profile.clone());
+        let named = |field: &str, secret: &SecretRef| {
+            secret.resolve_blocking().map_err(|e| {
+                let which = format!(
+                    "profile `{}`, {field} {secret}",
+                    file.wanted_profile(ov).unwrap_or_default()
+                );
+                match e {
+                    Error::KeyringUnavailable(why) => {
+                        Error::KeyringUnavailable(format!("{which}: {why}"))
+                    }
+                    Error::Config(why) => Error::Config(format!("{which}: {why}")),
+                    other => other,
+                }
+            })
+        };
         let (name, profile) = match wanted {
             Some(n) => match file.profiles.get(&n) {
                 Some(p) => (n, p.clone()),
@@ -389,7 +416,7 @@ impl Resolved {
                 .map(String::from)
                 .collect();
         } else if let Some(secret) = &profile.redis.password {
-            redis.password = Some(secret.resolve_blocking()?.expose().to_string());
+            redis.password = Some(named("redis.password", secret)?.expose().to_string());
         }
         if redis.urls.is_empty() {
             return Err(Error::Config(
@@ -400,9 +427,10 @@ impl Resolved {
             Some(u) => u.clone(),
             None if profile.database.url.is_empty() => local_store_url()?,
             None => match &profile.database.password {
-                Some(secret) => {
-                    with_password(&profile.database.url, secret.resolve_blocking()?.expose())?
-                }
+                Some(secret) => with_password(
+                    &profile.database.url,
+                    named("database.password", secret)?.expose(),
+                )?,
                 None => profile.database.url.clone(),
             },
         };
