@@ -17,8 +17,10 @@ use crate::store::Store;
 /// Bytes in the seed's "MB".
 const MB: f64 = 1024.0 * 1024.0;
 
+/// Two decimals; never `-0` (an empty sum of floats is -0.0, which would
+/// print as "-0.00 MB").
 fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    (v * 100.0).round() / 100.0 + 0.0
 }
 
 /// ISO-8601 UTC with milliseconds, as cachedeck writes times.
@@ -167,4 +169,14 @@ pub async fn stats_with(redis: &Redis, store: &Store, obs: &Observations) -> Res
         summary: summary(&datasources, &snaps),
         datasources,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A memory total over no datasources prints 0.00, not -0.00.
+    #[test]
+    fn an_empty_total_is_plus_zero() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert_eq!(format!("{:.2}", super::round2(empty)), "0.00");
+    }
 }

@@ -137,7 +137,8 @@ impl FromStr for ReportFormat {
 /// Rounds to `decimals` places (report figures carry no float noise).
 pub(crate) fn round(v: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);
-    (v * f).round() / f
+    // `+ 0.0` turns -0.0 (an empty float sum) into 0.0.
+    (v * f).round() / f + 0.0
 }
 
 /// Gathers the report for `req`: stats, the health check, trends of each
@@ -294,6 +295,14 @@ mod tests {
             |_: &str| {},
         ));
         send(build(redis, store, req));
+    }
+
+    /// A total over no datasources is 0, not -0 ("-0.00 MB" on the cards).
+    #[test]
+    fn an_empty_sum_rounds_to_plus_zero() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert!(round(empty, 2).is_sign_positive());
+        assert_eq!(format!("{:.2}", round(empty, 2)), "0.00");
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn top_bar_ui(
         }
         for w in &model.profiles.warnings {
             ui.label(
-                RichText::new("⚠ TLS NOT VERIFIED")
+                RichText::new("TLS NOT VERIFIED")
                     .small()
                     .strong()
                     .color(theme::bad(dark)),
