@@ -50,12 +50,14 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
             out.push_str("recent:\n");
             for j in &st.recent_jobs {
                 out.push_str(&format!(
-                    "  {} DS #{} {:<28} {:<9} {:>8} ms  {} entries{}\n",
+                    "  {} DS #{} {:<28} {:<9} {:>11}  {} entries{}\n",
                     j.job_id,
                     j.datasource_id,
                     j.datasource_name,
                     j.state,
-                    j.duration_ms.unwrap_or(0),
+                    j.duration_ms
+                        .map(|d| format!("{d} ms"))
+                        .unwrap_or_else(|| "-".into()),
                     j.entries_cached,
                     j.error
                         .as_deref()

@@ -117,6 +117,8 @@ async fn end_abandoned(
     job.pause_reason = None;
     job.eta_ms = None;
     job.rows_per_second = 0.0;
+    // It ran from its start until its process was last heard of.
+    job.duration_ms = ran_for_ms(job.started_at.as_deref(), job.last_heartbeat.as_deref());
     let data = serde_json::to_string(&job).unwrap_or_default();
     let mut conn = redis.conn();
     let ended: i64 = REAP
@@ -140,7 +142,7 @@ async fn end_abandoned(
         shadow::Removed::default()
     };
     store.save_job(&job.to_record()).await?;
-    tracing::warn!(
+    tracing::info!(
         "job {} (DS #{} {}, owner {}, {}) stopped with its process{}; marked failed{}",
         job.job_id,
         job.datasource_id,
@@ -202,5 +204,30 @@ async fn clean_shadow(redis: &Redis, ds: DsId, job_id: &str) -> Result<shadow::R
         }
         Err(Error::AlreadyWarming { .. }) => Ok(shadow::Removed::default()),
         Err(e) => Err(e),
+    }
+}
+
+/// Milliseconds between two ISO-8601 times, when both parse and are ordered.
+fn ran_for_ms(started: Option<&str>, last_heard: Option<&str>) -> Option<u64> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let (a, b) = (parse(started?)?, parse(last_heard?)?);
+    u64::try_from((b - a).num_milliseconds()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    /// A job whose process stopped ran until it was last heard of.
+    #[test]
+    fn an_abandoned_job_ran_until_its_last_heartbeat() {
+        let ran = super::ran_for_ms(
+            Some("2026-12-03T20:26:15.000Z"),
+            Some("2026-12-03T20:26:21.097Z"),
+        );
+        assert_eq!(ran, Some(6_097));
+        assert_eq!(super::ran_for_ms(None, Some("2026-12-03T20:26:21Z")), None);
+        assert_eq!(
+            super::ran_for_ms(Some("2026-12-03T20:26:21Z"), Some("2026-12-03T20:26:20Z")),
+            None
+        );
     }
 }
