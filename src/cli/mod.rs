@@ -20,6 +20,7 @@ mod purge;
 mod redis_info;
 mod report;
 mod schedule;
+mod slowlog;
 mod ttl;
 mod warm;
 
@@ -140,6 +141,8 @@ pub enum Command {
     Profile(ProfileCmd),
     /// Cache efficiency report (HTML with charts, CSV tables or JSON) for a range.
     Report(report::ReportArgs),
+    /// Slow commands and latency events of every master; `--reset --yes` clears the slow log.
+    Slowlog(slowlog::SlowlogArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -463,6 +466,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Agent(args)) => agent::run(&ctx, args).await,
         Some(Command::Profile(cmd)) => profile::run(&ctx, cli.profile.as_deref(), cmd).await,
         Some(Command::Report(args)) => report::run(&ctx, args).await,
+        Some(Command::Slowlog(args)) => slowlog::run(&ctx, args).await,
         Some(Command::Demo) | None => Err(crate::Error::Invalid(
             "this build has no window; run a subcommand (see --help)".into(),
         )),

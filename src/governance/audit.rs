@@ -65,9 +65,11 @@ pub mod actions {
     pub const RATE_LIMITED: &str = "rate_limited";
     /// Audit rows older than the retention were deleted.
     pub const AUDIT_PRUNED: &str = "audit_pruned";
+    /// A node's slow log was cleared (`SLOWLOG RESET`).
+    pub const SLOWLOG_RESET: &str = "slowlog_reset";
 
     /// Every action above, for filters and validation.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         CACHE_WARM_INITIATED,
         CACHE_WARM_COMPLETED,
         CACHE_WARM_FAILED,
@@ -85,6 +87,7 @@ pub mod actions {
         PERMISSION_DENIED,
         RATE_LIMITED,
         AUDIT_PRUNED,
+        SLOWLOG_RESET,
     ];
 }
 

@@ -16,6 +16,7 @@ pub mod info;
 pub mod inspect;
 pub mod purge;
 pub mod scan;
+pub mod slowlog;
 pub mod ttl;
 
 use redis::aio::MultiplexedConnection;

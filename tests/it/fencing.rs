@@ -212,22 +212,6 @@ fn gens(rows: &[serde_json::Value]) -> HashSet<i64> {
         .collect()
 }
 
-macro_rules! both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn standalone() {
-                $body(&AnyRedis::standalone()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cluster() {
-                $body(&AnyRedis::cluster()).await;
-            }
-        }
-    };
-}
-
 /// Warm A loses its lock mid-write (paused, its lock deleted) while warm B
 /// takes the lock and writes: A stops on its own within a renewal interval
 /// with a clear error and removes only its own shadow keys; B's generation

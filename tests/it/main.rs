@@ -4,6 +4,7 @@
 //! Run one area with `cargo test --test it NAME::`.
 
 #[path = "../support/mod.rs"]
+#[macro_use]
 mod support;
 
 mod fencing;
@@ -20,6 +21,7 @@ mod redis_admin;
 mod report;
 mod safety;
 mod secrets;
+mod slowlog;
 mod vectors;
 mod warm_cli;
 mod warming;

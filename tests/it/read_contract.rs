@@ -140,22 +140,6 @@ async fn counters(redis: &Redis) -> (u64, u64) {
     (c.hits, c.misses)
 }
 
-macro_rules! both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn standalone() {
-                $body(&AnyRedis::standalone()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cluster() {
-                $body(&AnyRedis::cluster()).await;
-            }
-        }
-    };
-}
-
 /// One selection and what the queries answer after it: entries on a hit,
 /// `None` for a miss.
 struct Case {

@@ -170,22 +170,6 @@ async fn assert_no_shadow(redis: &Redis) {
     );
 }
 
-macro_rules! both {
-    ($name:ident, $body:ident) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn standalone() {
-                $body(&AnyRedis::standalone()).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn cluster() {
-                $body(&AnyRedis::cluster()).await;
-            }
-        }
-    };
-}
-
 async fn readers_see_no_miss_and_no_mixed_generation(r: &AnyRedis) {
     let f = fixture_skipping(r, 8, Duration::ZERO).await;
     let first = warm(&f, 1).await;

@@ -19,8 +19,27 @@
 //! skipped silently.
 //!
 //! Used by `tests/it/main.rs` as `#[path = "../support/mod.rs"] mod support;`.
+
 // Not every test binary uses every helper.
 #![allow(dead_code, unused_imports)]
+
+/// `both!(name, body)`: a module `name` with two tests running the async
+/// `body(&AnyRedis)` on a standalone server and on a 3-master cluster.
+macro_rules! both {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn standalone() {
+                $body(&$crate::support::AnyRedis::standalone()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cluster() {
+                $body(&$crate::support::AnyRedis::cluster()).await;
+            }
+        }
+    };
+}
 
 mod cli;
 mod cluster;
