@@ -70,7 +70,7 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
 }
 
 fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
-    url.parse().map_err(|e| connect_err(url, e))
+    crate::store::pg_tls::options(url).map_err(|e| connect_err(url, e))
 }
 
 fn lite_options(url: &str) -> Result<sqlx::sqlite::SqliteConnectOptions> {
