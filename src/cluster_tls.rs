@@ -19,7 +19,10 @@
 //! and which keeps every (name, port) pair distinct for the resolver.
 //!
 //! Only applies when the configured host is a DNS name and the URL verifies
-//! certificates; nodes announced by name connect as announced.
+//! certificates; nodes announced by name connect as announced. The names are
+//! given once, at connect, to the nodes the cluster lists then (replicas
+//! included); a node that joins later is reached by its IP and checked
+//! against it, which fails closed until cachedeck reconnects.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -119,8 +122,7 @@ impl NodeNames {
 
     /// The name to reach `ip:port` under, when it has one.
     pub(crate) fn name_of(&self, hostport: &str) -> Option<&str> {
-        let addr: SocketAddr = hostport.parse().ok()?;
-        self.names.get(&addr).map(String::as_str)
+        self.names.get(&ip_port(hostport)?).map(String::as_str)
     }
 }
 
@@ -131,12 +133,17 @@ fn announced_ips(cluster_nodes: &str) -> Vec<SocketAddr> {
         .lines()
         .filter_map(|line| {
             let field = line.split_whitespace().nth(1)?;
-            let hostport = field.split(['@', ',']).next()?;
-            let (ip, port) = hostport.rsplit_once(':')?;
-            let ip: IpAddr = ip.trim_matches(['[', ']']).parse().ok()?;
-            Some(SocketAddr::new(ip, port.parse().ok()?))
+            ip_port(field.split(['@', ',']).next()?)
         })
         .collect()
+}
+
+/// `ip:port`, `[ip]:port` or `ip6:port` (as `CLUSTER NODES` writes IPv6)
+/// as an address; `None` for a host name.
+fn ip_port(hostport: &str) -> Option<SocketAddr> {
+    let (ip, port) = hostport.rsplit_once(':')?;
+    let ip: IpAddr = ip.trim_matches(['[', ']']).parse().ok()?;
+    Some(SocketAddr::new(ip, port.parse().ok()?))
 }
 
 /// `host` with its letters' case set by the bits of `n` (0: lower case);
@@ -184,6 +191,9 @@ a5 :0@0 master,noaddr - 0 0 0 disconnected
         assert_eq!(n.name_of("10.0.0.2:6379"), Some("Redis.internal"));
         assert_eq!(n.name_of("10.0.0.3:6380"), Some("redis.internal"));
         assert_eq!(n.name_of("name.example:6379"), None);
+        let v6 = NodeNames::plan("h", "a ::1:7000@17000 master\n");
+        assert_eq!(v6.name_of("::1:7000"), Some("h"));
+        assert_eq!(v6.name_of("[::1]:7000"), Some("h"));
         let map = n.address_map();
         assert_eq!(map.len(), 3);
         assert_eq!(

@@ -34,7 +34,13 @@ pub fn cell(text: &str) -> Cow<'_, str> {
     }
     let parts: Vec<String> = text
         .split(';')
-        .map(|p| if runs(p) { format!("'{p}") } else { p.to_string() })
+        .map(|p| {
+            if runs(p) {
+                format!("'{p}")
+            } else {
+                p.to_string()
+            }
+        })
         .collect();
     Cow::Owned(parts.join(";"))
 }
@@ -162,8 +168,10 @@ mod tests {
     #[test]
     fn text_cells_are_quoted_and_numbers_are_not() {
         let mut w = writer(Vec::new());
-        w.write_record(record(["a;b", "-3", "=1;2", "12.5", "plain", ""].iter().copied()))
-            .unwrap();
+        w.write_record(record(
+            ["a;b", "-3", "=1;2", "12.5", "plain", ""].iter().copied(),
+        ))
+        .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         assert_eq!(text, "\"a;b\",-3,\"'=1;2\",12.5,\"plain\",\"\"\n");
     }

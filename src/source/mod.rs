@@ -99,10 +99,7 @@ fn pg_pool_options() -> sqlx::postgres::PgPoolOptions {
 /// `pg_advisory_unlock_all()` covers locks only; a fresh connection per query
 /// costs a connect on a pool that lives for one warm, and is the only reset
 /// that leaves nothing behind.
-async fn pg_source_pool(
-    url: &str,
-    opts: sqlx::postgres::PgConnectOptions,
-) -> Result<sqlx::PgPool> {
+async fn pg_source_pool(url: &str, opts: sqlx::postgres::PgConnectOptions) -> Result<sqlx::PgPool> {
     pg_pool_options()
         .after_release(|_conn, _meta| Box::pin(async { Ok(false) }))
         .connect_with(opts)

@@ -73,8 +73,8 @@ mod tests {
         assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyCa));
         let o = options("postgres://u@db/x?ssl-ca=%2Fetc%2Fca.pem&sslmode=require").unwrap();
         assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyCa));
-        let o = options("postgres://u@db/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem")
-            .unwrap();
+        let o =
+            options("postgres://u@db/x?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem").unwrap();
         assert!(matches!(o.get_ssl_mode(), PgSslMode::VerifyFull));
     }
 }

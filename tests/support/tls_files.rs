@@ -25,16 +25,47 @@ impl TlsFiles {
         std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost\n").expect("ext.cnf");
         let p = |name: &str| d.join(name).to_string_lossy().into_owned();
         run(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=cachedeck test CA", "-keyout", &p("ca.key"), "-out", &p("ca.pem"),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cachedeck test CA",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
         ]);
         run(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
-            &p("server.key"), "-out", &p("server.csr"),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &p("server.key"),
+            "-out",
+            &p("server.csr"),
         ]);
         run(&[
-            "x509", "-req", "-days", "2", "-in", &p("server.csr"), "-CA", &p("ca.pem"),
-            "-CAkey", &p("ca.key"), "-CAcreateserial", "-extfile", &p("ext.cnf"), "-out",
+            "x509",
+            "-req",
+            "-days",
+            "2",
+            "-in",
+            &p("server.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-extfile",
+            &p("ext.cnf"),
+            "-out",
             &p("server.pem"),
         ]);
         TlsFiles { dir }
