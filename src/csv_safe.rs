@@ -8,20 +8,49 @@
 //! `'` in front of such a cell; spreadsheets show the text as it was and run
 //! nothing. A plain signed number (`-3`, `+1.5`, `-2e3`) is left alone, so
 //! figures stay figures.
+//!
+//! Spreadsheets set to a locale whose list separator is `;` (much of
+//! Europe) split an unquoted cell at every `;`, so every CSV is written
+//! through [`writer`], which quotes every cell that is not a number: a
+//! name like `a;b` stays one cell, whichever separator the reader expects.
 
 use std::borrow::Cow;
 
+/// The CSV writer for every file cachedeck writes: comma-separated, with
+/// every cell that is not a number in double quotes (so a `;` in it does not
+/// split it in a `;` locale). Cells still go through [`record`].
+pub fn writer<W: std::io::Write>(w: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::NonNumeric)
+        .from_writer(w)
+}
+
 /// `text`, with a leading `'` when a spreadsheet would otherwise run it.
+/// The same goes for each part after a `;`: a reader that splits at `;`
+/// without honouring the quotes would otherwise start a cell there.
 pub fn cell(text: &str) -> Cow<'_, str> {
-    let risky = match text.as_bytes().first() {
+    if !text.split(';').any(runs) {
+        return Cow::Borrowed(text);
+    }
+    let parts: Vec<String> = text
+        .split(';')
+        .map(|p| {
+            if runs(p) {
+                format!("'{p}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    Cow::Owned(parts.join(";"))
+}
+
+/// Whether a spreadsheet would run a cell that starts like `text`.
+fn runs(text: &str) -> bool {
+    match text.as_bytes().first() {
         Some(b'=' | b'@' | b'\t' | b'\r') => true,
         Some(b'+' | b'-') => !is_number(text),
         _ => false,
-    };
-    if risky {
-        Cow::Owned(format!("'{text}"))
-    } else {
-        Cow::Borrowed(text)
     }
 }
 
@@ -103,6 +132,9 @@ mod tests {
         ] {
             assert_eq!(cell(text), format!("'{text}"), "{text:?}");
         }
+        // Each part a `;` would start.
+        assert_eq!(cell("x;=cmd|' /C calc'!A0;y"), "x;'=cmd|' /C calc'!A0;y");
+        assert_eq!(cell("=1;@2;-3;+a"), "'=1;'@2;-3;'+a");
     }
 
     #[test]
@@ -124,10 +156,24 @@ mod tests {
             "'=already",
             " =1",
             "{\"a\":1}",
+            "a;b",
+            "-3;-4",
+            "x; =1",
         ] {
             assert_eq!(cell(text), text, "{text:?}");
             assert!(matches!(cell(text), Cow::Borrowed(_)));
         }
+    }
+
+    #[test]
+    fn text_cells_are_quoted_and_numbers_are_not() {
+        let mut w = writer(Vec::new());
+        w.write_record(record(
+            ["a;b", "-3", "=1;2", "12.5", "plain", ""].iter().copied(),
+        ))
+        .unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text, "\"a;b\",-3,\"'=1;2\",12.5,\"plain\",\"\"\n");
     }
 
     #[test]

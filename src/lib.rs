@@ -6,6 +6,7 @@ pub mod actor;
 pub mod backend;
 pub mod bench;
 pub mod cache;
+mod cluster_tls;
 pub mod config;
 pub mod csv_safe;
 pub mod demo_env;

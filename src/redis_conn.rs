@@ -20,6 +20,7 @@ use redis::{
 };
 use tokio::sync::Mutex;
 
+use crate::cluster_tls::NodeNames;
 use crate::error::{Error, Result};
 
 /// How to reach Redis: what a profile (or `--redis-url`) says. `Debug`
@@ -109,6 +110,9 @@ pub struct Redis {
     certs: Option<TlsCertificates>,
     /// Direct connections to master nodes, opened on first use.
     node_conns: Arc<Mutex<HashMap<String, MultiplexedConnection>>>,
+    /// Names under which cluster nodes announced by IP are reached over TLS,
+    /// so their certificate is checked against the configured host name.
+    node_names: NodeNames,
     /// URL shown to people: never carries the password.
     label: String,
 }
@@ -280,6 +284,7 @@ impl Redis {
             )
         })?;
 
+        let mut node_names = NodeNames::default();
         let (conn, topology) = if clustered || target.urls.len() > 1 {
             let infos = target
                 .urls
@@ -291,6 +296,22 @@ impl Redis {
                 .connection_timeout(CONNECT_TIMEOUT);
             if let Some(c) = &certs {
                 builder = builder.certs(c.clone());
+            }
+            if let Some(host) = verified_host(base_info.addr()) {
+                // Without the node list (an ACL without CLUSTER), nodes are
+                // reached and checked as announced.
+                if let Ok(text) = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query_async::<String>(&mut probe)
+                    .await
+                {
+                    node_names = NodeNames::plan(host, &text);
+                }
+            }
+            if !node_names.is_empty() {
+                builder = builder
+                    .node_address_map(node_names.address_map())
+                    .async_dns_resolver(node_names.resolver());
             }
             let client = builder.build().map_err(|e| connect_err(first, e))?;
             let conn = client
@@ -315,6 +336,7 @@ impl Redis {
             base_info,
             certs,
             node_conns: Arc::new(Mutex::new(HashMap::new())),
+            node_names,
             label,
         })
     }
@@ -437,16 +459,27 @@ impl Redis {
     /// A new direct connection to the master at `addr` (the server itself
     /// on a standalone deployment), with the profile's TLS and ACL user.
     async fn open_node(&self, addr: &str) -> Result<MultiplexedConnection> {
+        let mut config = async_config();
         let info = match self.topology {
             Topology::Standalone => self.base_info.clone(),
-            Topology::Cluster => self
-                .base_info
-                .clone()
-                .set_addr(with_addr(self.base_info.addr(), addr)),
+            Topology::Cluster => {
+                // A node announced by IP, reached under the configured
+                // host name that its certificate carries.
+                let named = match (self.node_names.name_of(addr), addr.rsplit_once(':')) {
+                    (Some(name), Some((_, port))) => {
+                        config = config.set_dns_resolver(self.node_names.resolver());
+                        format!("{name}:{port}")
+                    }
+                    _ => addr.to_string(),
+                };
+                self.base_info
+                    .clone()
+                    .set_addr(with_addr(self.base_info.addr(), &named))
+            }
         };
         let client = client_for(info, &self.certs).map_err(|e| connect_err(addr, e))?;
         client
-            .get_multiplexed_async_connection_with_config(&async_config())
+            .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| connect_err(addr, e))
     }
@@ -529,6 +562,19 @@ fn addr_of(addr: &ConnectionAddr) -> String {
         ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
         ConnectionAddr::Unix(p) => p.display().to_string(),
         _ => "unknown".to_string(),
+    }
+}
+
+/// The host name whose certificate a verified TLS address checks (`None`
+/// for plain TCP, or TLS with checks off).
+fn verified_host(addr: &ConnectionAddr) -> Option<&str> {
+    match addr {
+        ConnectionAddr::TcpTls {
+            host,
+            insecure: false,
+            ..
+        } => Some(host),
+        _ => None,
     }
 }
 

@@ -66,7 +66,8 @@ pub struct DatabaseSection {
     pub url: String,
     pub password: Option<SecretRef>,
     /// PEM file of the CA that signed the Postgres server's certificate.
-    /// With it, a URL without `sslmode` connects with `verify-full`.
+    /// With it, a URL without `sslmode` connects with `verify-full`, and
+    /// `sslmode=require` checks the chain (`verify-ca`), as libpq does.
     pub tls_ca_file: Option<PathBuf>,
 }
 
@@ -325,7 +326,9 @@ pub fn local_store_url() -> Result<String> {
 
 /// Puts `sslrootcert=<ca>` into a Postgres URL (unless it names one), and
 /// `sslmode=verify-full` when the URL does not choose a mode: a CA file is
-/// given to be checked against.
+/// given to be checked against. A URL's `sslmode=require` then checks the
+/// chain as `verify-ca` does (libpq's rule, applied by
+/// [`crate::store::pg_tls`]).
 fn with_ca_file(url: &str, ca: &Path) -> Result<String> {
     if !url.starts_with("postgres") {
         return Ok(url.to_string());

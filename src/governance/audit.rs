@@ -469,7 +469,7 @@ fn outcome_row<'a, T>(
 /// Writes `rows` as CSV with a header line (params as JSON text); cells a
 /// spreadsheet would run get a leading `'` ([`crate::csv_safe`]).
 pub fn export_csv(rows: &[AuditRow], writer: impl Write) -> Result<()> {
-    let mut w = csv::Writer::from_writer(writer);
+    let mut w = crate::csv_safe::writer(writer);
     let csv_err = |e: csv::Error| match e.into_kind() {
         csv::ErrorKind::Io(io) => Error::io("writing the audit CSV", io),
         other => Error::Invalid(format!("cannot write the audit CSV: {other:?}")),

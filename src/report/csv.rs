@@ -3,8 +3,9 @@
 //! (`memory_mb_now`, `avg_query_ms_in_range`), timestamps ISO-8601 UTC, empty
 //! cells for "no value" (e.g. a hit rate without queries), `.` as the
 //! decimal mark, UTF-8 without BOM. A cell a spreadsheet would run as a
-//! formula (a name starting with `=`, …) gets a leading `'`
-//! ([`crate::csv_safe`]). Written into a directory, or as a zip
+//! formula (a name starting with `=`, …) gets a leading `'` and every cell
+//! that is not a number is quoted ([`crate::csv_safe`]). Written into a
+//! directory, or as a zip
 //! of the same files (deflate).
 //!
 //! | file | one row per |
@@ -65,7 +66,7 @@ fn json_word<T: serde::Serialize>(v: &T) -> String {
 /// Builds one table from a header and rows of cells.
 fn table(name: &'static str, header: &[&str], rows: Vec<Vec<String>>) -> Result<CsvTable> {
     let err = |e: ::csv::Error| Error::Invalid(format!("writing {name}: {e}"));
-    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let mut w = crate::csv_safe::writer(Vec::new());
     w.write_record(header).map_err(err)?;
     for r in rows {
         debug_assert_eq!(r.len(), header.len(), "{name}");

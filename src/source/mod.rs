@@ -22,8 +22,9 @@ pub const REQUIRED_COLUMNS: [&str; 4] = ["measure", "practice_uid", "provider_ui
 /// A read-only connection to where a datasource's rows live. Postgres
 /// sessions start with `default_transaction_read_only` and the datasource's
 /// `statement_timeout`, and every query runs in its own
-/// `START TRANSACTION READ ONLY` that is rolled back afterwards (so a query
-/// cannot change the session for the next one either); SQLite files are
+/// `START TRANSACTION READ ONLY` that is rolled back afterwards, on a
+/// connection that is then closed (so a query cannot leave anything in the
+/// session for the next one, not even an advisory lock); SQLite files are
 /// opened read-only. A datasource query can therefore never write.
 #[derive(Clone, Debug)]
 pub enum Source {
@@ -69,7 +70,7 @@ fn connect_err(url: &str, e: impl std::fmt::Display) -> Error {
 }
 
 fn pg_options(url: &str) -> Result<sqlx::postgres::PgConnectOptions> {
-    url.parse().map_err(|e| connect_err(url, e))
+    crate::store::pg_tls::options(url).map_err(|e| connect_err(url, e))
 }
 
 fn lite_options(url: &str) -> Result<sqlx::sqlite::SqliteConnectOptions> {
@@ -77,9 +78,30 @@ fn lite_options(url: &str) -> Result<sqlx::sqlite::SqliteConnectOptions> {
 }
 
 async fn pg_pool(url: &str, opts: sqlx::postgres::PgConnectOptions) -> Result<sqlx::PgPool> {
+    pg_pool_options()
+        .connect_with(opts)
+        .await
+        .map_err(|e| connect_err(url, e))
+}
+
+fn pg_pool_options() -> sqlx::postgres::PgPoolOptions {
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(3)
         .acquire_timeout(std::time::Duration::from_secs(5))
+}
+
+/// A datasource query's connection is closed when the query is done, never
+/// returned to the pool. Rolling back its read-only transaction undoes the
+/// transactional state only: a session-level advisory lock
+/// (`pg_advisory_lock`), or anything an extension keeps per session, would
+/// survive and go on to the next query still held. `DISCARD ALL` would also
+/// drop sqlx's prepared statements and still leave extension state, and
+/// `pg_advisory_unlock_all()` covers locks only; a fresh connection per query
+/// costs a connect on a pool that lives for one warm, and is the only reset
+/// that leaves nothing behind.
+async fn pg_source_pool(url: &str, opts: sqlx::postgres::PgConnectOptions) -> Result<sqlx::PgPool> {
+    pg_pool_options()
+        .after_release(|_conn, _meta| Box::pin(async { Ok(false) }))
         .connect_with(opts)
         .await
         .map_err(|e| connect_err(url, e))
@@ -147,7 +169,7 @@ impl Source {
                 ("statement_timeout", timeout_ms.to_string()),
             ]);
             Ok(Source::Pg {
-                pool: pg_pool(url, opts).await?,
+                pool: pg_source_pool(url, opts).await?,
                 timeout_ms,
             })
         }

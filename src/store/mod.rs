@@ -6,6 +6,7 @@ mod audit;
 mod datasources;
 mod grants;
 mod history;
+pub(crate) mod pg_tls;
 mod schedules;
 
 pub use audit::{AuditFilter, AuditInsert, AuditRow};
@@ -17,7 +18,7 @@ pub use schedules::{Schedule, ScheduleInput};
 use std::str::FromStr;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 
 use crate::error::{Error, Result};
@@ -169,7 +170,7 @@ impl Store {
                 label,
             });
         }
-        let opts = PgConnectOptions::from_str(url)
+        let opts = pg_tls::options(url)
             .map_err(|e| connect_err(&label, e))?
             .options([("search_path", "cachedeck")]);
         // One plain connection first: a refused or failed login says why at

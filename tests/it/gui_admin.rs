@@ -581,7 +581,7 @@ fn end_to_end_audit_rows_of_a_save_are_queried_and_exported_and_a_report_is_writ
         "{done:?}"
     );
     let text = std::fs::read_to_string(&csv).expect("the CSV");
-    assert!(text.starts_with("id,at,action"), "{text}");
+    assert!(text.starts_with("\"id\",\"at\",\"action\""), "{text}");
     assert!(text.contains("datasource_changed"), "{text}");
 
     let html = dir.path().join("report.html");

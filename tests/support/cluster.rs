@@ -9,6 +9,7 @@ use redis::cluster::{ClusterClient, ClusterConnection};
 
 use super::ports;
 use super::redis_server::{RedisServer, require_tool};
+use super::tls_files::TlsFiles;
 
 /// How long the cluster gets to reach `cluster_state:ok` on every node.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -16,34 +17,59 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Three cluster-enabled `redis-server`s joined into one cluster; all killed on drop.
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// Each node's TLS port, in the order of `nodes` (empty without TLS).
+    tls_ports: Vec<u16>,
 }
 
 impl RedisCluster {
     /// Starts 3 masters, runs `redis-cli --cluster create` and waits until every
     /// node reports `cluster_state:ok`.
     pub fn start() -> RedisCluster {
+        Self::start_inner(None)
+    }
+
+    /// Like [`RedisCluster::start`], and every node also speaks TLS, to
+    /// clients and on the cluster bus, on a port of its own with the
+    /// certificate of `files` (plain ports stay for setup and checks).
+    pub fn start_tls(files: &TlsFiles) -> RedisCluster {
+        Self::start_inner(Some(files))
+    }
+
+    /// Each node's TLS port (after [`RedisCluster::start_tls`]).
+    pub fn tls_ports(&self) -> &[u16] {
+        &self.tls_ports
+    }
+
+    fn start_inner(tls: Option<&TlsFiles>) -> RedisCluster {
         require_tool("redis-server");
         require_tool("redis-cli");
         let mut last_error = String::new();
         for _ in 0..3 {
+            let mut tls_ports = Vec::new();
             let nodes: Vec<RedisServer> = (0..3)
                 .map(|_| {
-                    RedisServer::launch(
-                        &[
-                            "--cluster-enabled",
-                            "yes",
-                            "--cluster-config-file",
-                            "nodes.conf",
-                            "--cluster-node-timeout",
-                            "5000",
-                        ],
-                        ports::free_cluster_port,
-                    )
+                    let mut args: Vec<String> = [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                    ]
+                    .map(String::from)
+                    .to_vec();
+                    if let Some(files) = tls {
+                        let port = ports::free_cluster_port();
+                        tls_ports.push(port);
+                        args.extend(files.server_args(port));
+                    }
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    RedisServer::launch(&args, ports::free_cluster_port)
                 })
                 .collect();
             match create(&nodes) {
                 Ok(()) => {
-                    let cluster = RedisCluster { nodes };
+                    let cluster = RedisCluster { nodes, tls_ports };
                     cluster.wait_ready();
                     return cluster;
                 }

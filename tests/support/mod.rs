@@ -49,6 +49,7 @@ mod postgres;
 mod redis_server;
 mod seed_cache;
 mod sqlite;
+mod tls_files;
 mod topology;
 mod warm_fixture;
 
@@ -63,6 +64,7 @@ pub use seed_cache::{
     SeedCache,
 };
 pub use sqlite::{AnyDb, SqliteFile};
+pub use tls_files::TlsFiles;
 pub use topology::{AnyRedis, each_topology};
 pub use warm_fixture::WarmFixture;
 

@@ -1,6 +1,7 @@
 //! Every CSV cachedeck writes (report tables, the audit export) puts a `'`
 //! before a cell a spreadsheet would run as a formula, and leaves numbers
-//! alone.
+//! alone; a cell with a `;` is quoted (one cell where `;` separates lists),
+//! and no part after a `;` would run either.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,15 +12,34 @@ use cachedeck::store::Store;
 
 use crate::support::{CliRunner, RedisServer, TestDb};
 
-/// Datasource names (2..) that a spreadsheet would run, and `-3`, a number.
-const NAMES: [&str; 4] = ["=HYPERLINK(\"http://x/\",\"y\")", "+1+2", "-3", "@SUM(A1)"];
+/// Datasource names (2..) that a spreadsheet would run, `-3`, a number, and
+/// `a;b`, which a `;` locale would split.
+const NAMES: [&str; 5] = [
+    "=HYPERLINK(\"http://x/\",\"y\")",
+    "+1+2",
+    "-3",
+    "@SUM(A1)",
+    "a;b",
+];
 
 /// What a cell must read as after export.
 fn neutralised(name: &str) -> String {
-    if name == "-3" {
+    if name == "-3" || name == "a;b" {
         name.to_string()
     } else {
         format!("'{name}")
+    }
+}
+
+/// Read as a spreadsheet that splits at `;` would: no part after a `;`
+/// (with the opening quote of a quoted cell) would run.
+fn split_at_semicolons(name: &str, bytes: &[u8]) {
+    let text = std::str::from_utf8(bytes).expect("UTF-8");
+    for line in text.lines() {
+        for part in line.split(';').skip(1) {
+            let part = part.trim_start_matches('"');
+            assert!(!runs(part), "{name}: `{part}` would run in {line}");
+        }
     }
 }
 
@@ -102,6 +122,7 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
     );
     let mut names_seen = Vec::new();
     for (file, bytes) in &files {
+        split_at_semicolons(file, bytes);
         for row in read(file, bytes) {
             if let Some(n) = row.get("datasource_name") {
                 names_seen.push((file.clone(), n.clone()));
@@ -113,6 +134,10 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
         .filter(|(f, _)| f == "datasources.csv")
         .map(|(_, n)| n)
         .collect();
+    assert!(
+        String::from_utf8_lossy(&files["datasources.csv"]).contains(",\"a;b\""),
+        "a;b is not quoted in datasources.csv"
+    );
     for name in NAMES {
         let want = neutralised(name);
         assert!(
@@ -127,7 +152,7 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
     // (The database user is stamped by Postgres itself.)
     let mut actor = Actor::new("postgres", "+1+2", Origin::Cli);
     actor.os_user = "@SUM(A1)".into();
-    actor.redis_user = Some("-A1".into());
+    actor.redis_user = Some("a;b".into());
     audit::record_detail(
         &store,
         &actor,
@@ -135,7 +160,7 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
         Some(2),
         serde_json::json!({}),
         audit::results::OK,
-        Some("=HYPERLINK(\"http://x/\",\"y\")"),
+        Some("=HYPERLINK(\"http://x/\",\"y\");=1+1"),
     )
     .await
     .expect("audit row");
@@ -143,15 +168,21 @@ async fn report_and_audit_csv_cells_cannot_run_in_a_spreadsheet() {
     cli.run_async(&["audit", "-o", file.to_str().expect("path")])
         .await
         .success();
-    let rows = read("audit.csv", &std::fs::read(&file).expect("audit export"));
+    let raw = std::fs::read(&file).expect("audit export");
+    split_at_semicolons("audit.csv", &raw);
+    let rows = read("audit.csv", &raw);
     let forged = rows
         .iter()
         .find(|r| r["action"] == "cache_invalidated")
         .expect("the forged row");
     assert_eq!(forged["osUser"], "'@SUM(A1)");
-    assert_eq!(forged["redisUser"], "'-A1");
+    assert_eq!(forged["redisUser"], "a;b");
+    assert!(
+        String::from_utf8_lossy(&raw).contains(",\"a;b\""),
+        "a;b is not quoted in the audit CSV"
+    );
     assert_eq!(forged["profile"], "'+1+2");
-    assert_eq!(forged["detail"], "'=HYPERLINK(\"http://x/\",\"y\")");
+    assert_eq!(forged["detail"], "'=HYPERLINK(\"http://x/\",\"y\");'=1+1");
     assert_eq!(forged["datasourceId"], "2");
     let changed: Vec<_> = rows
         .iter()

@@ -254,3 +254,66 @@ async fn a_sqlite_source_is_opened_read_only() {
         missing.display()
     );
 }
+
+/// Whether another session can take advisory lock 4242 (and lets it go).
+async fn lock_is_free(pool: &sqlx::PgPool) -> bool {
+    let mut conn = pool.acquire().await.expect("acquire");
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(4242)")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("try lock");
+    if free {
+        sqlx::query("SELECT pg_advisory_unlock(4242)")
+            .execute(&mut *conn)
+            .await
+            .expect("unlock");
+    }
+    free
+}
+
+#[tokio::test]
+async fn a_session_lock_taken_by_a_source_query_does_not_outlive_it() {
+    let r = AnyRedis::standalone();
+    let f = WarmFixture::new(&r, WarmOptions::default(), Duration::ZERO).await;
+    sqlx::query(
+        "CREATE TABLE src AS SELECT 'Charges'::text AS measure, p AS practice_uid, \
+         NULL::int AS provider_uid, 'Monthly'::text AS frequency FROM generate_series(1, 5) p",
+    )
+    .execute(&f.pool)
+    .await
+    .expect("create src");
+    // The lock is session-level: the rollback of the read-only transaction
+    // does not release it.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM src WHERE (SELECT pg_advisory_lock(4242)::text) IS NOT NULL"
+    );
+    add(&f, 1, &sql, 600).await;
+
+    // While the source is still open (its pool alive), the query's
+    // connection must not be holding the lock.
+    let source = Source::open(f.db.url(), Duration::from_secs(30))
+        .await
+        .expect("open source");
+    let mut stream = source.rows(1, &sql, 1 << 20).await.expect("stream");
+    let mut groups = 0;
+    while let Some(chunk) = stream.next().await {
+        groups += chunk.expect("chunk").groups.len();
+    }
+    assert_eq!(groups, 5);
+    source.count(1, &sql).await.expect("count");
+    assert!(
+        lock_is_free(&f.pool).await,
+        "a source query's advisory lock survived on its pooled connection"
+    );
+    source.close().await;
+
+    // And after a warm through the CLI.
+    let cli = CliRunner::new().database(f.db.url()).redis(r.url_arg());
+    cli.run_async(&["warm", "--datasource", "1"])
+        .await
+        .success();
+    assert!(lock_is_free(&f.pool).await, "the warm left the lock held");
+    assert_eq!(f.warm(1).await.state, JobState::Succeeded);
+    assert!(lock_is_free(&f.pool).await, "the warm left the lock held");
+    f.pool.close().await;
+}

@@ -144,3 +144,123 @@ async fn a_redis_url_without_certificate_checks_is_warned_about() {
         assert!(!o.stderr.contains("warning:"), "{url}: {o}");
     }
 }
+
+#[tokio::test]
+async fn sslmode_require_with_a_ca_file_checks_the_chain_as_libpq_does() {
+    let redis = RedisServer::start();
+    let db = TestDb::create();
+    let cert = server_cert(&db).await;
+    // Through the name the server's certificate carries (Debian's snakeoil
+    // certificate names localhost; the host name is not what is tested).
+    let url = db.url().replace("@127.0.0.1:", "@localhost:");
+    let require = format!("{url}?sslmode=require");
+
+    // The profile's CA file did not sign the server's certificate: refused
+    // in one line that says what to check.
+    let cli = CliRunner::new();
+    profile(&cli, &redis.url(), &require, OTHER_CA);
+    let o = cli
+        .run_async(&["datasource", "list"])
+        .await
+        .failure_one_line();
+    assert_eq!(o.code, 1, "{o}");
+    assert!(
+        o.stderr.contains("UnknownIssuer") && o.stderr.contains("database.tls_ca_file"),
+        "sslmode=require with a CA file did not check the chain: {o}"
+    );
+    // The same through `sslrootcert` in the URL, without a profile.
+    let with_root = format!(
+        "{require}&sslrootcert={}",
+        url::form_urlencoded::byte_serialize(OTHER_CA.as_bytes()).collect::<String>()
+    );
+    let o = CliRunner::new()
+        .database(with_root)
+        .redis(redis.url())
+        .run_async(&["datasource", "list"])
+        .await
+        .failure_one_line();
+    assert!(o.stderr.contains("UnknownIssuer"), "{o}");
+
+    // The right CA connects.
+    let cli = CliRunner::new();
+    profile(&cli, &redis.url(), &require, &cert);
+    cli.run_async(&["datasource", "list"]).await.success();
+
+    // A datasource whose source URL says `sslmode=require` with the wrong
+    // CA is refused at the source too.
+    let source = format!(
+        "{}?sslmode=require&sslrootcert={}",
+        url,
+        url::form_urlencoded::byte_serialize(OTHER_CA.as_bytes()).collect::<String>()
+    );
+    let err = cachedeck::source::Source::open(&source, std::time::Duration::from_secs(5))
+        .await
+        .expect_err("the source connected with the wrong CA");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    let good = format!(
+        "{}?sslmode=require&sslrootcert={}",
+        url,
+        url::form_urlencoded::byte_serialize(cert.as_bytes()).collect::<String>()
+    );
+    cachedeck::source::Source::open(&good, std::time::Duration::from_secs(5))
+        .await
+        .expect("the source with the right CA")
+        .close()
+        .await;
+}
+
+#[tokio::test]
+async fn a_tls_cluster_announced_by_ip_is_checked_against_the_configured_host_name() {
+    // The certificate names only `localhost`; the cluster announces its
+    // nodes as 127.0.0.1.
+    let files = crate::support::TlsFiles::create();
+    let cluster = crate::support::RedisCluster::start_tls(&files);
+    let seed = format!("rediss://localhost:{}", cluster.tls_ports()[0]);
+    let data = crate::support::SqliteFile::create();
+    let write = |cli: &CliRunner, ca: &str| {
+        cli.write_profiles(&format!(
+            "default_profile = \"p\"\n[profiles.p]\nredis.urls = [\"{seed}\"]\n\
+             redis.tls_ca_file = \"{ca}\"\ndatabase.url = \"{}\"\n",
+            data.url()
+        ));
+    };
+
+    // In the core: every master is reached (keys on each slot range), and
+    // directly (the per-master figures).
+    let target = cachedeck::redis_conn::RedisTarget {
+        urls: vec![seed.clone()],
+        tls_ca_file: Some(files.ca()),
+        ..Default::default()
+    };
+    let redis = cachedeck::redis_conn::Redis::connect(&target)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the TLS cluster: {e}"));
+    for k in 0..30 {
+        let key = format!("tls-cluster-{k}");
+        let _: () = redis
+            .query("SET", redis::cmd("SET").arg(&key).arg(k))
+            .await
+            .expect("SET");
+        let v: i64 = redis
+            .query("GET", redis::cmd("GET").arg(&key))
+            .await
+            .expect("GET");
+        assert_eq!(v, k);
+    }
+    let memory = redis.masters_memory().await.expect("every master directly");
+    assert_eq!(memory.len(), 3, "{memory:?}");
+
+    // The CLI with the profile's CA: works.
+    let cli = CliRunner::new();
+    write(&cli, &files.ca().to_string_lossy());
+    cli.run_async(&["stats"]).await.success();
+
+    // A CA that did not sign the servers' certificate: one clear line.
+    let cli = CliRunner::new();
+    write(&cli, OTHER_CA);
+    let o = cli.run_async(&["stats"]).await.failure_one_line();
+    assert!(
+        o.stderr.contains("UnknownIssuer") && o.stderr.contains("localhost"),
+        "{o}"
+    );
+}
