@@ -16,7 +16,7 @@ mod timing;
 
 pub use reap::{ABANDONED_CAUSE, Abandoned, Reaped, abandoned_cause, reap};
 pub use runner::{JobContext, run_job, submit};
-pub use timing::{Timing, timing};
+pub use timing::{Timing, WARM_TIMEOUT_ENV, timing, warm_timeout};
 
 use std::collections::HashMap;
 

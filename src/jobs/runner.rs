@@ -41,11 +41,15 @@ pub struct JobContext {
     pub skip_within: Duration,
     /// Global number of warms that may run at once.
     pub concurrency: u32,
+    /// A job running longer than this is ended, failed with that cause.
+    pub warm_timeout: Duration,
+    /// How many times a job whose worker died is run again by another.
+    pub job_retries: u32,
 }
 
 /// Queues one job per datasource and returns their snapshots. Refused for
-/// a reader, counted against the actor's warm rate limit (each datasource
-/// once), and audited (`cache_warm_initiated` per job).
+/// a reader, counted against the actor's warm rate limit as one operation
+/// (none when every datasource would be skipped or is busy), and audited (`cache_warm_initiated` per job).
 pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
     let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
     let params = serde_json::json!({ "datasources": ds_ids, "force": force });
@@ -73,15 +77,25 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
         datasources.push(ctx.store.datasource(id).await?);
     }
     let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
+    let now = ctx.redis.time_ms().await?;
+    // One submission is one operation, however many datasources it names;
+    // it costs nothing when every one of them would be skipped (warmed
+    // recently) or refused (already being warmed).
+    let mut units = 0;
+    for ds in &datasources {
+        if !would_not_run(ctx, ds.id, force, now).await? {
+            units = 1;
+            break;
+        }
+    }
     crate::governance::ratelimit::consume(
         &ctx.redis,
         &ctx.actor,
         crate::governance::RateAction::Warm,
-        datasources.len() as u32,
+        units,
         single,
     )
     .await?;
-    let now = ctx.redis.time_ms().await?;
     let mut out = Vec::with_capacity(datasources.len());
     for (i, ds) in datasources.iter().enumerate() {
         let snap = JobSnapshot {
@@ -116,6 +130,31 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
         out.push(snap);
     }
     Ok(out)
+}
+
+/// True when a warm of `ds` submitted now would end without warming: its
+/// warm lock is held (refused as busy), or it was warmed within the skip
+/// window with nothing invalidated since (skipped) and is not forced.
+async fn would_not_run(ctx: &JobContext, ds: DsId, force: bool, now: i64) -> Result<bool> {
+    if crate::cache::lock::holder(&ctx.redis, ds).await?.is_some() {
+        return Ok(true);
+    }
+    recently_warmed(ctx, ds, force, now).await
+}
+
+/// True when an unforced warm of `ds` at `now` is skipped: warmed within
+/// the skip window and nothing invalidated since.
+async fn recently_warmed(ctx: &JobContext, ds: DsId, force: bool, now: i64) -> Result<bool> {
+    if force {
+        return Ok(false);
+    }
+    let Some(m) = meta::read(&ctx.redis, ds).await? else {
+        return Ok(false);
+    };
+    // Entries invalidated since that warm are missing until a warm
+    // restores them: a recent warm is no reason to skip then.
+    Ok(now - m.warmed_at_ms < ctx.skip_within.as_millis() as i64
+        && crate::cache::invalidate::pending(&ctx.redis, ds).await? == 0)
 }
 
 /// Writes a queued job's record, control, live membership and queue entry,
@@ -179,6 +218,14 @@ async fn wait_for_slot(
             _ = tokio::time::sleep(t.claim_poll) => {}
         }
     }
+}
+
+/// The error of a job that ran longer than `defaults.warm_timeout`.
+fn timed_out(limit: Duration) -> Error {
+    Error::JobStopped(format!(
+        "it ran longer than the warm timeout of {} (defaults.warm_timeout); the warm was stopped, its shadow keys removed and the live cache left unchanged",
+        humantime::format_duration(limit)
+    ))
 }
 
 /// The error of a job whose record was ended by another instance because
@@ -303,12 +350,8 @@ async fn run_inner(
     ctx.store.save_job(&snap.to_record()).await?;
     on_update(snap);
 
-    if !snap.forced
+    if recently_warmed(ctx, snap.datasource_id, snap.forced, now).await?
         && let Some(m) = meta::read(&ctx.redis, snap.datasource_id).await?
-        && now - m.warmed_at_ms < ctx.skip_within.as_millis() as i64
-        // Entries invalidated since that warm are missing until a warm
-        // restores them: a recent warm is no reason to skip then.
-        && crate::cache::invalidate::pending(&ctx.redis, snap.datasource_id).await? == 0
     {
         let mins = (now - m.warmed_at_ms) / 60_000;
         snap.warnings.push(format!(
@@ -366,6 +409,8 @@ async fn run_inner(
 
     let mut rate = 0f64;
     let mut last = (Instant::now(), 0u64);
+    // Past this the warm is stopped (`defaults.warm_timeout`).
+    let deadline = Instant::now() + ctx.warm_timeout;
     // Whether the job holds its run slot (it may lapse while the process
     // stalls; then the job waits, paused, until a slot is free again).
     let mut slot_held = slot_held;
@@ -386,6 +431,10 @@ async fn run_inner(
                 0.8 * rate + 0.2 * inst
             };
             last = (Instant::now(), p.rows_processed);
+        }
+        if stopped.is_none() && Instant::now() >= deadline {
+            stopped = Some(timed_out(ctx.warm_timeout));
+            warm_cancel.cancel();
         }
         // What the admin asks for (the control field), read first so the
         // record written below already reflects it.

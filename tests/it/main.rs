@@ -13,6 +13,7 @@ mod gui;
 mod gui_admin;
 mod gui_tools;
 mod jobs;
+mod jobs_limits;
 mod metrics;
 mod observe;
 mod read_contract;
