@@ -167,6 +167,7 @@ pub(super) async fn refresh(
                         })
                         .map(jobs::RecentJob::from)
                         .collect(),
+                    workers: Vec::new(),
                 })),
                 Err(e) => seen.note(e, "reading warm job history"),
             }

@@ -321,6 +321,10 @@ pub struct WarmArgs {
     /// changes only the members that differ).
     #[arg(long)]
     pub force: bool,
+    /// Queue the jobs for the workers (`cachedeck agent`) and return at once
+    /// with their ids; follow them with `cachedeck status`.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]

@@ -132,6 +132,9 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     {
         return Err(Error::AlreadyWarming { ds: ids[0], holder });
     }
+    if args.detach {
+        return detach(ctx, &jc, &ids, args.force).await;
+    }
     let jobs = jobs::submit(&jc, &ids, args.force).await?;
     let display = Arc::new(if ctx.json {
         Display::Quiet
@@ -205,4 +208,55 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// `warm --detach`: queues the jobs for the workers and answers at once
+/// with the seed's shape (`jobs`, `datasourcesQueued`, `estimatedDurationMs`).
+async fn detach(ctx: &Ctx, jc: &jobs::JobContext, ids: &[i64], force: bool) -> Result<i32> {
+    let queued = jobs::submit_detached(jc, ids, force).await?;
+    let estimates: Vec<u64> = queued
+        .iter()
+        .filter_map(|s| s.estimated_duration_ms)
+        .collect();
+    let estimate = (!estimates.is_empty()).then(|| estimates.iter().sum::<u64>());
+    let answer = serde_json::json!({
+        "jobs": queued
+            .iter()
+            .map(|s| serde_json::json!({
+                "jobId": s.job_id,
+                "datasourceId": s.datasource_id,
+                "state": s.state,
+            }))
+            .collect::<Vec<_>>(),
+        "datasourcesQueued": queued.iter().map(|s| s.datasource_id).collect::<Vec<_>>(),
+        "estimatedDurationMs": estimate,
+    });
+    let workers = jobs::workers(&jc.redis).await?;
+    if workers.is_empty() {
+        eprintln!(
+            "warning: no worker is alive: the jobs wait in the queue until a `cachedeck agent` starts"
+        );
+    }
+    ctx.print(&answer, || {
+        let mut out = String::new();
+        for s in &queued {
+            out.push_str(&format!(
+                "queued job {} (DS #{} {}){}\n",
+                s.job_id,
+                s.datasource_id,
+                s.datasource_name,
+                s.estimated_duration_ms
+                    .map(|ms| format!(", about {}", short_duration(ms)))
+                    .unwrap_or_default()
+            ));
+        }
+        out.push_str("follow them with `cachedeck status`");
+        out
+    });
+    Ok(0)
+}
+
+/// `1m 30s` for a duration in milliseconds (whole seconds).
+pub(crate) fn short_duration(ms: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(ms.div_ceil(1000))).to_string()
 }

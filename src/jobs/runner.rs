@@ -51,10 +51,30 @@ pub struct JobContext {
 /// a reader, counted against the actor's warm rate limit as one operation
 /// (none when every datasource would be skipped or is busy), and audited (`cache_warm_initiated` per job).
 pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
+    submit_as(ctx, ds_ids, force, false).await
+}
+
+/// [`submit`] for any worker (a `cachedeck agent`) to run: the jobs wait in
+/// the pending queue, without a heartbeat and never stale, until a worker
+/// takes them; each carries its estimated duration.
+pub async fn submit_detached(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+) -> Result<Vec<JobSnapshot>> {
+    submit_as(ctx, ds_ids, force, true).await
+}
+
+async fn submit_as(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+    detached: bool,
+) -> Result<Vec<JobSnapshot>> {
     let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
     let params = serde_json::json!({ "datasources": ds_ids, "force": force });
     crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
-    let r = enqueue(ctx, ds_ids, force).await;
+    let r = enqueue(ctx, ds_ids, force, detached).await;
     // A refusal for want of an audit row cannot be audited either.
     if r.as_ref()
         .is_err_and(|e| !matches!(e, crate::error::Error::AuditUnavailable { .. }))
@@ -71,7 +91,12 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
     r
 }
 
-async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
+async fn enqueue(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+    detached: bool,
+) -> Result<Vec<JobSnapshot>> {
     let mut datasources = Vec::with_capacity(ds_ids.len());
     for &id in ds_ids {
         datasources.push(ctx.store.datasource(id).await?);
@@ -107,6 +132,13 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
             owner: ctx.actor.identity.clone(),
             origin: ctx.actor.origin.as_str().to_string(),
             forced: force,
+            detached,
+            retries: if detached { ctx.job_retries } else { 0 },
+            estimated_duration_ms: if detached {
+                super::estimate_ms(&ctx.store, ds, &ctx.default_source_url).await
+            } else {
+                None
+            },
             ..Default::default()
         };
         let params = serde_json::json!({
@@ -171,9 +203,14 @@ async fn queue(ctx: &JobContext, snap: &JobSnapshot, now: i64, i: usize) -> Resu
         .arg(keys::jobs_live())
         .arg(&snap.job_id)
         .ignore();
-    // Same-millisecond submissions keep their order.
+    // Same-millisecond submissions keep their order. A detached job waits
+    // for a worker in the pending queue; the worker moves it to the queue.
     p.cmd("ZADD")
-        .arg(keys::jobs_queue())
+        .arg(if snap.detached {
+            keys::jobs_pending()
+        } else {
+            keys::jobs_queue()
+        })
         .arg(now as f64 + i as f64 / 1000.0)
         .arg(&snap.job_id)
         .ignore();

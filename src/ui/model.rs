@@ -271,6 +271,7 @@ fn recent_of(s: &JobSnapshot) -> RecentJob {
         success: matches!(s.state, JobState::Succeeded | JobState::Skipped),
         error: s.error.clone(),
         owner: s.owner.clone(),
+        attempts: s.attempts.clone(),
     }
 }
 

@@ -382,6 +382,7 @@ fn a_stale_job_shows_its_last_heartbeat_and_offers_no_controls() {
     w.feed([Event::Jobs(cachedeck::jobs::WarmingStatus {
         active_jobs: vec![stale],
         recent_jobs: Vec::new(),
+        workers: Vec::new(),
     })]);
     w.harness.get_by_label("Warming (1)").click();
     w.frames();
