@@ -22,6 +22,7 @@ mod report;
 mod schedule;
 mod ttl;
 mod warm;
+mod warm_follow;
 
 use clap::{Args, Parser, Subcommand};
 

@@ -1,4 +1,5 @@
-//! `cachedeck warm`: queues, runs and reports warm jobs; returns when they end.
+//! `cachedeck warm`: queues, runs (or follows, when a worker runs them) and
+//! reports warm jobs; returns when they end, or at once with `--detach`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -13,14 +14,14 @@ use crate::error::{Error, Result};
 use crate::jobs::{self, JobSnapshot, JobState};
 
 /// How a job shows while it runs.
-enum Display {
+pub(super) enum Display {
     Bars(MultiProgress, Mutex<HashMap<String, ProgressBar>>),
     Lines(Mutex<HashMap<String, (JobState, std::time::Instant)>>),
     Quiet,
 }
 
 impl Display {
-    fn update(&self, s: &JobSnapshot) {
+    pub(super) fn update(&self, s: &JobSnapshot) {
         match self {
             Display::Bars(multi, bars) => {
                 let Ok(mut bars) = bars.lock() else { return };
@@ -62,7 +63,7 @@ impl Display {
     }
 }
 
-fn describe(s: &JobSnapshot) -> String {
+pub(super) fn describe(s: &JobSnapshot) -> String {
     let rows = match s.rows_total {
         Some(t) => format!("{} / {} rows", s.rows_processed, t),
         None => format!("{} rows", s.rows_processed),
@@ -135,7 +136,6 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     if args.detach {
         return detach(ctx, &jc, &ids, args.force).await;
     }
-    let jobs = jobs::submit(&jc, &ids, args.force).await?;
     let display = Arc::new(if ctx.json {
         Display::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -143,6 +143,50 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     } else {
         Display::Lines(Mutex::new(HashMap::new()))
     });
+    // With a worker alive the jobs go to it and this process only follows
+    // them (Ctrl-C detaches); otherwise it runs them itself as before.
+    let workers = jobs::workers(&jc.redis).await?;
+    let finals = if workers.is_empty() {
+        run_here(&jc, &ids, args.force, display.clone()).await?
+    } else {
+        match super::warm_follow::follow(&jc, &ids, args.force, &display, &workers).await? {
+            super::warm_follow::Followed::Ended(finals) => finals,
+            super::warm_follow::Followed::Detached(snaps) => {
+                if ctx.json {
+                    let jobs: Vec<serde_json::Value> = snaps
+                        .iter()
+                        .map(|s| {
+                            serde_json::json!({
+                                "jobId": s.job_id,
+                                "datasourceId": s.datasource_id,
+                                "state": s.state,
+                                "worker": s.worker,
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({ "jobs": jobs, "detached": true })
+                        )
+                        .unwrap_or_default()
+                    );
+                }
+                return Ok(0);
+            }
+        }
+    };
+    report(ctx, &display, &finals)
+}
+
+/// Runs the jobs in this process (no worker alive); Ctrl-C cancels them.
+async fn run_here(
+    jc: &jobs::JobContext,
+    ids: &[i64],
+    force: bool,
+    display: Arc<Display>,
+) -> Result<Vec<JobSnapshot>> {
+    let jobs = jobs::submit(jc, ids, force).await?;
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
@@ -159,8 +203,11 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
         let cancel = cancel.clone();
         async move { jobs::run_job(&jc, snap, cancel, move |s| display.update(s)).await }
     });
-    let finals: Vec<JobSnapshot> = futures::future::join_all(runs).await;
+    Ok(futures::future::join_all(runs).await)
+}
 
+/// Prints the jobs' ends and returns the exit code.
+fn report(ctx: &Ctx, display: &Display, finals: &[JobSnapshot]) -> Result<i32> {
     let summary: Vec<serde_json::Value> = finals
         .iter()
         .map(|s| {
@@ -185,8 +232,8 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
             serde_json::to_string_pretty(&serde_json::json!({ "jobs": summary }))
                 .unwrap_or_default()
         );
-    } else if matches!(*display, Display::Bars(..)) {
-        for s in &finals {
+    } else if matches!(display, Display::Bars(..)) {
+        for s in finals {
             println!(
                 "DS #{} {}: {}",
                 s.datasource_id,

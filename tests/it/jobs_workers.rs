@@ -335,3 +335,105 @@ async fn killed_worker(r: &AnyRedis) {
 }
 
 both!(a_killed_agent_s_job_is_run_again_by_another, killed_worker);
+
+/// Starts `cachedeck warm ARGS` with its standard error captured.
+fn spawn_warm(cli: &CliRunner, args: &[&str]) -> Child {
+    let mut cmd = cli.tokio_command(args);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd.spawn().expect("spawn warm")
+}
+
+/// Waits for a spawned CLI; its exit code and standard error.
+async fn finish(child: Child) -> (i32, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the CLI ends")
+        .expect("wait");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Waits until datasource `ds` has a running job; its id.
+async fn running_job(cli: &CliRunner, ds: i64) -> String {
+    let st = wait_status(cli, "the warm running", Duration::from_secs(60), |st| {
+        active_of(st, ds).is_some_and(|j| j["state"] == "running")
+    })
+    .await;
+    active_of(&st, ds).expect("job")["jobId"]
+        .as_str()
+        .expect("jobId")
+        .to_string()
+}
+
+/// Ctrl-C on `cachedeck warm`: with an agent alive the CLI follows the job
+/// the agent runs; one Ctrl-C detaches (exit 0, the message names the
+/// worker and `cachedeck status`) and the job goes on to success; two
+/// Ctrl-C cancel it. With no agent alive the CLI runs the job itself and
+/// Ctrl-C cancels it.
+async fn ctrl_c(r: &AnyRedis) {
+    let db = TestDb::create();
+    let cli = cli_for(r, &db, 2);
+    slow_datasources(&cli, &db, &[2]).await;
+    let agent = start_agent(&cli, "worker-a");
+    wait_status(
+        &cli,
+        "the agent registered",
+        Duration::from_secs(30),
+        |st| worker_names(st) == ["worker-a"],
+    )
+    .await;
+
+    let warm = spawn_warm(&cli, &["warm", "--datasource", "2"]);
+    let pid = warm.id().expect("pid");
+    let id = running_job(&cli, 2).await;
+    signal(pid, "-INT");
+    let (code, stderr) = finish(warm).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("worker-a") && stderr.contains("cachedeck status"),
+        "{stderr}"
+    );
+    let st = wait_ended(&cli, std::slice::from_ref(&id), Duration::from_secs(60)).await;
+    assert_eq!(recent(&st, &id).expect("ended")["state"], "succeeded");
+
+    let warm = spawn_warm(&cli, &["warm", "--datasource", "2", "--force"]);
+    let pid = warm.id().expect("pid");
+    let id = running_job(&cli, 2).await;
+    signal(pid, "-INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(pid, "-INT");
+    let (code, stderr) = finish(warm).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cancel"), "{stderr}");
+    let st = wait_ended(&cli, std::slice::from_ref(&id), Duration::from_secs(60)).await;
+    assert_eq!(recent(&st, &id).expect("ended")["state"], "cancelled");
+    stop_agent(agent).await;
+    wait_status(&cli, "the agent gone", Duration::from_secs(30), |st| {
+        worker_names(st).is_empty()
+    })
+    .await;
+
+    let warm = spawn_warm(&cli, &["warm", "--datasource", "2", "--force"]);
+    let pid = warm.id().expect("pid");
+    let id = running_job(&cli, 2).await;
+    signal(pid, "-INT");
+    let (code, stderr) = finish(warm).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("cancelling"), "{stderr}");
+    let st = wait_ended(&cli, std::slice::from_ref(&id), Duration::from_secs(60)).await;
+    assert_eq!(recent(&st, &id).expect("ended")["state"], "cancelled");
+    let redis = r.connect().await;
+    assert!(
+        !shadow::exists(&redis, 2).await.expect("shadow"),
+        "shadow keys left behind"
+    );
+}
+
+both!(
+    ctrl_c_detaches_from_a_worker_and_cancels_a_local_warm,
+    ctrl_c
+);
