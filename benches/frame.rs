@@ -156,6 +156,7 @@ fn setup_events() -> Vec<Event> {
         Event::Jobs(WarmingStatus {
             active_jobs: (0..JOBS).map(|j| job(j, 0)).collect(),
             recent_jobs: Vec::new(),
+            workers: Vec::new(),
         }),
         Event::Stats(StatsReport {
             summary: StatsSummary::over(&datasources, Some(93.1)),

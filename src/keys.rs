@@ -370,6 +370,23 @@ pub fn jobs_slots() -> &'static str {
     "cachedeck:{jobs}:slots"
 }
 
+/// Jobs submitted for any worker (`cachedeck warm --detach`, the window)
+/// that no worker took yet: sorted set of job ids scored by submit time.
+pub fn jobs_pending() -> &'static str {
+    "cachedeck:{jobs}:pending"
+}
+
+/// Registered workers (agents): sorted set of instance names scored by
+/// their last heartbeat (Redis time, ms).
+pub fn workers() -> &'static str {
+    "cachedeck:{jobs}:workers"
+}
+
+/// One worker's registration (JSON), expiring unless renewed.
+pub fn worker(instance: &str) -> String {
+    format!("cachedeck:{{jobs}}:worker:{}", escape(Some(instance)))
+}
+
 /// `cachedeck:ratelimit:<action>:<identity>`: sliding-window sorted set.
 pub fn rate_limit(action: &str, identity: &str) -> String {
     format!(

@@ -76,6 +76,8 @@ impl Ctx {
             },
             skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,
             concurrency: d.concurrency,
+            warm_timeout: crate::jobs::warm_timeout(d)?,
+            job_retries: d.job_retries,
         })
     }
 }
@@ -165,6 +167,7 @@ pub(super) async fn refresh(
                         })
                         .map(jobs::RecentJob::from)
                         .collect(),
+                    workers: Vec::new(),
                 })),
                 Err(e) => seen.note(e, "reading warm job history"),
             }
@@ -326,12 +329,34 @@ pub(super) async fn run(mut ctx: Ctx, cmd: Command) {
     }
 }
 
-/// Queues one job per datasource and runs them here, reporting progress.
+/// Queues one job per datasource for the workers when one is alive;
+/// otherwise runs them here, reporting progress.
 async fn warm(ctx: &Ctx, ids: Vec<DsId>, force: bool) {
     let jc = match ctx.job_context() {
         Ok(jc) => jc,
         Err(e) => return ctx.fail("cannot warm", &e),
     };
+    // With a worker alive the jobs go to it: closing the window never stops
+    // them, and the refresh follows them like any instance's jobs.
+    let workers = jobs::workers(&jc.redis).await.unwrap_or_default();
+    if let Some(w) = workers.first() {
+        match jobs::submit_detached(&jc, &ids, force).await {
+            Ok(submitted) => {
+                for s in &submitted {
+                    ctx.emit.job(s);
+                }
+                ctx.emit.notice(format!(
+                    "Queued {} warm(s) for worker {}{}; they go on if this window closes",
+                    submitted.len(),
+                    w.instance,
+                    if workers.len() > 1 { " and others" } else { "" }
+                ));
+                ctx.refresh_soon();
+            }
+            Err(e) => ctx.fail("cannot queue the warm", &e),
+        }
+        return;
+    }
     let submitted = match jobs::submit(&jc, &ids, force).await {
         Ok(s) => s,
         Err(e) => return ctx.fail("cannot queue the warm", &e),

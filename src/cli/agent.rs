@@ -1,5 +1,6 @@
-//! `cachedeck agent`: the headless scheduler. Runs schedules (exactly once
-//! across every instance), cleans up after jobs whose process stopped, and
+//! `cachedeck agent`: the headless scheduler and worker. Runs schedules
+//! (exactly once across every instance), runs detached warm jobs from the
+//! queue (`jobs::Worker`), cleans up after jobs whose process stopped, and
 //! POSTs health alerts; stops cleanly on SIGTERM or SIGINT, cancelling its
 //! warms so they remove their shadow keys. Logs with `tracing` (set
 //! `RUST_LOG=info` to see routine lines).
@@ -13,6 +14,7 @@ use super::Ctx;
 use crate::actor::Origin;
 use crate::error::{Error, Result};
 use crate::governance::scheduler::{Scheduler, SchedulerConfig};
+use crate::jobs::Worker;
 
 /// `cachedeck agent`
 #[derive(Debug, Args)]
@@ -71,7 +73,12 @@ pub async fn run(ctx: &Ctx, a: AgentArgs) -> Result<i32> {
     if cfg.alerts.is_none() {
         tracing::info!("no alert webhook configured: health alerts are off");
     }
-    let scheduler = Scheduler::new(jc, cfg);
-    scheduler.run(shutdown).await?;
+    let instance = cfg.instance_id.clone();
+    let scheduler = Scheduler::new(jc.clone(), cfg);
+    // Every agent is also a worker: it runs detached jobs from the queue.
+    let worker = Worker::new(jc, &instance, scheduler.leader_flag());
+    let (s, w) = tokio::join!(scheduler.run(shutdown.clone()), worker.run(shutdown));
+    s?;
+    w?;
     Ok(0)
 }

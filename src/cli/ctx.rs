@@ -140,6 +140,8 @@ impl Ctx {
             },
             skip_within: crate::config::parse_duration(&d.skip_if_warmed_within)?,
             concurrency: d.concurrency,
+            warm_timeout: crate::jobs::warm_timeout(d)?,
+            job_retries: d.job_retries,
         })
     }
 

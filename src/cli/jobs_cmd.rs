@@ -46,6 +46,25 @@ pub async fn status(ctx: &Ctx) -> Result<i32> {
                 ));
             }
         }
+        if st.workers.is_empty() {
+            out.push_str("no workers alive (start one with `cachedeck agent`)\n");
+        } else {
+            out.push_str("workers:\n");
+            for w in &st.workers {
+                out.push_str(&format!(
+                    "  {} on {} (v{}){}: {}\n",
+                    w.instance,
+                    w.host,
+                    w.version,
+                    if w.leader { ", leader" } else { "" },
+                    if w.running_jobs.is_empty() {
+                        "idle".to_string()
+                    } else {
+                        format!("running {}", w.running_jobs.join(", "))
+                    }
+                ));
+            }
+        }
         if !st.recent_jobs.is_empty() {
             out.push_str("recent:\n");
             for j in &st.recent_jobs {
@@ -84,10 +103,28 @@ fn active_note(j: &JobSnapshot) -> String {
             j.last_heartbeat.as_deref().unwrap_or("never")
         );
     }
+    if j.state == JobState::Queued {
+        let who = match &j.worker {
+            Some(w) => format!("taken by worker {w}"),
+            None if j.detached => "waiting for a worker".to_string(),
+            None => "waiting for a free warm slot".to_string(),
+        };
+        let est = j
+            .estimated_duration_ms
+            .map(|ms| format!(", estimated {}", super::warm::short_duration(ms)))
+            .unwrap_or_default();
+        return format!("  ({who}{est})");
+    }
+    let worker = j
+        .worker
+        .as_deref()
+        .map(|w| format!("  (worker {w})"))
+        .unwrap_or_default();
     j.pause_reason
         .as_deref()
         .map(|r| format!("  ({r})"))
         .unwrap_or_default()
+        + &worker
 }
 
 pub async fn control(ctx: &Ctx, job_id: &str, req: ControlRequest) -> Result<i32> {

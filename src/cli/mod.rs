@@ -23,6 +23,7 @@ mod schedule;
 mod slowlog;
 mod ttl;
 mod warm;
+mod warm_follow;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -324,6 +325,10 @@ pub struct WarmArgs {
     /// changes only the members that differ).
     #[arg(long)]
     pub force: bool,
+    /// Queue the jobs for the workers (`cachedeck agent`) and return at once
+    /// with their ids; follow them with `cachedeck status`.
+    #[arg(long)]
+    pub detach: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `cachedeck warm`: queues, runs and reports warm jobs; returns when they end.
+//! `cachedeck warm`: queues, runs (or follows, when a worker runs them) and
+//! reports warm jobs; returns when they end, or at once with `--detach`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -13,14 +14,14 @@ use crate::error::{Error, Result};
 use crate::jobs::{self, JobSnapshot, JobState};
 
 /// How a job shows while it runs.
-enum Display {
+pub(super) enum Display {
     Bars(MultiProgress, Mutex<HashMap<String, ProgressBar>>),
     Lines(Mutex<HashMap<String, (JobState, std::time::Instant)>>),
     Quiet,
 }
 
 impl Display {
-    fn update(&self, s: &JobSnapshot) {
+    pub(super) fn update(&self, s: &JobSnapshot) {
         match self {
             Display::Bars(multi, bars) => {
                 let Ok(mut bars) = bars.lock() else { return };
@@ -62,7 +63,7 @@ impl Display {
     }
 }
 
-fn describe(s: &JobSnapshot) -> String {
+pub(super) fn describe(s: &JobSnapshot) -> String {
     let rows = match s.rows_total {
         Some(t) => format!("{} / {} rows", s.rows_processed, t),
         None => format!("{} rows", s.rows_processed),
@@ -132,7 +133,9 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     {
         return Err(Error::AlreadyWarming { ds: ids[0], holder });
     }
-    let jobs = jobs::submit(&jc, &ids, args.force).await?;
+    if args.detach {
+        return detach(ctx, &jc, &ids, args.force).await;
+    }
     let display = Arc::new(if ctx.json {
         Display::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -140,6 +143,50 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     } else {
         Display::Lines(Mutex::new(HashMap::new()))
     });
+    // With a worker alive the jobs go to it and this process only follows
+    // them (Ctrl-C detaches); otherwise it runs them itself as before.
+    let workers = jobs::workers(&jc.redis).await?;
+    let finals = if workers.is_empty() {
+        run_here(&jc, &ids, args.force, display.clone()).await?
+    } else {
+        match super::warm_follow::follow(&jc, &ids, args.force, &display, &workers).await? {
+            super::warm_follow::Followed::Ended(finals) => finals,
+            super::warm_follow::Followed::Detached(snaps) => {
+                if ctx.json {
+                    let jobs: Vec<serde_json::Value> = snaps
+                        .iter()
+                        .map(|s| {
+                            serde_json::json!({
+                                "jobId": s.job_id,
+                                "datasourceId": s.datasource_id,
+                                "state": s.state,
+                                "worker": s.worker,
+                            })
+                        })
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({ "jobs": jobs, "detached": true })
+                        )
+                        .unwrap_or_default()
+                    );
+                }
+                return Ok(0);
+            }
+        }
+    };
+    report(ctx, &display, &finals)
+}
+
+/// Runs the jobs in this process (no worker alive); Ctrl-C cancels them.
+async fn run_here(
+    jc: &jobs::JobContext,
+    ids: &[i64],
+    force: bool,
+    display: Arc<Display>,
+) -> Result<Vec<JobSnapshot>> {
+    let jobs = jobs::submit(jc, ids, force).await?;
     let cancel = CancellationToken::new();
     {
         let cancel = cancel.clone();
@@ -156,8 +203,11 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
         let cancel = cancel.clone();
         async move { jobs::run_job(&jc, snap, cancel, move |s| display.update(s)).await }
     });
-    let finals: Vec<JobSnapshot> = futures::future::join_all(runs).await;
+    Ok(futures::future::join_all(runs).await)
+}
 
+/// Prints the jobs' ends and returns the exit code.
+fn report(ctx: &Ctx, display: &Display, finals: &[JobSnapshot]) -> Result<i32> {
     let summary: Vec<serde_json::Value> = finals
         .iter()
         .map(|s| {
@@ -182,8 +232,8 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
             serde_json::to_string_pretty(&serde_json::json!({ "jobs": summary }))
                 .unwrap_or_default()
         );
-    } else if matches!(*display, Display::Bars(..)) {
-        for s in &finals {
+    } else if matches!(display, Display::Bars(..)) {
+        for s in finals {
             println!(
                 "DS #{} {}: {}",
                 s.datasource_id,
@@ -205,4 +255,55 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// `warm --detach`: queues the jobs for the workers and answers at once
+/// with the seed's shape (`jobs`, `datasourcesQueued`, `estimatedDurationMs`).
+async fn detach(ctx: &Ctx, jc: &jobs::JobContext, ids: &[i64], force: bool) -> Result<i32> {
+    let queued = jobs::submit_detached(jc, ids, force).await?;
+    let estimates: Vec<u64> = queued
+        .iter()
+        .filter_map(|s| s.estimated_duration_ms)
+        .collect();
+    let estimate = (!estimates.is_empty()).then(|| estimates.iter().sum::<u64>());
+    let answer = serde_json::json!({
+        "jobs": queued
+            .iter()
+            .map(|s| serde_json::json!({
+                "jobId": s.job_id,
+                "datasourceId": s.datasource_id,
+                "state": s.state,
+            }))
+            .collect::<Vec<_>>(),
+        "datasourcesQueued": queued.iter().map(|s| s.datasource_id).collect::<Vec<_>>(),
+        "estimatedDurationMs": estimate,
+    });
+    let workers = jobs::workers(&jc.redis).await?;
+    if workers.is_empty() {
+        eprintln!(
+            "warning: no worker is alive: the jobs wait in the queue until a `cachedeck agent` starts"
+        );
+    }
+    ctx.print(&answer, || {
+        let mut out = String::new();
+        for s in &queued {
+            out.push_str(&format!(
+                "queued job {} (DS #{} {}){}\n",
+                s.job_id,
+                s.datasource_id,
+                s.datasource_name,
+                s.estimated_duration_ms
+                    .map(|ms| format!(", about {}", short_duration(ms)))
+                    .unwrap_or_default()
+            ));
+        }
+        out.push_str("follow them with `cachedeck status`");
+        out
+    });
+    Ok(0)
+}
+
+/// `1m 30s` for a duration in milliseconds (whole seconds).
+pub(crate) fn short_duration(ms: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(ms.div_ceil(1000))).to_string()
 }

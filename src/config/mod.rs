@@ -99,6 +99,12 @@ pub struct Defaults {
     /// How long audit rows are kept, e.g. "365d" (older ones are pruned when
     /// the agent or the window starts).
     pub audit_retention: String,
+    /// A warm job running longer than this is ended (shadow removed, lock
+    /// freed, job failed with that cause), e.g. "30m".
+    pub warm_timeout: String,
+    /// How many times a job whose worker died is run again from the start
+    /// by another worker before it ends failed.
+    pub job_retries: u32,
 }
 
 impl Default for Defaults {
@@ -115,6 +121,8 @@ impl Default for Defaults {
             alert_webhook: None,
             alert_interval: "1h".into(),
             audit_retention: "365d".into(),
+            warm_timeout: "30m".into(),
+            job_retries: 1,
         }
     }
 }

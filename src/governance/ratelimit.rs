@@ -30,7 +30,8 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/r
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Limits {
-    /// Datasources warmed per hour (Warm All of 8 counts 8).
+    /// Warm operations per hour (a Warm All or a warm of a list of
+    /// datasources is one; skipped and refused warms cost nothing).
     pub warm_per_hour: u32,
     /// Invalidations per hour.
     pub invalidate_per_hour: u32,
@@ -68,7 +69,7 @@ fn env_limit(name: &str) -> Result<Option<u32>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RateAction {
-    /// Warming datasources (each datasource counts once).
+    /// Warming datasources (one submission counts once).
     Warm,
     /// Invalidating a datasource or part of it.
     Invalidate,
@@ -93,7 +94,7 @@ impl RateAction {
 
     fn noun(self) -> &'static str {
         match self {
-            RateAction::Warm => "datasource warms",
+            RateAction::Warm => "warm operations",
             RateAction::Invalidate => "invalidations",
         }
     }

@@ -223,6 +223,8 @@ pub struct Scheduler {
     job_cancel: CancellationToken,
     /// When the last health check for alerts ran (ms since the epoch).
     last_health_ms: Mutex<Option<i64>>,
+    /// Whether this instance leads now (shown in its worker registration).
+    leader: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Scheduler {
@@ -235,7 +237,14 @@ impl Scheduler {
             finished: Default::default(),
             job_cancel: CancellationToken::new(),
             last_health_ms: Mutex::new(None),
+            leader: Default::default(),
         }
+    }
+
+    /// A flag that says whether this instance leads, kept up to date by
+    /// [`Self::run`].
+    pub fn leader_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.leader.clone()
     }
 
     /// This instance's id.
@@ -277,6 +286,8 @@ impl Scheduler {
                             if r.leader { "is now" } else { "is no longer" }
                         );
                         was_leader = r.leader;
+                        self.leader
+                            .store(r.leader, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 Err(e) => tracing::warn!("scheduler step failed: {e}"),

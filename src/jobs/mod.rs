@@ -9,14 +9,18 @@
 //! Every record expires: an ended one after [`ENDED_TTL_SECS`], a live one
 //! [`LIVE_TTL_MS`] after its last heartbeat.
 
+mod estimate;
 mod reap;
 mod runner;
 pub mod slots;
 mod timing;
+pub mod worker;
 
+pub use estimate::estimate_ms;
 pub use reap::{ABANDONED_CAUSE, Abandoned, Reaped, abandoned_cause, reap};
-pub use runner::{JobContext, run_job, submit};
-pub use timing::{Timing, timing};
+pub use runner::{JobContext, run_job, submit, submit_detached};
+pub use timing::{Timing, WARM_TIMEOUT_ENV, timing, warm_timeout};
+pub use worker::{Worker, WorkerInfo, workers};
 
 use std::collections::HashMap;
 
@@ -120,6 +124,40 @@ pub struct JobSnapshot {
     /// ISO-8601 UTC time of the last heartbeat, filled when read back.
     #[serde(default)]
     pub last_heartbeat: Option<String>,
+    /// Submitted for any worker (an agent) to run, rather than run by the
+    /// process that submitted it: it outlives that process.
+    #[serde(default)]
+    pub detached: bool,
+    /// The worker (agent instance) running it, once one took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// How long it should take, from the datasource's recent successful
+    /// warms scaled by the source's row estimate; `None` without history.
+    #[serde(default)]
+    pub estimated_duration_ms: Option<u64>,
+    /// Earlier attempts of this job that ended because their worker died,
+    /// oldest first (the job ran again from the start after each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// How many times it is run again when its worker dies
+    /// (`defaults.job_retries` of the submitter; 0 for a job its own
+    /// process runs).
+    #[serde(default)]
+    pub retries: u32,
+}
+
+/// One earlier attempt of a job, kept in its history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// The worker that ran it, when known.
+    pub worker: Option<String>,
+    /// ISO-8601 UTC start of the attempt, when it had started.
+    pub started_at: Option<String>,
+    /// ISO-8601 UTC time the attempt was given up.
+    pub ended_at: String,
+    /// Why it ended.
+    pub error: String,
 }
 
 impl JobSnapshot {
@@ -193,6 +231,10 @@ pub(crate) async fn write_record(redis: &Redis, snap: &JobSnapshot, now_ms: i64)
             .arg(keys::jobs_slots())
             .arg(&snap.job_id)
             .ignore();
+        p.cmd("ZREM")
+            .arg(keys::jobs_pending())
+            .arg(&snap.job_id)
+            .ignore();
     } else {
         p.cmd("PEXPIRE").arg(&key).arg(LIVE_TTL_MS).ignore();
     }
@@ -237,7 +279,15 @@ fn parse_record(h: &HashMap<String, String>, now: i64) -> Option<JobSnapshot> {
     let hb = h.get("heartbeat").and_then(|v| v.parse::<i64>().ok());
     s.heartbeat_age_ms = hb.map(|hb| (now - hb).max(0));
     s.last_heartbeat = hb.map(iso);
-    if !s.state.is_final() && s.heartbeat_age_ms.is_some_and(|a| a > timing().stale_ms) {
+    if s.worker.is_none() {
+        s.worker = h.get("worker").cloned();
+    }
+    // A detached job no worker took yet has no process to lose: it waits.
+    let waiting_for_worker = s.detached && s.worker.is_none() && s.state == JobState::Queued;
+    if !s.state.is_final()
+        && !waiting_for_worker
+        && s.heartbeat_age_ms.is_some_and(|a| a > timing().stale_ms)
+    {
         s.state = JobState::Stale;
     }
     Some(s)
@@ -352,6 +402,8 @@ pub async fn control(
 pub struct WarmingStatus {
     pub active_jobs: Vec<JobSnapshot>,
     pub recent_jobs: Vec<RecentJob>,
+    /// The workers (agents) alive now, which run detached jobs.
+    pub workers: Vec<WorkerInfo>,
 }
 
 /// One ended job from the history.
@@ -371,6 +423,10 @@ pub struct RecentJob {
     pub success: bool,
     pub error: Option<String>,
     pub owner: String,
+    /// Earlier attempts whose worker died (from the job's record while it
+    /// is kept, a day after the end).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
 }
 
 impl From<&JobRecord> for RecentJob {
@@ -389,6 +445,7 @@ impl From<&JobRecord> for RecentJob {
             success: r.state == "succeeded" || r.state == "skipped",
             error: r.error.clone(),
             owner: r.actor.clone(),
+            attempts: Vec::new(),
         }
     }
 }
@@ -396,7 +453,7 @@ impl From<&JobRecord> for RecentJob {
 /// Active jobs from Redis and the most recent ended ones from the store.
 pub async fn status(redis: &Redis, store: &Store, recent: i64) -> Result<WarmingStatus> {
     let active_jobs = active(redis).await?;
-    let recent_jobs = store
+    let recent_jobs: Vec<RecentJob> = store
         .recent_jobs(None, recent + active_jobs.len() as i64)
         .await?
         .iter()
@@ -409,8 +466,28 @@ pub async fn status(redis: &Redis, store: &Store, recent: i64) -> Result<Warming
         .take(recent as usize)
         .map(RecentJob::from)
         .collect();
+    let recent_jobs = with_attempts(redis, recent_jobs).await?;
     Ok(WarmingStatus {
         active_jobs,
         recent_jobs,
+        workers: workers(redis).await?,
     })
+}
+
+/// Fills the ended jobs' earlier attempts from their records in Redis.
+async fn with_attempts(redis: &Redis, mut jobs: Vec<RecentJob>) -> Result<Vec<RecentJob>> {
+    if jobs.is_empty() {
+        return Ok(jobs);
+    }
+    let mut p = redis::pipe();
+    for j in &jobs {
+        p.cmd("HGET").arg(keys::job(&j.job_id)).arg("data");
+    }
+    let data: Vec<Option<String>> = redis.pipe("reading ended jobs", &p).await?;
+    for (j, d) in jobs.iter_mut().zip(data) {
+        if let Some(s) = d.and_then(|d| serde_json::from_str::<JobSnapshot>(&d).ok()) {
+            j.attempts = s.attempts;
+        }
+    }
+    Ok(jobs)
 }

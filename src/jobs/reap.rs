@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use redis::Script;
 use serde::Serialize;
 
-use super::{ENDED_TTL_SECS, JobSnapshot, JobState, iso, live_records, timing};
+use super::{Attempt, ENDED_TTL_SECS, JobSnapshot, JobState, iso, live_records, timing};
 use crate::actor::Actor;
 use crate::cache::{lock, shadow};
 use crate::error::{Error, Result};
@@ -24,6 +24,7 @@ use crate::redis_conn::Redis;
 use crate::store::Store;
 
 static REAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua_reap.lua")));
+static RETRY: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua_retry.lua")));
 
 /// The start of the history cause of a job whose process stopped; the last
 /// heartbeat's time follows in parentheses.
@@ -43,6 +44,9 @@ pub struct Abandoned {
     pub shadow_entries_removed: u64,
     /// Shadow index keys removed.
     pub shadow_indexes_removed: u64,
+    /// Put back in the queue for another worker to run from the start
+    /// (its worker died and it had a retry left), rather than ended.
+    pub retried: bool,
 }
 
 /// What one look at the live jobs did.
@@ -111,29 +115,14 @@ async fn end_abandoned(
     let age = job.heartbeat_age_ms;
     let now = redis.time_ms().await?;
     let cause = abandoned_cause(job.last_heartbeat.as_deref());
-    job.state = JobState::Failed;
-    job.error = Some(cause.clone());
-    job.completed_at = Some(iso(now));
-    job.pause_reason = None;
-    job.eta_ms = None;
-    job.rows_per_second = 0.0;
-    // It ran from its start until its process was last heard of.
-    job.duration_ms = ran_for_ms(job.started_at.as_deref(), job.last_heartbeat.as_deref());
-    let data = serde_json::to_string(&job).unwrap_or_default();
-    let mut conn = redis.conn();
-    let ended: i64 = REAP
-        .key(keys::job(&job.job_id))
-        .key(keys::jobs_live())
-        .key(keys::jobs_queue())
-        .key(keys::jobs_slots())
-        .arg(&job.job_id)
-        .arg(timing().stale_ms)
-        .arg(data)
-        .arg(ENDED_TTL_SECS)
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|e| Error::redis("ending a job whose process stopped", e))?;
-    if ended != 1 {
+    let worker = job.worker.clone();
+    let retried = job.detached && job.worker.is_some() && (job.attempts.len() as u32) < job.retries;
+    let ended = if retried {
+        put_back(redis, &mut job, &cause, now).await?
+    } else {
+        end(redis, &mut job, &cause, now).await?
+    };
+    if !ended {
         return Ok(None);
     }
     let removed = if started {
@@ -143,7 +132,7 @@ async fn end_abandoned(
     };
     store.save_job(&job.to_record()).await?;
     tracing::info!(
-        "job {} (DS #{} {}, owner {}, {}) stopped with its process{}; marked failed{}",
+        "job {} (DS #{} {}, owner {}, {}) stopped with its process{}; {}{}",
         job.job_id,
         job.datasource_id,
         job.datasource_name,
@@ -153,6 +142,11 @@ async fn end_abandoned(
             .as_deref()
             .map(|t| format!(" (last heartbeat {t})"))
             .unwrap_or_default(),
+        if retried {
+            "queued again for another worker"
+        } else {
+            "marked failed"
+        },
         if removed.entries + removed.indexes > 0 {
             format!(
                 ", {} shadow entries and {} shadow indexes removed",
@@ -174,6 +168,9 @@ async fn end_abandoned(
             "heartbeatAgeMs": age,
             "shadowEntriesRemoved": removed.entries,
             "shadowIndexesRemoved": removed.indexes,
+            "worker": worker,
+            "attempt": job.attempts.len() + usize::from(!retried),
+            "retried": retried,
         }),
         results::FAILED,
         Some(&cause),
@@ -185,7 +182,87 @@ async fn end_abandoned(
         heartbeat_age_ms: age,
         shadow_entries_removed: removed.entries,
         shadow_indexes_removed: removed.indexes,
+        retried,
     }))
+}
+
+/// Ends a stale job failed with `cause` (and the causes of its earlier
+/// attempts); false when another instance did, or its process came back.
+async fn end(redis: &Redis, job: &mut JobSnapshot, cause: &str, now: i64) -> Result<bool> {
+    job.state = JobState::Failed;
+    job.error = Some(if job.attempts.is_empty() {
+        cause.to_string()
+    } else {
+        let earlier: Vec<&str> = job.attempts.iter().map(|a| a.error.as_str()).collect();
+        format!("{cause}; earlier attempts: {}", earlier.join("; "))
+    });
+    job.completed_at = Some(iso(now));
+    job.pause_reason = None;
+    job.eta_ms = None;
+    job.rows_per_second = 0.0;
+    // It ran from its start until its process was last heard of.
+    job.duration_ms = ran_for_ms(job.started_at.as_deref(), job.last_heartbeat.as_deref());
+    let data = serde_json::to_string(&job).unwrap_or_default();
+    let mut conn = redis.conn();
+    let ended: i64 = REAP
+        .key(keys::job(&job.job_id))
+        .key(keys::jobs_live())
+        .key(keys::jobs_queue())
+        .key(keys::jobs_slots())
+        .arg(&job.job_id)
+        .arg(timing().stale_ms)
+        .arg(data)
+        .arg(ENDED_TTL_SECS)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("ending a job whose process stopped", e))?;
+    Ok(ended == 1)
+}
+
+/// Records the attempt that ended with `cause` and puts the job back at
+/// the head of the pending queue, to run again from the start; false when
+/// another instance did, or its worker came back.
+async fn put_back(redis: &Redis, job: &mut JobSnapshot, cause: &str, now: i64) -> Result<bool> {
+    job.attempts.push(Attempt {
+        worker: job.worker.clone(),
+        started_at: job.started_at.clone(),
+        ended_at: iso(now),
+        error: cause.to_string(),
+    });
+    let submitted = chrono::DateTime::parse_from_rfc3339(&job.queued_at)
+        .map(|d| d.timestamp_millis())
+        .unwrap_or(now);
+    *job = JobSnapshot {
+        job_id: std::mem::take(&mut job.job_id),
+        datasource_id: job.datasource_id,
+        datasource_name: std::mem::take(&mut job.datasource_name),
+        state: JobState::Queued,
+        queued_at: std::mem::take(&mut job.queued_at),
+        owner: std::mem::take(&mut job.owner),
+        origin: std::mem::take(&mut job.origin),
+        forced: job.forced,
+        detached: true,
+        estimated_duration_ms: job.estimated_duration_ms,
+        attempts: std::mem::take(&mut job.attempts),
+        retries: job.retries,
+        ..Default::default()
+    };
+    let data = serde_json::to_string(&job).unwrap_or_default();
+    let mut conn = redis.conn();
+    let n: i64 = RETRY
+        .key(keys::job(&job.job_id))
+        .key(keys::jobs_live())
+        .key(keys::jobs_queue())
+        .key(keys::jobs_slots())
+        .key(keys::jobs_pending())
+        .arg(&job.job_id)
+        .arg(timing().stale_ms)
+        .arg(data)
+        .arg(submitted)
+        .invoke_async(&mut conn)
+        .await
+        .map_err(|e| Error::redis("queueing a job again after its worker died", e))?;
+    Ok(n == 1)
 }
 
 /// Removes a dead job's shadow keys while holding the warm lock, so no new

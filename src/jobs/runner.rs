@@ -41,16 +41,40 @@ pub struct JobContext {
     pub skip_within: Duration,
     /// Global number of warms that may run at once.
     pub concurrency: u32,
+    /// A job running longer than this is ended, failed with that cause.
+    pub warm_timeout: Duration,
+    /// How many times a job whose worker died is run again by another.
+    pub job_retries: u32,
 }
 
 /// Queues one job per datasource and returns their snapshots. Refused for
-/// a reader, counted against the actor's warm rate limit (each datasource
-/// once), and audited (`cache_warm_initiated` per job).
+/// a reader, counted against the actor's warm rate limit as one operation
+/// (none when every datasource would be skipped or is busy), and audited (`cache_warm_initiated` per job).
 pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
+    submit_as(ctx, ds_ids, force, false).await
+}
+
+/// [`submit`] for any worker (a `cachedeck agent`) to run: the jobs wait in
+/// the pending queue, without a heartbeat and never stale, until a worker
+/// takes them; each carries its estimated duration.
+pub async fn submit_detached(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+) -> Result<Vec<JobSnapshot>> {
+    submit_as(ctx, ds_ids, force, true).await
+}
+
+async fn submit_as(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+    detached: bool,
+) -> Result<Vec<JobSnapshot>> {
     let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
     let params = serde_json::json!({ "datasources": ds_ids, "force": force });
     crate::governance::require_write(&ctx.actor, "warm the cache", single, params.clone()).await?;
-    let r = enqueue(ctx, ds_ids, force).await;
+    let r = enqueue(ctx, ds_ids, force, detached).await;
     // A refusal for want of an audit row cannot be audited either.
     if r.as_ref()
         .is_err_and(|e| !matches!(e, crate::error::Error::AuditUnavailable { .. }))
@@ -67,21 +91,36 @@ pub async fn submit(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Ve
     r
 }
 
-async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<JobSnapshot>> {
+async fn enqueue(
+    ctx: &JobContext,
+    ds_ids: &[DsId],
+    force: bool,
+    detached: bool,
+) -> Result<Vec<JobSnapshot>> {
     let mut datasources = Vec::with_capacity(ds_ids.len());
     for &id in ds_ids {
         datasources.push(ctx.store.datasource(id).await?);
     }
     let single = (ds_ids.len() == 1).then(|| ds_ids[0]);
+    let now = ctx.redis.time_ms().await?;
+    // One submission is one operation, however many datasources it names;
+    // it costs nothing when every one of them would be skipped (warmed
+    // recently) or refused (already being warmed).
+    let mut units = 0;
+    for ds in &datasources {
+        if !would_not_run(ctx, ds.id, force, now).await? {
+            units = 1;
+            break;
+        }
+    }
     crate::governance::ratelimit::consume(
         &ctx.redis,
         &ctx.actor,
         crate::governance::RateAction::Warm,
-        datasources.len() as u32,
+        units,
         single,
     )
     .await?;
-    let now = ctx.redis.time_ms().await?;
     let mut out = Vec::with_capacity(datasources.len());
     for (i, ds) in datasources.iter().enumerate() {
         let snap = JobSnapshot {
@@ -93,6 +132,13 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
             owner: ctx.actor.identity.clone(),
             origin: ctx.actor.origin.as_str().to_string(),
             forced: force,
+            detached,
+            retries: if detached { ctx.job_retries } else { 0 },
+            estimated_duration_ms: if detached {
+                super::estimate_ms(&ctx.store, ds, &ctx.default_source_url).await
+            } else {
+                None
+            },
             ..Default::default()
         };
         let params = serde_json::json!({
@@ -118,6 +164,31 @@ async fn enqueue(ctx: &JobContext, ds_ids: &[DsId], force: bool) -> Result<Vec<J
     Ok(out)
 }
 
+/// True when a warm of `ds` submitted now would end without warming: its
+/// warm lock is held (refused as busy), or it was warmed within the skip
+/// window with nothing invalidated since (skipped) and is not forced.
+async fn would_not_run(ctx: &JobContext, ds: DsId, force: bool, now: i64) -> Result<bool> {
+    if crate::cache::lock::holder(&ctx.redis, ds).await?.is_some() {
+        return Ok(true);
+    }
+    recently_warmed(ctx, ds, force, now).await
+}
+
+/// True when an unforced warm of `ds` at `now` is skipped: warmed within
+/// the skip window and nothing invalidated since.
+async fn recently_warmed(ctx: &JobContext, ds: DsId, force: bool, now: i64) -> Result<bool> {
+    if force {
+        return Ok(false);
+    }
+    let Some(m) = meta::read(&ctx.redis, ds).await? else {
+        return Ok(false);
+    };
+    // Entries invalidated since that warm are missing until a warm
+    // restores them: a recent warm is no reason to skip then.
+    Ok(now - m.warmed_at_ms < ctx.skip_within.as_millis() as i64
+        && crate::cache::invalidate::pending(&ctx.redis, ds).await? == 0)
+}
+
 /// Writes a queued job's record, control, live membership and queue entry,
 /// and its history row.
 async fn queue(ctx: &JobContext, snap: &JobSnapshot, now: i64, i: usize) -> Result<()> {
@@ -132,9 +203,14 @@ async fn queue(ctx: &JobContext, snap: &JobSnapshot, now: i64, i: usize) -> Resu
         .arg(keys::jobs_live())
         .arg(&snap.job_id)
         .ignore();
-    // Same-millisecond submissions keep their order.
+    // Same-millisecond submissions keep their order. A detached job waits
+    // for a worker in the pending queue; the worker moves it to the queue.
     p.cmd("ZADD")
-        .arg(keys::jobs_queue())
+        .arg(if snap.detached {
+            keys::jobs_pending()
+        } else {
+            keys::jobs_queue()
+        })
         .arg(now as f64 + i as f64 / 1000.0)
         .arg(&snap.job_id)
         .ignore();
@@ -179,6 +255,14 @@ async fn wait_for_slot(
             _ = tokio::time::sleep(t.claim_poll) => {}
         }
     }
+}
+
+/// The error of a job that ran longer than `defaults.warm_timeout`.
+fn timed_out(limit: Duration) -> Error {
+    Error::JobStopped(format!(
+        "it ran longer than the warm timeout of {} (defaults.warm_timeout); the warm was stopped, its shadow keys removed and the live cache left unchanged",
+        humantime::format_duration(limit)
+    ))
 }
 
 /// The error of a job whose record was ended by another instance because
@@ -303,12 +387,8 @@ async fn run_inner(
     ctx.store.save_job(&snap.to_record()).await?;
     on_update(snap);
 
-    if !snap.forced
+    if recently_warmed(ctx, snap.datasource_id, snap.forced, now).await?
         && let Some(m) = meta::read(&ctx.redis, snap.datasource_id).await?
-        && now - m.warmed_at_ms < ctx.skip_within.as_millis() as i64
-        // Entries invalidated since that warm are missing until a warm
-        // restores them: a recent warm is no reason to skip then.
-        && crate::cache::invalidate::pending(&ctx.redis, snap.datasource_id).await? == 0
     {
         let mins = (now - m.warmed_at_ms) / 60_000;
         snap.warnings.push(format!(
@@ -366,6 +446,8 @@ async fn run_inner(
 
     let mut rate = 0f64;
     let mut last = (Instant::now(), 0u64);
+    // Past this the warm is stopped (`defaults.warm_timeout`).
+    let deadline = Instant::now() + ctx.warm_timeout;
     // Whether the job holds its run slot (it may lapse while the process
     // stalls; then the job waits, paused, until a slot is free again).
     let mut slot_held = slot_held;
@@ -386,6 +468,10 @@ async fn run_inner(
                 0.8 * rate + 0.2 * inst
             };
             last = (Instant::now(), p.rows_processed);
+        }
+        if stopped.is_none() && Instant::now() >= deadline {
+            stopped = Some(timed_out(ctx.warm_timeout));
+            warm_cancel.cancel();
         }
         // What the admin asks for (the control field), read first so the
         // record written below already reflects it.

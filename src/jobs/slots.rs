@@ -122,3 +122,17 @@ pub async fn requeue(redis: &Redis, job_id: &str) -> Result<()> {
         )
         .await
 }
+
+/// Run slots whose lease has not lapsed (jobs running now, everywhere).
+pub async fn in_use(redis: &Redis) -> Result<u64> {
+    let now = redis.time_ms().await?;
+    redis
+        .query(
+            "counting the run slots in use",
+            redis::cmd("ZCOUNT")
+                .arg(keys::jobs_slots())
+                .arg(format!("({now}"))
+                .arg("+inf"),
+        )
+        .await
+}

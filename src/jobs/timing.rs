@@ -58,3 +58,26 @@ static TIMING: LazyLock<Timing> = LazyLock::new(Timing::from_env);
 pub fn timing() -> &'static Timing {
     &TIMING
 }
+
+/// Env var that overrides `defaults.warm_timeout` in milliseconds (tests).
+pub const WARM_TIMEOUT_ENV: &str = "CACHEDECK_WARM_TIMEOUT_MS";
+
+/// The longest a warm job may run: `CACHEDECK_WARM_TIMEOUT_MS` when set,
+/// otherwise the profile's `defaults.warm_timeout`.
+pub fn warm_timeout(d: &crate::config::Defaults) -> crate::error::Result<Duration> {
+    if let Some(ms) = std::env::var(WARM_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&v| v > 0)
+    {
+        return Ok(Duration::from_millis(ms));
+    }
+    let t = crate::config::parse_duration(&d.warm_timeout)
+        .map_err(|e| crate::error::Error::Config(format!("defaults.warm_timeout: {e}")))?;
+    if t.is_zero() {
+        return Err(crate::error::Error::Config(
+            "defaults.warm_timeout is 0: give a duration like 30m".into(),
+        ));
+    }
+    Ok(t)
+}

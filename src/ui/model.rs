@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::backend::{
     ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo, TrendRange,
 };
-use crate::jobs::{JobSnapshot, JobState, RecentJob};
+use crate::jobs::{JobSnapshot, JobState, RecentJob, WorkerInfo};
 use crate::keys::DsId;
 use crate::metrics::types::{DatasourceCacheMetrics, HealthReport, StatsReport};
 use crate::store::Datasource;
@@ -74,6 +74,8 @@ pub struct Model {
     pub jobs: BTreeMap<String, JobSnapshot>,
     /// Ended jobs, newest first.
     pub recent: Vec<RecentJob>,
+    /// The workers (agents) alive at the last refresh, which run queued jobs.
+    pub workers: Vec<WorkerInfo>,
     /// The Details view's data.
     pub details: Option<DatasourceDetails>,
     /// The details asked for and not yet answered.
@@ -126,6 +128,7 @@ impl Model {
                 }
                 self.jobs = next;
                 self.recent = status.recent_jobs;
+                self.workers = status.workers;
             }
             Event::JobProgress(slot) => {
                 if let Some(snap) = slot.take() {
@@ -271,6 +274,7 @@ fn recent_of(s: &JobSnapshot) -> RecentJob {
         success: matches!(s.state, JobState::Succeeded | JobState::Skipped),
         error: s.error.clone(),
         owner: s.owner.clone(),
+        attempts: s.attempts.clone(),
     }
 }
 

@@ -81,6 +81,8 @@ fn job_context(redis: &Redis, store: &Store, db: &TestDb, actor: Actor) -> JobCo
         },
         skip_within: Duration::from_secs(300),
         concurrency: 2,
+        warm_timeout: Duration::from_secs(1800),
+        job_retries: 1,
     }
 }
 

@@ -382,6 +382,7 @@ fn a_stale_job_shows_its_last_heartbeat_and_offers_no_controls() {
     w.feed([Event::Jobs(cachedeck::jobs::WarmingStatus {
         active_jobs: vec![stale],
         recent_jobs: Vec::new(),
+        workers: Vec::new(),
     })]);
     w.harness.get_by_label("Warming (1)").click();
     w.frames();
@@ -397,6 +398,64 @@ fn a_stale_job_shows_its_last_heartbeat_and_offers_no_controls() {
     for label in ["Pause", "Resume", "Cancel"] {
         assert!(w.harness.query_by_label(label).is_none(), "{label} offered");
     }
+}
+
+#[test]
+fn the_warming_tab_lists_the_workers_and_queued_estimates() {
+    let mut w = Window::with_two_datasources(false);
+    let mut queued = running_job(0.0, 0);
+    queued.state = JobState::Queued;
+    queued.started_at = None;
+    queued.detached = true;
+    queued.estimated_duration_ms = Some(125_000);
+    let worker = |name: &str, leader: bool, running: Vec<String>| cachedeck::jobs::WorkerInfo {
+        instance: name.into(),
+        host: "ops@box-1".into(),
+        version: "9.9.9".into(),
+        running_jobs: running,
+        leader,
+        started_at: "2026-01-15T11:00:00.000Z".into(),
+        last_heartbeat: "2026-01-15T11:59:58.000Z".into(),
+    };
+    w.feed([Event::Jobs(cachedeck::jobs::WarmingStatus {
+        active_jobs: vec![queued],
+        recent_jobs: Vec::new(),
+        workers: vec![
+            worker("agent-a", true, vec!["job-9".into()]),
+            worker("agent-b", false, Vec::new()),
+        ],
+    })]);
+    w.harness.get_by_label("Warming (1)").click();
+    w.frames();
+    w.harness.get_by_label("Workers (2)");
+    w.harness.get_by_label("agent-a");
+    w.harness.get_by_label("agent-b");
+    w.harness.get_by_label("leader");
+    w.harness.get_by_label("running job-9");
+    w.harness.get_by_label("idle");
+    assert!(
+        w.harness
+            .query_by_label_contains("estimated 2m 5s")
+            .is_some(),
+        "{}",
+        screen(&w.harness)
+    );
+
+    // No worker: the tab says warms run in the window.
+    w.feed([Event::Jobs(cachedeck::jobs::WarmingStatus {
+        active_jobs: Vec::new(),
+        recent_jobs: Vec::new(),
+        workers: Vec::new(),
+    })]);
+    w.frames();
+    w.harness.get_by_label("Workers (0)");
+    assert!(
+        w.harness
+            .query_by_label_contains("No worker is alive")
+            .is_some(),
+        "{}",
+        screen(&w.harness)
+    );
 }
 
 #[test]

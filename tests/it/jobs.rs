@@ -38,7 +38,7 @@ macro_rules! both {
     };
 }
 
-async fn exec(url: &str, sql: &str) {
+pub(crate) async fn exec(url: &str, sql: &str) {
     let pool = sqlx::PgPool::connect(url).await.expect("connect");
     sqlx::query(sql).execute(&pool).await.expect("execute");
     pool.close().await;
@@ -46,7 +46,12 @@ async fn exec(url: &str, sql: &str) {
 
 /// A CLI on `r` and `db` through a profile with the given concurrency limit,
 /// no rate limits and the tests' short timings.
-fn cli_for(r: &AnyRedis, db: &TestDb, concurrency: u32) -> CliRunner {
+pub(crate) fn cli_for(r: &AnyRedis, db: &TestDb, concurrency: u32) -> CliRunner {
+    cli_with(r, db, concurrency, "")
+}
+
+/// [`cli_for`] with `extra` lines appended to the profile.
+pub(crate) fn cli_with(r: &AnyRedis, db: &TestDb, concurrency: u32, extra: &str) -> CliRunner {
     let cli = CliRunner::new()
         .env("CACHEDECK_JOB_STALE_MS", STALE_MS)
         .env("CACHEDECK_SLOT_LEASE_MS", SLOT_LEASE_MS)
@@ -55,7 +60,7 @@ fn cli_for(r: &AnyRedis, db: &TestDb, concurrency: u32) -> CliRunner {
     cli.write_profiles(&format!(
         "default_profile = \"t\"\n[profiles.t]\nredis.urls = [{}]\ndatabase.url = {:?}\n\
          defaults.concurrency = {concurrency}\ndefaults.warm_rate_limit = 0\n\
-         defaults.invalidate_rate_limit = 0\n",
+         defaults.invalidate_rate_limit = 0\n{extra}",
         urls.join(", "),
         db.url()
     ));
@@ -64,7 +69,7 @@ fn cli_for(r: &AnyRedis, db: &TestDb, concurrency: u32) -> CliRunner {
 
 /// Demo data (3,000 rows) and datasources `ids` whose source query takes
 /// about 2 ms a row (6 s in all): Postgres waits in every row.
-async fn slow_datasources(cli: &CliRunner, db: &TestDb, ids: &[i64]) {
+pub(crate) async fn slow_datasources(cli: &CliRunner, db: &TestDb, ids: &[i64]) {
     cli.run_async(&["demo-data", "--rows", "3000"])
         .await
         .success();
@@ -91,12 +96,12 @@ async fn slow_datasources(cli: &CliRunner, db: &TestDb, ids: &[i64]) {
     }
 }
 
-async fn status(cli: &CliRunner) -> Value {
+pub(crate) async fn status(cli: &CliRunner) -> Value {
     cli.run_async(&["status", "--json"]).await.success().json()
 }
 
 /// The active job of datasource `ds` in a status, if any.
-fn active_of(st: &Value, ds: i64) -> Option<&Value> {
+pub(crate) fn active_of(st: &Value, ds: i64) -> Option<&Value> {
     st["activeJobs"]
         .as_array()?
         .iter()
@@ -104,7 +109,7 @@ fn active_of(st: &Value, ds: i64) -> Option<&Value> {
 }
 
 /// Polls `status --json` until `done` says so; returns that status.
-async fn wait_status(
+pub(crate) async fn wait_status(
     cli: &CliRunner,
     what: &str,
     within: Duration,
@@ -124,7 +129,7 @@ async fn wait_status(
     }
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
         .arg(sig)
         .arg(pid.to_string())
@@ -136,7 +141,7 @@ fn signal(pid: u32, sig: &str) {
 
 /// What a warm writes into its shadow generation (the killed warm may not
 /// have flushed a batch yet; this stands for what it had written).
-async fn plant_shadow(redis: &Redis, ds: i64) {
+pub(crate) async fn plant_shadow(redis: &Redis, ds: i64) {
     let g = GroupKey {
         measure: "Charges".into(),
         practice: "1".into(),

@@ -14,6 +14,8 @@ mod gui;
 mod gui_admin;
 mod gui_tools;
 mod jobs;
+mod jobs_limits;
+mod jobs_workers;
 mod metrics;
 mod observe;
 mod read_contract;

@@ -43,6 +43,8 @@ impl WarmFixture {
             options,
             skip_within,
             concurrency: 2,
+            warm_timeout: Duration::from_secs(1800),
+            job_retries: 1,
         };
         WarmFixture {
             redis,

@@ -60,6 +60,8 @@ pub fn warming_ui(ui: &mut egui::Ui, model: &Model, now_ms: i64, cmds: &mut Vec<
                 queued_job_ui(ui, job, server_now, model.connected(), cmds);
             }
             ui.add_space(10.0);
+            workers_ui(ui, model, server_now);
+            ui.add_space(10.0);
             ui.heading("History");
             history_ui(
                 ui,
@@ -212,6 +214,11 @@ fn queued_job_ui(
         ui.label(RichText::new(&job.datasource_name).strong());
         ui.label(RichText::new(format!("#{}", job.datasource_id)).color(theme::muted(dark)));
         ui.label(started_text(job, server_now));
+        if let Some(ms) = job.estimated_duration_ms {
+            ui.label(
+                RichText::new(format!("estimated {}", estimate_text(ms))).color(theme::muted(dark)),
+            );
+        }
         if job.state == JobState::Stale {
             ui.label(RichText::new(stale_text(job, server_now)).color(theme::bad(dark)));
         } else if ui
@@ -223,4 +230,46 @@ fn queued_job_ui(
             });
         }
     });
+}
+
+/// `2m 5s` for an estimate in milliseconds.
+fn estimate_text(ms: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(ms.div_ceil(1000))).to_string()
+}
+
+/// The workers (agents) that run queued jobs, as of the last refresh.
+fn workers_ui(ui: &mut egui::Ui, model: &Model, server_now: i64) {
+    let dark = theme::is_dark(ui.ctx());
+    ui.heading(format!("Workers ({})", model.workers.len()));
+    if model.workers.is_empty() {
+        ui.label(
+            RichText::new(
+                "No worker is alive: warms run in this window and stop when it closes. Start one with `cachedeck agent`.",
+            )
+            .color(theme::muted(dark)),
+        );
+        return;
+    }
+    for w in &model.workers {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(&w.instance).strong());
+            ui.label(
+                RichText::new(format!("on {} (v{})", w.host, w.version)).color(theme::muted(dark)),
+            );
+            if w.leader {
+                ui.label(RichText::new("leader").color(theme::good(dark)));
+            }
+            ui.label(if w.running_jobs.is_empty() {
+                "idle".to_string()
+            } else {
+                format!("running {}", w.running_jobs.join(", "))
+            });
+            if let Some(t) = parse_iso_ms(&w.last_heartbeat) {
+                ui.label(
+                    RichText::new(format!("heartbeat {}", ago(server_now - t)))
+                        .color(theme::muted(dark)),
+                );
+            }
+        });
+    }
 }
