@@ -256,7 +256,20 @@ async fn a_sqlite_source_is_opened_read_only() {
 }
 
 /// Whether another session can take advisory lock 4242 (and lets it go).
+/// Whether advisory lock 4242 can be taken, asked for up to 10 s: the
+/// released source connection is closed by a background task of the pool,
+/// which a loaded machine may run a moment later.
 async fn lock_is_free(pool: &sqlx::PgPool) -> bool {
+    for _ in 0..100 {
+        if lock_is_free_now(pool).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn lock_is_free_now(pool: &sqlx::PgPool) -> bool {
     let mut conn = pool.acquire().await.expect("acquire");
     let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(4242)")
         .fetch_one(&mut *conn)
