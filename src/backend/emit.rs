@@ -5,6 +5,13 @@
 //! one [`JobSlot`] holding its latest undelivered snapshot, and the queue
 //! holds at most one progress event per job. State changes and the end of
 //! a job are sent as they happen ([`Event::Job`]).
+//!
+//! Periodic snapshots (the registry, stats, health, the jobs list, the
+//! server clock, Redis INFO) are coalesced the same way, per kind: each
+//! kind has one [`LatestSlot`] holding its newest undelivered snapshot and
+//! the queue holds at most one [`Event::Latest`] per kind, so a minimised
+//! window finds at most one of each, the newest. Everything else (notices,
+//! errors, command answers, state changes) is queued as sent, never dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::protocol::Event;
+use super::tools::ToolsEvent;
 use crate::jobs::{JobSnapshot, JobState};
 
 /// Wakes the window (egui's `request_repaint`, passed in so the backend does
@@ -47,6 +55,59 @@ impl JobSlot {
     }
 }
 
+/// The kinds of periodic snapshot that only matter at their newest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotKind {
+    /// [`Event::Datasources`].
+    Datasources,
+    /// [`Event::Stats`].
+    Stats,
+    /// [`Event::Health`].
+    Health,
+    /// [`Event::Jobs`].
+    Jobs,
+    /// [`Event::ServerClock`].
+    ServerClock,
+    /// Redis INFO for the Redis tab ([`ToolsEvent::Server`]).
+    RedisInfo,
+}
+
+impl SnapshotKind {
+    /// The kind of `event` when it is a snapshot a newer one replaces.
+    pub fn of(event: &Event) -> Option<SnapshotKind> {
+        Some(match event {
+            Event::Datasources(_) => SnapshotKind::Datasources,
+            Event::Stats(_) => SnapshotKind::Stats,
+            Event::Health(_) => SnapshotKind::Health,
+            Event::Jobs(_) => SnapshotKind::Jobs,
+            Event::ServerClock { .. } => SnapshotKind::ServerClock,
+            Event::Tools(ToolsEvent::Server(_)) => SnapshotKind::RedisInfo,
+            _ => return None,
+        })
+    }
+}
+
+/// The newest snapshot of one kind that the window has not read yet; the
+/// queue carries the slot, and a newer snapshot replaces the one waiting.
+#[derive(Clone, Debug, Default)]
+pub struct LatestSlot(Arc<Mutex<Option<Event>>>);
+
+impl LatestSlot {
+    /// The waiting snapshot, if the window has not taken it yet.
+    pub fn take(&self) -> Option<Event> {
+        self.0.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// Puts `event` in; true when the slot was empty (nothing queued for
+    /// it). A poisoned slot gives the event back to be queued as it is.
+    fn put(&self, event: Event) -> std::result::Result<bool, Event> {
+        match self.0.lock() {
+            Ok(mut s) => Ok(s.replace(event).is_none()),
+            Err(_) => Err(event),
+        }
+    }
+}
+
 /// Per job: when progress was last sent, in which state, and its slot.
 struct Tracked {
     /// When the last progress went out (for throttling).
@@ -68,6 +129,8 @@ pub struct Emitter {
     jobs: Arc<Mutex<HashMap<String, Tracked>>>,
     /// Least time between two progress events of one job.
     interval: Duration,
+    /// Per snapshot kind: where its newest undelivered snapshot waits.
+    latest: Arc<Mutex<HashMap<SnapshotKind, LatestSlot>>>,
 }
 
 impl Emitter {
@@ -78,6 +141,7 @@ impl Emitter {
             repaint,
             jobs: Arc::new(Mutex::new(HashMap::new())),
             interval: PROGRESS_INTERVAL,
+            latest: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -87,9 +151,30 @@ impl Emitter {
         self
     }
 
-    /// Sends one event and wakes the window. A closed window is not an error:
-    /// the backend is about to be shut down.
+    /// Sends one event and wakes the window. A periodic snapshot
+    /// ([`SnapshotKind`]) replaces the one of its kind still waiting, and is
+    /// queued only when none was. A closed window is not an error: the
+    /// backend is about to be shut down.
     pub fn send(&self, event: Event) {
+        let event = match SnapshotKind::of(&event) {
+            Some(kind) => {
+                let slot = match self.latest.lock() {
+                    Ok(mut slots) => slots.entry(kind).or_default().clone(),
+                    Err(_) => return self.queue(event),
+                };
+                match slot.put(event) {
+                    Ok(true) => Event::Latest(slot),
+                    Ok(false) => return,
+                    Err(event) => event,
+                }
+            }
+            None => event,
+        };
+        self.queue(event);
+    }
+
+    /// Queues `event` as it is and wakes the window.
+    fn queue(&self, event: Event) {
         if self.tx.send(event).is_ok() {
             (self.repaint)();
         }
@@ -147,7 +232,7 @@ impl Emitter {
         let slot = t.slot.clone();
         drop(jobs);
         if slot.put(snap) {
-            self.send(Event::JobProgress(slot));
+            self.queue(Event::JobProgress(slot));
         }
     }
 }
@@ -256,5 +341,35 @@ mod tests {
             Ok(Event::Job(s)) => assert_eq!(s.state, JobState::Succeeded),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn snapshots_wait_one_per_kind_the_newest_and_notices_all_go_through() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let emit = Emitter::new(tx, Arc::new(|| {}));
+        for i in 0..1000 {
+            emit.send(Event::ServerClock { offset_ms: i });
+            emit.send(Event::Datasources(Vec::new()));
+            if i % 100 == 0 {
+                emit.notice(format!("n{i}"));
+            }
+        }
+        assert_eq!(rx.len(), 2 + 10, "one per snapshot kind, every notice");
+        let mut clocks = Vec::new();
+        let mut notices = 0;
+        while let Ok(ev) = rx.try_recv() {
+            match ev.resolved() {
+                Some(Event::ServerClock { offset_ms }) => clocks.push(offset_ms),
+                Some(Event::Notice(_)) => notices += 1,
+                _ => {}
+            }
+        }
+        assert_eq!((clocks, notices), (vec![999], 10));
+        // Read: the next snapshot is queued again.
+        emit.send(Event::ServerClock { offset_ms: 5 });
+        assert!(matches!(
+            rx.try_recv().ok().and_then(Event::resolved),
+            Some(Event::ServerClock { offset_ms: 5 })
+        ));
     }
 }

@@ -24,7 +24,7 @@ pub use admin::protocol::{
     ProfileFileView, ProfileTest, SchedulerState, SchedulerStatus, Secret, SecretInput,
 };
 pub use details::{BREAKDOWN_MAX_KEYS, breakdown};
-pub use emit::{Emitter, JobSlot, PROGRESS_INTERVAL, Repaint};
+pub use emit::{Emitter, JobSlot, LatestSlot, PROGRESS_INTERVAL, Repaint, SnapshotKind};
 pub use links::{BACKOFF_MAX, BACKOFF_START, backoff};
 pub use protocol::{
     Breakdown, Command, ConnectionStatus, DatasourceDetails, Event, LinkState, ProfileInfo,

@@ -251,6 +251,10 @@ pub enum Event {
     /// A running job's latest progress, waiting in its slot (take it: a
     /// slot already taken is empty). At most one per job is queued.
     JobProgress(super::emit::JobSlot),
+    /// The newest periodic snapshot of one kind (stats, health, the jobs
+    /// list…), waiting in its slot (take it: a slot already taken is
+    /// empty). At most one per kind is queued.
+    Latest(super::emit::LatestSlot),
     /// The Details view's data.
     Details(Box<DatasourceDetails>),
     /// A datasource's cache was invalidated.
@@ -284,4 +288,15 @@ pub enum Event {
     BackendStopped(String),
     /// The backend was started again after [`Event::BackendStopped`].
     BackendRestarted,
+}
+
+impl Event {
+    /// The event itself, or for [`Event::Latest`] the snapshot waiting in
+    /// its slot (`None` when it was already taken).
+    pub fn resolved(self) -> Option<Event> {
+        match self {
+            Event::Latest(slot) => slot.take(),
+            other => Some(other),
+        }
+    }
 }

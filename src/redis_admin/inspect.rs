@@ -1,13 +1,17 @@
 //! The key inspector: type, TTL, encoding, memory and a page of the value of
 //! any key, by its exact bytes. Values are never loaded whole: a string is
 //! read by range (256 KiB at a time), a collection one page at a time. Each
-//! element of a collection is shown up to [`ELEMENT_CAP`] bytes with its
-//! full length stated, and when elements are big (MEMORY USAGE ÷ length)
-//! they are read a few at a time, stopping once a page has read
-//! [`PAGE_READ_BUDGET`] bytes: a list of 10 MB items costs about one item of
-//! memory, not a page of them.
+//! element of a list, hash, set or sorted set is cut to [`ELEMENT_CAP`]
+//! bytes inside Redis by a read-only script (`inspect_page.lua`) that sends
+//! the cut bytes with the full length, so a collection mixing small and
+//! 10 MB elements sends at most the cap per element; each call is bounded
+//! by elements and by bytes, and a page stops at [`PAGE_READ_BUDGET`] bytes.
+//! Stream entries are read a few at a time when they are big (MEMORY USAGE
+//! ÷ length) and cut as they arrive.
 
-use redis::Value;
+use std::sync::LazyLock;
+
+use redis::{Script, Value};
 use serde::Serialize;
 
 use super::KeyInfo;
@@ -19,17 +23,21 @@ use crate::redis_conn::Redis;
 pub const STRING_PAGE_BYTES: u64 = 256 * 1024;
 /// Largest number of elements one page asks for.
 pub const MAX_PAGE_COUNT: usize = 10_000;
-/// SCAN-style paging (HSCAN/SSCAN) stops after this many calls even when it
-/// has not yet collected `count` elements, so a sparse table never makes one
-/// page slow.
+/// One script call makes at most this many HSCAN/SSCAN calls even when it
+/// has not yet collected the elements asked for, so a sparse table never
+/// makes one call slow.
 const MAX_SCAN_CALLS: usize = 8;
+/// A page makes at most this many script calls (a sparse table: the page
+/// ends early, its cursor goes on).
+const MAX_CALLS_PER_PAGE: usize = 64;
 /// Bytes of one collection element shown; the rest is cut, its full length
 /// stated ([`Blob::full_length`]).
 pub const ELEMENT_CAP: usize = 64 * 1024;
-/// Raw bytes one call may bring back, judged from the average element size.
-const CALL_READ_BUDGET: u64 = 2 * 1024 * 1024;
-/// A page stops asking for more once its calls have read about this much.
-pub const PAGE_READ_BUDGET: u64 = 16 * 1024 * 1024;
+/// Bytes one call may bring back: the script's budget for cut elements, and
+/// for streams the raw size judged from the average element size.
+const CALL_READ_BUDGET: u64 = 1024 * 1024;
+/// A page stops asking for more once its calls have brought back this much.
+pub const PAGE_READ_BUDGET: u64 = 4 * 1024 * 1024;
 
 /// Which part of the value to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,17 +102,23 @@ impl Blob {
         if bytes.len() <= ELEMENT_CAP {
             return Blob::new(bytes);
         }
-        let mut take = ELEMENT_CAP;
-        if let Err(e) = std::str::from_utf8(&bytes[..take])
+        Blob {
+            full_length: Some(bytes.len() as u64),
+            ..Blob::capped_prefix(&bytes[..ELEMENT_CAP])
+        }
+    }
+
+    /// Renders the beginning of a longer element: `prefix` cut back to a
+    /// character boundary when it is text cut inside a character.
+    fn capped_prefix(prefix: &[u8]) -> Blob {
+        let mut take = prefix.len();
+        if let Err(e) = std::str::from_utf8(prefix)
             && e.error_len().is_none()
             && e.valid_up_to() + 4 > take
         {
             take = e.valid_up_to();
         }
-        Blob {
-            full_length: Some(bytes.len() as u64),
-            ..Blob::new(&bytes[..take])
-        }
+        Blob::new(&prefix[..take])
     }
 }
 
@@ -117,11 +131,6 @@ fn batch_size(memory: Option<u64>, length: u64, count: usize) -> usize {
         _ => 64 * 1024,
     };
     ((CALL_READ_BUDGET / per) as usize).clamp(1, count.max(1))
-}
-
-/// The raw size of a reply's elements.
-fn raw_len(items: &[Vec<u8>]) -> u64 {
-    items.iter().map(|i| i.len() as u64).sum()
 }
 
 /// A hash field, or a stream entry field, with its value.
@@ -458,86 +467,42 @@ pub async fn inspect(redis: &Redis, key: &[u8], page: &PageRequest) -> Result<In
             string_page(redis, key, offset, length, is_entry, &ctx("GETRANGE")).await?
         }
         "hash" => {
-            let batch = batch_size(out.memory_bytes, length, count);
-            let (items, next) = scan_page(
-                redis,
-                "HSCAN",
-                key,
-                &page.cursor,
-                count,
-                batch,
-                &ctx("HSCAN"),
-            )
-            .await?;
+            let (items, next) =
+                capped_read(redis, Kind::Hash, key, &page.cursor, count, &ctx("HSCAN")).await?;
             let fields = items
                 .chunks_exact(2)
                 .map(|p| FieldValue {
-                    field: p[0].clone(),
-                    value: p[1].clone(),
+                    field: p[0].0.clone(),
+                    value: p[1].0.clone(),
                 })
                 .collect();
             (ValuePage::Hash { fields }, next)
         }
         "set" => {
-            let batch = batch_size(out.memory_bytes, length, count);
-            let (items, next) = scan_page(
-                redis,
-                "SSCAN",
-                key,
-                &page.cursor,
-                count,
-                batch,
-                &ctx("SSCAN"),
-            )
-            .await?;
-            (ValuePage::Set { members: items }, next)
+            let (items, next) =
+                capped_read(redis, Kind::Set, key, &page.cursor, count, &ctx("SSCAN")).await?;
+            let members = items.into_iter().map(|(b, _)| b).collect();
+            (ValuePage::Set { members }, next)
         }
-        "list" | "zset" => {
+        "list" => {
             let offset = parse_num(&page.cursor)?;
-            let batch = batch_size(out.memory_bytes, length, count) as u64;
-            let zset = key_type == "zset";
-            let mut items: Vec<Blob> = Vec::new();
-            let mut scores: Vec<String> = Vec::new();
-            let mut at = offset;
-            let mut read = 0u64;
-            // A few elements per call when they are big; each is cut to the
-            // cap as soon as it arrives.
-            while (items.len() as u64) < count as u64 && at < length && read < PAGE_READ_BUDGET {
-                let ask = batch.min(count as u64 - items.len() as u64);
-                let mut cmd = redis::cmd(if zset { "ZRANGE" } else { "LRANGE" });
-                cmd.arg(key).arg(at).arg(at + ask - 1);
-                if zset {
-                    cmd.arg("WITHSCORES");
-                }
-                let got: Vec<Vec<u8>> = redis
-                    .query(&ctx(if zset { "ZRANGE" } else { "LRANGE" }), &cmd)
-                    .await?;
-                if got.is_empty() {
-                    break;
-                }
-                read += raw_len(&got);
-                if zset {
-                    for p in got.chunks_exact(2) {
-                        items.push(Blob::capped(&p[0]));
-                        scores.push(String::from_utf8_lossy(&p[1]).into_owned());
-                    }
-                    at += (got.len() / 2) as u64;
-                } else {
-                    at += got.len() as u64;
-                    items.extend(got.iter().map(|i| Blob::capped(i)));
-                }
-            }
-            let next = (at > offset && at < length).then(|| at.to_string());
-            if zset {
-                let members = items
-                    .into_iter()
-                    .zip(scores)
-                    .map(|(member, score)| ScoredMember { member, score })
-                    .collect();
-                (ValuePage::Zset { offset, members }, next)
-            } else {
-                (ValuePage::List { offset, items }, next)
-            }
+            let (items, next) =
+                capped_read(redis, Kind::List, key, &page.cursor, count, &ctx("LRANGE")).await?;
+            let items = items.into_iter().map(|(b, _)| b).collect();
+            (ValuePage::List { offset, items }, next)
+        }
+        "zset" => {
+            let offset = parse_num(&page.cursor)?;
+            let (items, next) =
+                capped_read(redis, Kind::Zset, key, &page.cursor, count, &ctx("ZRANGE")).await?;
+            let members = items
+                .into_iter()
+                .map(|(member, score)| ScoredMember {
+                    member,
+                    score: score.unwrap_or_default(),
+                })
+                .collect();
+            (ValuePage::Zset { offset, members }, next)
         }
         "stream" => {
             let batch = batch_size(out.memory_bytes, length, count);
@@ -613,50 +578,114 @@ async fn string_page(
     ))
 }
 
-/// HSCAN/SSCAN with COUNT `batch` until `count` items (fields count as one
-/// each for HSCAN: the flat reply holds field, value pairs), the end, at
-/// most [`MAX_SCAN_CALLS`] calls or [`PAGE_READ_BUDGET`] bytes read. Each
-/// item is cut to [`ELEMENT_CAP`] as it arrives.
-async fn scan_page(
+/// The collections [`PAGE_SCRIPT`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// LRANGE by index.
+    List,
+    /// ZRANGE … WITHSCORES by rank.
+    Zset,
+    /// HSCAN: fields and values in turn.
+    Hash,
+    /// SSCAN.
+    Set,
+}
+
+impl Kind {
+    /// The name the script takes.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::List => "list",
+            Kind::Zset => "zset",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+        }
+    }
+}
+
+/// Reads collection elements inside Redis and sends back only the first
+/// [`ELEMENT_CAP`] bytes of each with its full length (read-only script,
+/// one key, so it runs on a cluster as on one server).
+static PAGE_SCRIPT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("inspect_page.lua")));
+
+/// An element's bytes as the script sent them, with its full length.
+fn cut_blob(bytes: &[u8], full: u64) -> Blob {
+    if full <= bytes.len() as u64 {
+        return Blob::new(bytes);
+    }
+    Blob {
+        full_length: Some(full),
+        ..Blob::capped_prefix(bytes)
+    }
+}
+
+fn int(v: &Value) -> Option<u64> {
+    match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => bulk(other).and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()),
+    }
+}
+
+/// Up to `count` elements of a collection from `cursor` (an index for
+/// lists and sorted sets, a SCAN cursor for hashes and sets), each cut to
+/// [`ELEMENT_CAP`] inside Redis. Calls are bounded by elements and by
+/// [`CALL_READ_BUDGET`] bytes sent; the page stops at [`PAGE_READ_BUDGET`]
+/// bytes. Hash fields and values come as two items in turn; a sorted-set
+/// member carries its score.
+async fn capped_read(
     redis: &Redis,
-    command: &str,
+    kind: Kind,
     key: &[u8],
     cursor: &Option<String>,
     count: usize,
-    batch: usize,
     context: &str,
-) -> Result<(Vec<Blob>, Option<String>)> {
-    let mut cur = parse_num(cursor)?;
-    let per_item = if command == "HSCAN" { 2 } else { 1 };
-    // Small batches need more calls to fill a page.
-    let calls = if batch < count {
-        MAX_SCAN_CALLS
-            .max(count.div_ceil(batch))
-            .min(MAX_PAGE_COUNT)
-    } else {
-        MAX_SCAN_CALLS
-    };
-    let mut items: Vec<Blob> = Vec::new();
-    let mut read = 0u64;
-    for _ in 0..calls {
-        let (next, found): (u64, Vec<Vec<u8>>) = redis
-            .query(
-                context,
-                redis::cmd(command)
-                    .arg(key)
-                    .arg(cur)
-                    .arg("COUNT")
-                    .arg(batch),
-            )
-            .await?;
-        read += raw_len(&found);
-        items.extend(found.iter().map(|i| Blob::capped(i)));
-        cur = next;
-        if cur == 0 || items.len() >= count * per_item || read >= PAGE_READ_BUDGET {
+) -> Result<(Vec<(Blob, Option<String>)>, Option<String>)> {
+    let mut cur = parse_num(cursor)?.to_string();
+    let per = if kind == Kind::Hash { 2 } else { 1 };
+    let mut items: Vec<(Blob, Option<String>)> = Vec::new();
+    let mut sent = 0u64;
+    let bad = || Error::Invalid(format!("{context}: unexpected reply shape"));
+    let mut conn = redis.conn();
+    for _ in 0..MAX_CALLS_PER_PAGE {
+        let want = count - items.len() / per;
+        let reply: Vec<Value> = PAGE_SCRIPT
+            .key(key)
+            .arg(kind.name())
+            .arg(&cur)
+            .arg(want)
+            .arg(ELEMENT_CAP)
+            .arg(CALL_READ_BUDGET)
+            .arg(MAX_SCAN_CALLS)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| Error::redis(context, e))?;
+        let mut it = reply.iter();
+        let next = it.next().and_then(bulk).ok_or_else(bad)?;
+        let width = if kind == Kind::Zset { 3 } else { 2 };
+        let rest: Vec<&Value> = it.collect();
+        if rest.len() % width != 0 {
+            return Err(bad());
+        }
+        for e in rest.chunks_exact(width) {
+            let bytes = bulk(e[0]).ok_or_else(bad)?;
+            let full = int(e[1]).ok_or_else(bad)?;
+            sent += bytes.len() as u64;
+            let score = match e.get(2) {
+                Some(s) => Some(String::from_utf8_lossy(&bulk(s).ok_or_else(bad)?).into_owned()),
+                None => None,
+            };
+            items.push((cut_blob(&bytes, full), score));
+        }
+        if next.is_empty() {
+            return Ok((items, None));
+        }
+        cur = String::from_utf8(next).map_err(|_| bad())?;
+        if items.len() / per >= count || sent >= PAGE_READ_BUDGET {
             break;
         }
     }
-    Ok((items, (cur != 0).then(|| cur.to_string())))
+    Ok((items, Some(cur)))
 }
 
 fn bulk(v: &Value) -> Option<Vec<u8>> {
@@ -780,7 +809,19 @@ mod tests {
         // 10 MB elements: one per call; tiny ones: the whole page at once.
         assert_eq!(batch_size(Some(30_000_000), 3, 100), 1);
         assert_eq!(batch_size(Some(10_000), 100, 100), 100);
-        assert_eq!(batch_size(None, 100, 100), 32);
+        assert_eq!(batch_size(None, 100, 100), 16);
+    }
+
+    #[test]
+    fn elements_cut_by_the_script_state_their_full_length() {
+        let whole = cut_blob(b"abc", 3);
+        assert_eq!((whole.text.as_str(), whole.full_length), ("abc", None));
+        // The script cuts at the cap, inside a two-byte character here.
+        let text = "é".repeat(ELEMENT_CAP);
+        let b = cut_blob(&text.as_bytes()[..ELEMENT_CAP + 1], 2 * ELEMENT_CAP as u64);
+        assert_eq!(b.full_length, Some(2 * ELEMENT_CAP as u64));
+        assert_eq!(b.text.len(), ELEMENT_CAP);
+        assert!(b.hex.is_none());
     }
 
     #[test]

@@ -138,6 +138,11 @@ impl CacheDeckApp {
     fn on_event(&mut self, ev: Event) {
         let now = self.clock.now_ms();
         match ev {
+            Event::Latest(slot) => {
+                if let Some(snapshot) = slot.take() {
+                    self.on_event(snapshot);
+                }
+            }
             Event::Notice(text) => self.toasts.push(ToastKind::Notice, text, now),
             Event::Error(text) => {
                 if let Some(d) = &mut self.configure

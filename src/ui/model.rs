@@ -135,6 +135,11 @@ impl Model {
                     self.apply(Event::Job(snap), now_ms);
                 }
             }
+            Event::Latest(slot) => {
+                if let Some(snapshot) = slot.take() {
+                    self.apply(snapshot, now_ms);
+                }
+            }
             Event::Job(snap) => {
                 if snap.state.is_final() {
                     self.jobs.remove(&snap.job_id);

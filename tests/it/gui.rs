@@ -946,9 +946,15 @@ pub(crate) fn wait_for(
     runtime.block_on(async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
+            // A coalesced snapshot is read out of its slot.
             match tokio::time::timeout_at(deadline, events.recv()).await {
-                Ok(Some(e)) if want(&e) => return e,
-                Ok(Some(_)) => {}
+                Ok(Some(e)) => {
+                    if let Some(e) = e.resolved()
+                        && want(&e)
+                    {
+                        return e;
+                    }
+                }
                 Ok(None) => panic!("the backend stopped while waiting for {what}"),
                 Err(_) => panic!("no {what} within {secs} s"),
             }

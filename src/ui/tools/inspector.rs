@@ -60,6 +60,9 @@ pub struct Inspector {
     pub show_pretty: bool,
     /// Rows dropped to stay under [`MAX_ROWS`].
     pub dropped: u64,
+    /// Elements of a collection read so far (a long element takes several
+    /// rows, so rows do not count them).
+    pub elements: u64,
     /// Cursor of the next page, when there is one.
     pub next_cursor: Option<String>,
     /// A request is under way.
@@ -147,7 +150,16 @@ impl Inspector {
             self.rows.clear();
             self.pretty.clear();
             self.dropped = 0;
+            self.elements = 0;
         }
+        self.elements += match &ins.value {
+            Some(ValuePage::Hash { fields }) => fields.len(),
+            Some(ValuePage::List { items, .. }) => items.len(),
+            Some(ValuePage::Set { members }) => members.len(),
+            Some(ValuePage::Zset { members, .. }) => members.len(),
+            Some(ValuePage::Stream { entries }) => entries.len(),
+            _ => 0,
+        } as u64;
         let is_index = ins
             .parsed
             .as_ref()
@@ -282,7 +294,7 @@ impl Inspector {
                 ui.selectable_value(&mut self.show_pretty, true, "Pretty JSON");
                 ui.selectable_value(&mut self.show_pretty, false, "Raw");
             }
-            let shown = self.rows.len() as u64 + self.dropped;
+            let shown = self.elements;
             let of = match (info.key_type.as_str(), info.length) {
                 ("string", Some(n)) => {
                     format!("{} of the value read", bytes(value_end(info).min(n)))
@@ -468,6 +480,33 @@ mod tests {
         assert_eq!(rows.len(), 3);
         text_rows("a\nb", &mut rows);
         assert_eq!(rows.len(), 5);
+    }
+
+    #[test]
+    fn elements_are_counted_not_their_rows() {
+        let big = vec![b'x'; crate::redis_admin::ELEMENT_CAP + 5];
+        let page = Inspection {
+            key: crate::redis_admin::KeyInfo::new(b"l".to_vec()),
+            exists: true,
+            key_type: "list".into(),
+            ttl_ms: None,
+            encoding: None,
+            memory_bytes: None,
+            length: Some(4),
+            value: Some(ValuePage::List {
+                offset: 0,
+                items: vec![Blob::new(b"a"), Blob::capped(&big)],
+            }),
+            next_cursor: Some("2".into()),
+            parsed: None,
+        };
+        let mut ins = Inspector::default();
+        ins.open(b"l".to_vec());
+        ins.apply(None, page.clone());
+        assert_eq!(ins.elements, 2);
+        assert!(ins.rows.len() > 2);
+        ins.apply(Some("2".into()), page);
+        assert_eq!(ins.elements, 4);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod audit_log;
 mod csv_injection;
+mod event_channel;
 mod inspector;
 mod readonly_redis;
 mod source_readonly;
