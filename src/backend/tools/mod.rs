@@ -188,6 +188,26 @@ impl Backend {
                     busy.store(false, Ordering::SeqCst);
                 });
             }
+            ToolsCommand::SlowLog => match self.redis.conn.clone() {
+                Some(redis) => {
+                    let rep = self.tools_reporter();
+                    self.tasks.spawn(writes::slow_log(redis, rep));
+                }
+                None => self.tools_reporter().send(ToolsEvent::SlowLogFailed {
+                    error: "Redis is not connected".into(),
+                }),
+            },
+            ToolsCommand::ResetSlowLog => match self.context("clear the slow log") {
+                Ok(ctx) => {
+                    let rep = self.tools_reporter();
+                    self.tasks.spawn(writes::reset_slow_log(ctx, rep));
+                }
+                Err(reason) => {
+                    self.emit.error(reason.clone());
+                    self.tools_reporter()
+                        .send(ToolsEvent::SlowLogFailed { error: reason });
+                }
+            },
         }
     }
 

@@ -2,6 +2,7 @@
 //! Keys travel as exact bytes both ways: a key picked in the browser is
 //! inspected, expired or purged by its bytes, never by its printable form.
 
+use crate::redis_admin::slowlog::SlowLog;
 use crate::redis_admin::{
     Inspection, KeyTtlOutcome, PurgeOutcome, PurgePreview, RedisInfo, TtlChange, TtlOutcome,
 };
@@ -135,6 +136,10 @@ pub enum ToolsCommand {
         /// Keys sampled for the distribution by pattern.
         sample: usize,
     },
+    /// Read the slow log and latency events of every master.
+    SlowLog,
+    /// Clear the slow log of every master (after the window's confirmation).
+    ResetSlowLog,
 }
 
 /// A batch of keys of a browse.
@@ -222,6 +227,13 @@ pub enum ToolsEvent {
     Server(Box<RedisInfo>),
     /// Reading INFO failed (shown once by the window).
     ServerFailed {
+        /// One line.
+        error: String,
+    },
+    /// The slow log of every master, newest first.
+    SlowLog(Box<SlowLog>),
+    /// Reading or clearing the slow log failed (the error was also shown).
+    SlowLogFailed {
         /// One line.
         error: String,
     },

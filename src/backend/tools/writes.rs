@@ -244,3 +244,36 @@ pub(super) async fn server_info(
         }
     }
 }
+
+/// Reads the slow log of every master for the Redis tab.
+pub(super) async fn slow_log(redis: Redis, rep: Reporter) {
+    match redis_admin::slowlog::slowlog(&redis, redis_admin::slowlog::DEFAULT_COUNT, None).await {
+        Ok(log) => rep.send(ToolsEvent::SlowLog(Box::new(log))),
+        Err(e) => {
+            let error = rep.fail("cannot read the slow log", &e);
+            rep.send(ToolsEvent::SlowLogFailed { error });
+        }
+    }
+}
+
+/// Clears the slow log of every master (audited), then reads it again.
+pub(super) async fn reset_slow_log(ctx: super::super::ops::Ctx, rep: Reporter) {
+    let result = match ops::resolve_actor(&ctx).await {
+        Ok(actor) => redis_admin::slowlog::reset(&ctx.redis, &actor, None).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(done) => {
+            rep.emit.notice(format!(
+                "slow log cleared on {} node(s) ({} entries)",
+                done.nodes.len(),
+                done.entries_cleared
+            ));
+            slow_log(ctx.redis.clone(), rep).await;
+        }
+        Err(e) => {
+            let error = rep.fail("cannot clear the slow log", &e);
+            rep.send(ToolsEvent::SlowLogFailed { error });
+        }
+    }
+}

@@ -6,12 +6,13 @@
 //! - `inspector`: the selected key's facts and value pages.
 //! - `purge`: the dry run → confirmation → progress dialog of pattern writes.
 //! - `ttl`: the selected key's TTL row and its production confirmation.
-//! - `server`: the Redis tab.
+//! - `server`: the Redis tab; `slowlog`: its slow log panel.
 
 pub mod browser;
 pub mod inspector;
 pub mod purge;
 pub mod server;
+pub mod slowlog;
 pub mod tree;
 pub mod ttl;
 
@@ -84,6 +85,8 @@ pub struct ToolsView {
     pub key_ttl: Option<KeyTtlDialog>,
     /// The Redis tab.
     pub server: ServerView,
+    /// The Redis tab's slow log panel.
+    pub slowlog: slowlog::SlowLogView,
     /// What was typed in the selected key's TTL field.
     pub ttl_input: String,
     /// A key TTL change is under way.
@@ -176,6 +179,8 @@ impl ToolsView {
             }
             ToolsEvent::Server(info) => self.server.apply(*info, now_ms),
             ToolsEvent::ServerFailed { error } => self.server.error = Some(error),
+            ToolsEvent::SlowLog(log) => self.slowlog.apply(*log),
+            ToolsEvent::SlowLogFailed { error } => self.slowlog.failed(error),
         }
     }
 
@@ -453,7 +458,10 @@ impl ToolsView {
         now_ms: i64,
         cmds: &mut Vec<Command>,
     ) {
-        self.server.ui(ui, model, now_ms, cmds);
+        let slowlog = &mut self.slowlog;
+        self.server.ui(ui, model, now_ms, cmds, |ui, cmds| {
+            slowlog.ui(ui, model, cmds)
+        });
     }
 
     /// Draws the tools' dialogs (purge and TTL confirmations), whatever tab

@@ -171,7 +171,15 @@ impl ServerView {
     }
 
     /// Draws the tab.
-    pub fn ui(&mut self, ui: &mut egui::Ui, model: &Model, now_ms: i64, cmds: &mut Vec<Command>) {
+    /// Draws the tab; `below` draws more panels at the end of its scroll area.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &Model,
+        now_ms: i64,
+        cmds: &mut Vec<Command>,
+        below: impl FnOnce(&mut egui::Ui, &mut Vec<Command>),
+    ) {
         self.watching = true;
         self.poll(model, now_ms, cmds);
         let dark = theme::is_dark(ui.ctx());
@@ -250,6 +258,8 @@ impl ServerView {
                     .map(|p| (p.pattern.clone(), p.estimated_keys))
                     .collect();
                 bar_list_ui(ui, &rows, theme::accent(dark));
+                ui.add_space(8.0);
+                below(ui, cmds);
             });
     }
 
