@@ -26,5 +26,6 @@ pub use stats::{stats, stats_with};
 pub use trends::{MemoryPoint, TrendPoint, TrendTotals, Trends, WarmEvent, trend_sampler, trends};
 pub use types::{
     DatasourceCacheMetrics, FigureSources, Health, HealthIssue, HealthReport, HealthScore, Overall,
-    Severity, Source, StatsReport, StatsSummary,
+    READS_NOT_REPORTED, Severity, Source, StatsReport, StatsSummary,
 };
+pub use observe::usage::{GroupUsage, ReadUsage, UsageClock};
