@@ -16,6 +16,7 @@ mod jobs;
 mod metrics;
 mod observe;
 mod read_contract;
+mod read_usage;
 mod redis_admin;
 mod report;
 mod safety;
