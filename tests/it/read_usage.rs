@@ -147,6 +147,26 @@ async fn sampled_idle_times_tell_the_reads_cold_memory_and_hottest_measures() {
         assert!(text.contains("mostly these measures: Adjustments"), "{text}");
         assert!(text.contains(READS_NOT_REPORTED), "{text}");
 
+        // Reports carry it too, labelled as sampled, without practices.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+        cli.run(&["report", "--format", "json", "-o", &path("r.json")])
+            .success();
+        let rep: Value =
+            serde_json::from_slice(&std::fs::read(path("r.json")).expect("report")).expect("json");
+        let ru = &ds(&rep, 1)["readUsage"];
+        assert_eq!(ru["sampled"], true, "{ru:#}");
+        assert_eq!(ru["sampleSize"], SEED_ENTRIES);
+        assert!(close(&ru["coldShare"], 33.3), "{ru:#}");
+        assert!(ru["coldMemoryMB"].as_f64().unwrap() > 0.0);
+        assert_eq!(ru["coldestMeasures"][0], "Adjustments");
+        assert!(ru.get("hottestPractices").is_none());
+        cli.run(&["report", "--format", "html", "-o", &path("r.html")])
+            .success();
+        let html = std::fs::read_to_string(path("r.html")).expect("html");
+        assert!(html.contains("sampled: 240 of 240 entries"), "no Reads section");
+        assert!(html.contains("Not read for a day"));
+
         // Sampling did not touch the entries' access times.
         let after = (idle(r, &cold_key), idle(r, &warm_key));
         assert!(
