@@ -71,7 +71,10 @@ fn ds_line(m: &DatasourceCacheMetrics) -> String {
     if let Some(u) = &m.read_usage {
         let _ = write!(line, "\n    reads (sampled, {} entries): ", u.sample_size);
         if let (Some(h), Some(d)) = (u.read_last_hour, u.read_last_day) {
-            let _ = write!(line, "{h:.1}% read in the last hour, {d:.1}% in the last day; ");
+            let _ = write!(
+                line,
+                "{h:.1}% read in the last hour, {d:.1}% in the last day; "
+            );
         }
         line.push_str(&u.cold_sentence());
     }

@@ -21,6 +21,7 @@ pub mod types;
 
 pub use health::{IntegrityReport, check, check_with, verify};
 pub use observe::Observations;
+pub use observe::usage::{GroupUsage, ReadUsage, UsageClock};
 pub use score::{ScoreInput, score};
 pub use stats::{stats, stats_with};
 pub use trends::{MemoryPoint, TrendPoint, TrendTotals, Trends, WarmEvent, trend_sampler, trends};
@@ -28,4 +29,3 @@ pub use types::{
     DatasourceCacheMetrics, FigureSources, Health, HealthIssue, HealthReport, HealthScore, Overall,
     READS_NOT_REPORTED, Severity, Source, StatsReport, StatsSummary,
 };
-pub use observe::usage::{GroupUsage, ReadUsage, UsageClock};

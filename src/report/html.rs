@@ -511,14 +511,45 @@ fn read_usage(out: &mut String, u: &ReadUsageSection) {
         Some(_) => pct(v),
         None => "– (not told by LFU counters)".to_string(),
     };
-    kv(out, "Read in the last hour", &share(u.read_last_hour), "sampled");
-    kv(out, "Read in the last day", &share(u.read_last_day), "sampled");
-    kv(out, "Not read for a day", &pct(Some(u.cold_share)), "sampled");
-    let list = |v: &[String]| if v.is_empty() { "–".to_string() } else { v.join(", ") };
+    kv(
+        out,
+        "Read in the last hour",
+        &share(u.read_last_hour),
+        "sampled",
+    );
+    kv(
+        out,
+        "Read in the last day",
+        &share(u.read_last_day),
+        "sampled",
+    );
+    kv(
+        out,
+        "Not read for a day",
+        &pct(Some(u.cold_share)),
+        "sampled",
+    );
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "–".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     kv(out, "Hottest measures", &list(&u.hottest_measures), "");
     kv(out, "Coldest measures", &list(&u.coldest_measures), "");
-    kv(out, "Hottest frequencies", &list(&u.hottest_frequencies), "");
-    kv(out, "Coldest frequencies", &list(&u.coldest_frequencies), "");
+    kv(
+        out,
+        "Hottest frequencies",
+        &list(&u.hottest_frequencies),
+        "",
+    );
+    kv(
+        out,
+        "Coldest frequencies",
+        &list(&u.coldest_frequencies),
+        "",
+    );
     out.push_str("</tbody></table>");
     let _ = write!(out, "<p>{}</p>", esc(&u.summary));
     for n in &u.notes {

@@ -28,8 +28,7 @@ async fn fixture(r: &AnyRedis) -> WarmFixture {
 }
 
 fn members(r: &AnyRedis, ds: i64) -> Vec<String> {
-    let mut m: Vec<String> =
-        r.query(redis::cmd("SMEMBERS").arg(format!("idx:{{ds:{ds}}}:master")));
+    let mut m: Vec<String> = r.query(redis::cmd("SMEMBERS").arg(format!("idx:{{ds:{ds}}}:master")));
     m.sort();
     m
 }
@@ -82,12 +81,24 @@ async fn write_caches(r: &AnyRedis, f: &WarmFixture, lfu: bool) -> Vec<String> {
     let keys = members(r, 1);
     assert_eq!(keys.len() as u64, SEED_ENTRIES);
     let aged = AGED_SECS.to_string();
-    let cold: [&str; 2] = if lfu { ["FREQ", "0"] } else { ["IDLETIME", &aged] };
+    let cold: [&str; 2] = if lfu {
+        ["FREQ", "0"]
+    } else {
+        ["IDLETIME", &aged]
+    };
     for k in of_measure(&keys, "Adjustments") {
         restore(r, k, &cold);
     }
     for k in of_measure(&keys, "Payments") {
-        restore(r, k, if lfu { &["FREQ", "5"] } else { &["IDLETIME", "7200"] });
+        restore(
+            r,
+            k,
+            if lfu {
+                &["FREQ", "5"]
+            } else {
+                &["IDLETIME", "7200"]
+            },
+        );
     }
     for k in of_measure(&keys, "Charges") {
         if !lfu {
@@ -144,7 +155,10 @@ async fn sampled_idle_times_tell_the_reads_cold_memory_and_hottest_measures() {
         let text = cli.run(&["stats"]).success().stdout;
         assert!(text.contains("reads (sampled, 240 entries)"), "{text}");
         assert!(text.contains("33 % of this datasource's"), "{text}");
-        assert!(text.contains("mostly these measures: Adjustments"), "{text}");
+        assert!(
+            text.contains("mostly these measures: Adjustments"),
+            "{text}"
+        );
         assert!(text.contains(READS_NOT_REPORTED), "{text}");
 
         // Reports carry it too, labelled as sampled, without practices.
@@ -164,7 +178,10 @@ async fn sampled_idle_times_tell_the_reads_cold_memory_and_hottest_measures() {
         cli.run(&["report", "--format", "html", "-o", &path("r.html")])
             .success();
         let html = std::fs::read_to_string(path("r.html")).expect("html");
-        assert!(html.contains("sampled: 240 of 240 entries"), "no Reads section");
+        assert!(
+            html.contains("sampled: 240 of 240 entries"),
+            "no Reads section"
+        );
         assert!(html.contains("Not read for a day"));
 
         // Sampling did not touch the entries' access times.

@@ -252,8 +252,8 @@ impl Observations {
                 if start {
                     let (this, redis, ds) = (self.clone(), redis.clone(), ds.clone());
                     tokio::spawn(async move {
-                        let r = usage::sample_usage(&redis, ds.id, ds.ttl_secs, entries, now_ms)
-                            .await;
+                        let r =
+                            usage::sample_usage(&redis, ds.id, ds.ttl_secs, entries, now_ms).await;
                         let Ok(mut slots) = this.usage.lock() else {
                             return;
                         };

@@ -68,6 +68,8 @@ pub struct GroupUsage {
     pub value: String,
     /// Sampled entries of it.
     pub sampled: u64,
+    /// Percent of them read within the last hour (idle-time clock only).
+    pub read_last_hour: Option<f64>,
     /// Percent of them read within the last day (idle-time clock only).
     pub read_last_day: Option<f64>,
     /// Mean LFU counter (LFU clock only).
@@ -346,7 +348,9 @@ pub async fn sample_usage(
                 .into(),
         );
     }
-    Ok(Some(derive(&measured, clock, policy, notes, entries, now_ms)))
+    Ok(Some(derive(
+        &measured, clock, policy, notes, entries, now_ms,
+    )))
 }
 
 fn pct(n: usize, of: usize) -> f64 {
@@ -387,8 +391,16 @@ fn derive(
             &mut hottest.measures,
             &mut coldest.measures,
         ),
-        (|g| g.practice.as_str(), &mut hottest.practices, &mut coldest.practices),
-        (|g| g.frequency.as_str(), &mut hottest.frequencies, &mut coldest.frequencies),
+        (
+            |g| g.practice.as_str(),
+            &mut hottest.practices,
+            &mut coldest.practices,
+        ),
+        (
+            |g| g.frequency.as_str(),
+            &mut hottest.frequencies,
+            &mut coldest.frequencies,
+        ),
     ] {
         let ranked = by(part);
         // Never the same group in both lists: each takes at most half.
@@ -453,6 +465,7 @@ fn groups(
             let g = GroupUsage {
                 value: value.to_string(),
                 sampled: n as u64,
+                read_last_hour: (clock == UsageClock::IdleTime).then_some(read_hour),
                 read_last_day: (clock == UsageClock::IdleTime).then_some(read_day),
                 mean_frequency: (clock == UsageClock::LfuFrequency)
                     .then_some((mean_freq * 10.0).round() / 10.0),
@@ -508,7 +521,10 @@ mod tests {
         assert!(u.read_activity);
         let s = u.cold_sentence();
         assert!(s.starts_with("20 % of this datasource's 6.8 KB"), "{s}");
-        assert!(s.contains("sampled: 5 of 50") && s.contains("Cold (2.9 KB)"), "{s}");
+        assert!(
+            s.contains("sampled: 5 of 50") && s.contains("Cold (2.9 KB)"),
+            "{s}"
+        );
         // Only fresh, unread entries: no read activity.
         let fresh = derive(&sample[4..], UsageClock::IdleTime, None, vec![], 1, 0);
         assert!(!fresh.read_activity);

@@ -159,6 +159,11 @@ fn details_body_ui(ui: &mut egui::Ui, model: &Model, d: &DatasourceDetails, now_
             format::percent(rate),
             format::millis(avg)
         ),
+        _ if model.metrics(d.ds).is_some_and(|m| m.reads_unreported()) => format!(
+            "Last {}: no queries recorded; {} (sampled reads below)",
+            d.range.label(),
+            crate::metrics::READS_NOT_REPORTED
+        ),
         _ => format!("Last {}: no queries recorded", d.range.label()),
     });
     if let Some(m) = model.metrics(d.ds)

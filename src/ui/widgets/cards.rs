@@ -155,8 +155,7 @@ fn card_body_ui(
         )),
         // Sampled idle times show reads the application does not record.
         _ if m.reads_unreported() => ui.label(
-            RichText::new(format!("Hit rate: {}", crate::metrics::READS_NOT_REPORTED))
-                .color(muted),
+            RichText::new(format!("Hit rate: {}", crate::metrics::READS_NOT_REPORTED)).color(muted),
         ),
         _ => ui.label(RichText::new("Hit rate: no queries yet").color(muted)),
     };

@@ -8,10 +8,16 @@ use egui::RichText;
 use crate::metrics::{GroupUsage, ReadUsage, UsageClock};
 use crate::ui::{format, theme};
 
-/// "Charges (100 % read in 24 h)" or "Charges (mean counter 7.0)".
+/// "Charges (40.0% in 1 h, 100.0% in 24 h)" or "Charges (mean LFU
+/// counter 7.0)".
 fn group_text(g: &GroupUsage) -> String {
     match (g.read_last_day, g.mean_frequency) {
-        (Some(d), _) => format!("{} ({} read in 24 h)", g.value, format::percent(d)),
+        (Some(d), _) => format!(
+            "{} ({} in 1 h, {} in 24 h)",
+            g.value,
+            format::percent(g.read_last_hour.unwrap_or(0.0)),
+            format::percent(d)
+        ),
         (None, Some(f)) => format!("{} (mean LFU counter {f:.1})", g.value),
         _ => g.value.clone(),
     }
@@ -71,25 +77,24 @@ pub fn read_usage_ui(ui: &mut egui::Ui, usage: Option<&ReadUsage>, server_now_ms
         theme::good(dark)
     };
     ui.label(RichText::new(u.cold_sentence()).color(color));
-    egui::Grid::new("read-usage-grid")
-        .num_columns(3)
-        .spacing([16.0, 4.0])
-        .show(ui, |ui| {
-            ui.label("");
-            ui.label(RichText::new("Hottest").strong());
-            ui.label(RichText::new("Coldest").strong());
-            ui.end_row();
-            for (what, h, c) in [
-                ("Measures", &u.hottest.measures, &u.coldest.measures),
-                ("Practices", &u.hottest.practices, &u.coldest.practices),
-                ("Frequencies", &u.hottest.frequencies, &u.coldest.frequencies),
-            ] {
-                ui.label(what);
-                ui.label(list(h));
-                ui.label(list(c));
-                ui.end_row();
-            }
+    // One wrapping line per key component: long practice lists must not
+    // widen the tab.
+    for (what, h, c) in [
+        ("Measures", &u.hottest.measures, &u.coldest.measures),
+        ("Practices", &u.hottest.practices, &u.coldest.practices),
+        (
+            "Frequencies",
+            &u.hottest.frequencies,
+            &u.coldest.frequencies,
+        ),
+    ] {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("{what}:")).strong());
+            ui.label(format!("hottest {}", list(h)));
+            ui.label(RichText::new("•").color(muted));
+            ui.label(format!("coldest {}", list(c)));
         });
+    }
     for n in &u.notes {
         ui.label(RichText::new(n).small().color(muted));
     }
