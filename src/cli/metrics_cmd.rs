@@ -39,7 +39,11 @@ fn ds_line(m: &DatasourceCacheMetrics) -> String {
         m.total_entries,
         m.index_count,
         m.estimated_memory_mb,
-        percent(m.cache_hit_rate),
+        if m.reads_unreported() {
+            metrics::READS_NOT_REPORTED.to_string()
+        } else {
+            percent(m.cache_hit_rate)
+        },
     );
     if let Some(avg) = m.avg_query_time_ms {
         let _ = write!(line, " • avg {avg:.2} ms over {} queries", m.total_queries);
@@ -63,6 +67,16 @@ fn ds_line(m: &DatasourceCacheMetrics) -> String {
             how(m.sources.coverage),
             how(m.sources.memory)
         );
+    }
+    if let Some(u) = &m.read_usage {
+        let _ = write!(line, "\n    reads (sampled, {} entries): ", u.sample_size);
+        if let (Some(h), Some(d)) = (u.read_last_hour, u.read_last_day) {
+            let _ = write!(
+                line,
+                "{h:.1}% read in the last hour, {d:.1}% in the last day; "
+            );
+        }
+        line.push_str(&u.cold_sentence());
     }
     for w in &m.warnings {
         let _ = write!(line, "\n    ⚠ {w}");

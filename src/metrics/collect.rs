@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::observe::{Observations, Observed};
+use super::observe::{Observations, Observed, ReadUsage};
 use crate::cache::meta::Meta;
 use crate::cache::stats::Counters;
 use crate::error::Result;
@@ -48,6 +48,9 @@ pub(crate) struct DsSnapshot {
     /// What was observed of a cache another tool wrote (live entries but no
     /// meta hash of a cachedeck swap); `None` for cachedeck's own caches.
     pub observed: Option<Arc<Observed>>,
+    /// Sampled reads of the live entries (OBJECT IDLETIME/FREQ), when
+    /// observed; `None` when not sampled (yet) or the cache is empty.
+    pub usage: Option<Arc<ReadUsage>>,
 }
 
 /// Random members read for the integrity check.
@@ -209,6 +212,10 @@ pub(crate) async fn snapshot(
         }
         _ => (None, sample),
     };
+    let usage = match obs {
+        Some(obs) if scard > 0 => obs.usage(redis, &ds, scard, now_ms).await,
+        _ => None,
+    };
     Ok(DsSnapshot {
         ds,
         meta,
@@ -220,6 +227,7 @@ pub(crate) async fn snapshot(
         epoch: epoch.unwrap_or(0),
         sample,
         observed,
+        usage,
     })
 }
 

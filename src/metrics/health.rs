@@ -632,6 +632,7 @@ mod tests {
             epoch: 0,
             sample: None,
             observed: None,
+            usage: None,
         }
     }
 

@@ -21,10 +21,11 @@ pub mod types;
 
 pub use health::{IntegrityReport, check, check_with, verify};
 pub use observe::Observations;
+pub use observe::usage::{GroupUsage, ReadUsage, UsageClock};
 pub use score::{ScoreInput, score};
 pub use stats::{stats, stats_with};
 pub use trends::{MemoryPoint, TrendPoint, TrendTotals, Trends, WarmEvent, trend_sampler, trends};
 pub use types::{
     DatasourceCacheMetrics, FigureSources, Health, HealthIssue, HealthReport, HealthScore, Overall,
-    Severity, Source, StatsReport, StatsSummary,
+    READS_NOT_REPORTED, Severity, Source, StatsReport, StatsSummary,
 };

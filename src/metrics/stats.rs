@@ -122,6 +122,7 @@ fn cachedeck_metrics(s: &DsSnapshot, now_ms: i64) -> DatasourceCacheMetrics {
         warming_job: s.lock_holder.clone(),
         written_elsewhere: false,
         sources: FigureSources::default(),
+        read_usage: s.usage.as_deref().cloned(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::observe::usage::ReadUsage;
 use crate::keys::DsId;
 
 /// Health label of one datasource (seed scoring): what a card's colour and
@@ -143,6 +144,22 @@ pub struct DatasourceCacheMetrics {
     pub written_elsewhere: bool,
     /// How each figure was obtained.
     pub sources: FigureSources,
+    /// How the entries are read, from a sample of their access clocks
+    /// (`OBJECT IDLETIME`/`FREQ`): seen even when the application records
+    /// no hits or misses. `None` until sampled, or with no entries.
+    pub read_usage: Option<ReadUsage>,
+}
+
+/// What a card or the stats line says instead of a hit rate when sampled
+/// idle times show reads but no reader records hits or misses.
+pub const READS_NOT_REPORTED: &str = "reads are not reported — see README";
+
+impl DatasourceCacheMetrics {
+    /// Sampled access times say the entries are read, yet no query was
+    /// recorded since the warm: the application reads without reporting.
+    pub fn reads_unreported(&self) -> bool {
+        self.total_queries == 0 && self.read_usage.as_ref().is_some_and(|u| u.read_activity)
+    }
 }
 
 /// The seed's stats summary.

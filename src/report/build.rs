@@ -169,6 +169,11 @@ fn datasource_report(
         IntegrityStatus::Broken
     };
     DatasourceReport {
+        read_usage: m
+            .read_usage
+            .as_ref()
+            .filter(|_| m.is_warm)
+            .map(read_usage_section),
         datasource_id: m.datasource_id,
         datasource_name: m.datasource_name.clone(),
         enabled: m.enabled,
@@ -532,5 +537,29 @@ mod tests {
         assert!(r.issue.ends_with("do not exist"), "{}", r.issue);
         let long = "x".repeat(1000);
         assert_eq!(shorten(&long).chars().count(), MAX_ERROR_CHARS);
+    }
+}
+
+/// The report's view of sampled reads: figures and measure/frequency names,
+/// never practices or providers.
+fn read_usage_section(u: &crate::metrics::ReadUsage) -> ReadUsageSection {
+    let names = |gs: &[crate::metrics::GroupUsage]| gs.iter().map(|g| g.value.clone()).collect();
+    let mb = |b: u64| round(b as f64 / (1024.0 * 1024.0), 3);
+    ReadUsageSection {
+        sampled: true,
+        sample_size: u.sample_size,
+        total_entries: u.total_entries,
+        clock: u.clock,
+        read_last_hour: u.read_last_hour,
+        read_last_day: u.read_last_day,
+        cold_share: u.cold_share,
+        entries_memory_mb: mb(u.entries_bytes),
+        cold_memory_mb: mb(u.cold_bytes),
+        hottest_measures: names(&u.hottest.measures),
+        coldest_measures: names(&u.coldest.measures),
+        hottest_frequencies: names(&u.hottest.frequencies),
+        coldest_frequencies: names(&u.coldest.frequencies),
+        summary: u.cold_sentence(),
+        notes: u.notes.clone(),
     }
 }

@@ -17,6 +17,7 @@
 //! | `warms.csv` | warm job |
 //! | `recommendations.csv` | health finding (Redis-wide or of a datasource) |
 //! | `redis.csv` | Redis master, plus a `total` row on a cluster |
+//! | `read_usage.csv` | datasource with sampled reads (access clocks) |
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use super::model::*;
 use crate::error::{Error, Result};
 
 /// The files of a CSV report, in the order they are written.
-pub const FILES: [&str; 7] = [
+pub const FILES: [&str; 8] = [
     "summary.csv",
     "datasources.csv",
     "trends.csv",
@@ -33,6 +34,7 @@ pub const FILES: [&str; 7] = [
     "warms.csv",
     "recommendations.csv",
     "redis.csv",
+    "read_usage.csv",
 ];
 
 /// One CSV file of the report, in memory.
@@ -410,6 +412,52 @@ fn redis(r: &Report) -> Result<CsvTable> {
     )
 }
 
+fn read_usage(r: &Report) -> Result<CsvTable> {
+    let rows = r
+        .datasources
+        .iter()
+        .filter_map(|d| d.read_usage.as_ref().map(|u| (d, u)))
+        .map(|(d, u)| {
+            vec![
+                d.datasource_id.to_string(),
+                d.datasource_name.clone(),
+                u.sample_size.to_string(),
+                u.total_entries.to_string(),
+                json_word(&u.clock),
+                opt(u.read_last_hour),
+                opt(u.read_last_day),
+                u.cold_share.to_string(),
+                u.entries_memory_mb.to_string(),
+                u.cold_memory_mb.to_string(),
+                u.hottest_measures.join(";"),
+                u.coldest_measures.join(";"),
+                u.hottest_frequencies.join(";"),
+                u.coldest_frequencies.join(";"),
+            ]
+        })
+        .collect();
+    table(
+        "read_usage.csv",
+        &[
+            "datasource_id",
+            "datasource_name",
+            "sampled_entries",
+            "entries_now",
+            "access_clock",
+            "read_last_hour_pct_sampled",
+            "read_last_day_pct_sampled",
+            "not_read_for_a_day_pct_sampled",
+            "entries_memory_mb_sampled",
+            "not_read_for_a_day_memory_mb_sampled",
+            "hottest_measures",
+            "coldest_measures",
+            "hottest_frequencies",
+            "coldest_frequencies",
+        ],
+        rows,
+    )
+}
+
 /// Every table of the report, in [`FILES`] order.
 pub fn tables(r: &Report) -> Result<Vec<CsvTable>> {
     Ok(vec![
@@ -420,6 +468,7 @@ pub fn tables(r: &Report) -> Result<Vec<CsvTable>> {
         warms(r)?,
         recommendations(r)?,
         redis(r)?,
+        read_usage(r)?,
     ])
 }
 

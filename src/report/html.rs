@@ -495,6 +495,68 @@ fn redis_section(out: &mut String, r: &Report) {
     out.push_str("</section>");
 }
 
+/// The sampled reads: shares, cold memory, hottest and coldest measures.
+fn read_usage(out: &mut String, u: &ReadUsageSection) {
+    let sub = format!(
+        "now, sampled: {} of {} entries",
+        thousands(u.sample_size),
+        thousands(u.total_entries)
+    );
+    let _ = write!(
+        out,
+        "<h3>Reads <span class=\"sub\">{}</span></h3><table class=\"kv keep\"><tbody>",
+        esc(&sub)
+    );
+    let share = |v: Option<f64>| match v {
+        Some(_) => pct(v),
+        None => "– (not told by LFU counters)".to_string(),
+    };
+    kv(
+        out,
+        "Read in the last hour",
+        &share(u.read_last_hour),
+        "sampled",
+    );
+    kv(
+        out,
+        "Read in the last day",
+        &share(u.read_last_day),
+        "sampled",
+    );
+    kv(
+        out,
+        "Not read for a day",
+        &pct(Some(u.cold_share)),
+        "sampled",
+    );
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "–".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    kv(out, "Hottest measures", &list(&u.hottest_measures), "");
+    kv(out, "Coldest measures", &list(&u.coldest_measures), "");
+    kv(
+        out,
+        "Hottest frequencies",
+        &list(&u.hottest_frequencies),
+        "",
+    );
+    kv(
+        out,
+        "Coldest frequencies",
+        &list(&u.coldest_frequencies),
+        "",
+    );
+    out.push_str("</tbody></table>");
+    let _ = write!(out, "<p>{}</p>", esc(&u.summary));
+    for n in &u.notes {
+        let _ = write!(out, "<p class=\"muted\">{}</p>", esc(n));
+    }
+}
+
 fn datasource(out: &mut String, r: &Report, d: &DatasourceReport) {
     let h = health_str(d.now.health);
     let _ = write!(
@@ -630,6 +692,9 @@ fn datasource(out: &mut String, r: &Report, d: &DatasourceReport) {
         &format!("{}", c.frequencies.len()),
     );
     out.push_str("</tbody></table>");
+    if let Some(u) = &d.read_usage {
+        read_usage(out, u);
+    }
     let (class, status) = match d.integrity.status {
         IntegrityStatus::Ok => ("ok", "no problems found"),
         IntegrityStatus::Broken => ("bad", "problems found"),

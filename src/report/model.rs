@@ -7,6 +7,8 @@
 //! - `range` — summed over the report's range (`range.from` … `range.to`) from
 //!   the minute or hour statistics buckets;
 //! - `coverage` — as written by the last warm;
+//! - `readUsage` — sampled at `generatedAt` from the entries' access clocks
+//!   (`OBJECT IDLETIME`/`FREQ`), with its sample size;
 //! - Redis counters such as evictions — since the Redis server started.
 //!
 //! Units follow DESIGN.md's JSON conventions: memory in MB (`…MB`), times in
@@ -15,8 +17,10 @@
 //! `…Ms` twin where plots need it).
 //!
 //! Reports hold aggregates only: counts, rates, sizes, times, names of
-//! datasources, measures are only counted. No cached row value and no entry
-//! key name (which carries practice and provider ids) is ever copied in.
+//! datasources, and measure and frequency names only where reads are ranked
+//! (`readUsage`); practices and providers are only counted. No cached row
+//! value and no entry key name (which carries practice and provider ids) is
+//! ever copied in.
 
 use serde::Serialize;
 
@@ -176,10 +180,52 @@ pub struct DatasourceReport {
     pub warms: WarmHistory,
     /// Index integrity as the health check found it.
     pub integrity: Integrity,
+    /// How the entries are read, sampled at `generatedAt`; `null` when not
+    /// warm or not sampled.
+    pub read_usage: Option<ReadUsageSection>,
     /// The health check's findings about this datasource (at `generatedAt`).
     pub issues: Vec<ReportIssue>,
     /// What to do about them, distinct, in the order of the issues.
     pub recommendations: Vec<String>,
+}
+
+/// How a datasource's entries are read, from a sample of their access
+/// clocks at `generatedAt` (works when the application reports nothing).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadUsageSection {
+    /// Always true: every figure here is sampled.
+    pub sampled: bool,
+    /// Entries measured.
+    pub sample_size: u64,
+    /// Live entries the sample is scaled to.
+    pub total_entries: u64,
+    /// `idleTime` (OBJECT IDLETIME) or `lfuFrequency` (OBJECT FREQ).
+    pub clock: crate::metrics::UsageClock,
+    /// Percent of entries read within the last hour (`null` under LFU).
+    pub read_last_hour: Option<f64>,
+    /// Percent of entries read within the last day (`null` under LFU).
+    pub read_last_day: Option<f64>,
+    /// Percent of entries not read for a day (LFU: counter 0).
+    pub cold_share: f64,
+    /// Memory of the entries, scaled from the sample, MB.
+    #[serde(rename = "entriesMemoryMB")]
+    pub entries_memory_mb: f64,
+    /// Memory of the entries not read for a day, scaled, MB.
+    #[serde(rename = "coldMemoryMB")]
+    pub cold_memory_mb: f64,
+    /// Most read measures first (names).
+    pub hottest_measures: Vec<String>,
+    /// Least read measures first (names).
+    pub coldest_measures: Vec<String>,
+    /// Most read frequencies first.
+    pub hottest_frequencies: Vec<String>,
+    /// Least read frequencies first.
+    pub coldest_frequencies: Vec<String>,
+    /// The cost–benefit sentence ("38 % of this datasource's 420 MB …").
+    pub summary: String,
+    /// What limits the figures.
+    pub notes: Vec<String>,
 }
 
 /// A datasource at `generatedAt`.

@@ -167,6 +167,7 @@ fn revenue() -> DatasourceCacheMetrics {
         warming_job: None,
         written_elsewhere: false,
         sources: Default::default(),
+        read_usage: None,
     }
 }
 
@@ -197,6 +198,7 @@ fn cold_one() -> DatasourceCacheMetrics {
         warming_job: None,
         written_elsewhere: false,
         sources: Default::default(),
+        read_usage: None,
     }
 }
 

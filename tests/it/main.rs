@@ -19,6 +19,7 @@ mod jobs_workers;
 mod metrics;
 mod observe;
 mod read_contract;
+mod read_usage;
 mod redis_admin;
 mod report;
 mod safety;

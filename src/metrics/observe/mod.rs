@@ -22,6 +22,7 @@
 pub mod coverage;
 mod last_warm;
 pub mod sample;
+pub mod usage;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ pub use super::types::Source;
 pub use coverage::Coverage;
 pub use last_warm::parse_last_warm;
 pub use sample::EntrySample;
+pub use usage::ReadUsage;
 
 use crate::error::Result;
 use crate::keys::DsId;
@@ -157,7 +159,20 @@ pub struct Observations {
     /// Keyed by the Redis handle's label and the datasource id, so a switch
     /// of profile never shows another deployment's figures.
     slots: Arc<Mutex<HashMap<(String, DsId), Slot>>>,
+    /// Sampled reads per (Redis, datasource), of every cache (cachedeck's
+    /// own too), renewed like the observations.
+    usage: Arc<Mutex<HashMap<(String, DsId), UsageSlot>>>,
+    /// Inline (one-shot process) or background (the window).
     mode: Mode,
+}
+
+/// One datasource's sampled reads.
+#[derive(Default)]
+struct UsageSlot {
+    /// The latest sample.
+    value: Option<Arc<ReadUsage>>,
+    /// A background task is renewing it.
+    refreshing: bool,
 }
 
 impl Observations {
@@ -165,6 +180,7 @@ impl Observations {
     pub fn inline() -> Observations {
         Observations {
             slots: Arc::default(),
+            usage: Arc::default(),
             mode: Mode::Inline,
         }
     }
@@ -174,6 +190,7 @@ impl Observations {
     pub fn background() -> Observations {
         Observations {
             slots: Arc::default(),
+            usage: Arc::default(),
             mode: Mode::Background,
         }
     }
@@ -183,6 +200,75 @@ impl Observations {
     pub fn forget_all(&self) {
         if let Ok(mut s) = self.slots.lock() {
             s.clear();
+        }
+        if let Ok(mut s) = self.usage.lock() {
+            s.clear();
+        }
+    }
+
+    /// The sampled reads of `ds` (whose master set holds `entries`
+    /// members): cached for [`MAX_AGE_MS`]; renewed inline by a one-shot
+    /// process, in a background task by the window (which gets `None` until
+    /// the first sample is in). A failed sample is logged and reads as
+    /// `None`: it never fails stats.
+    pub async fn usage(
+        &self,
+        redis: &Redis,
+        ds: &Datasource,
+        entries: u64,
+        now_ms: i64,
+    ) -> Option<Arc<ReadUsage>> {
+        let key = (redis.label().to_string(), ds.id);
+        let previous = {
+            let slots = self.usage.lock().ok()?;
+            slots.get(&key).and_then(|s| s.value.clone())
+        };
+        if let Some(p) = &previous
+            && now_ms - p.sampled_at_ms < MAX_AGE_MS
+        {
+            return previous;
+        }
+        match self.mode {
+            Mode::Inline => {
+                match usage::sample_usage(redis, ds.id, ds.ttl_secs, entries, now_ms).await {
+                    Ok(u) => {
+                        let u = u.map(Arc::new);
+                        let mut slots = self.usage.lock().ok()?;
+                        slots.entry(key).or_default().value = u.clone();
+                        u
+                    }
+                    Err(e) => {
+                        tracing::warn!("sampling the reads of datasource {}: {e}", ds.id);
+                        None
+                    }
+                }
+            }
+            Mode::Background => {
+                let start = {
+                    let mut slots = self.usage.lock().ok()?;
+                    let slot = slots.entry(key.clone()).or_default();
+                    !std::mem::replace(&mut slot.refreshing, true)
+                };
+                if start {
+                    let (this, redis, ds) = (self.clone(), redis.clone(), ds.clone());
+                    tokio::spawn(async move {
+                        let r =
+                            usage::sample_usage(&redis, ds.id, ds.ttl_secs, entries, now_ms).await;
+                        let Ok(mut slots) = this.usage.lock() else {
+                            return;
+                        };
+                        let slot = slots.entry(key).or_default();
+                        slot.refreshing = false;
+                        match r {
+                            Ok(u) => slot.value = u.map(Arc::new),
+                            Err(e) => {
+                                tracing::warn!("sampling the reads of datasource {}: {e}", ds.id)
+                            }
+                        }
+                    });
+                }
+                previous
+            }
         }
     }
 

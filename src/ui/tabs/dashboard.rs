@@ -88,6 +88,14 @@ fn summary_ui(ui: &mut egui::Ui, model: &Model, stats: &StatsReport) {
                 RichText::new(format::percent(rate)),
                 "since each warm",
             ),
+            // Reads seen in sampled idle times, none recorded.
+            None if stats.datasources.iter().any(|m| m.reads_unreported()) => tile_ui(
+                ui,
+                width,
+                "Hit rate",
+                RichText::new("not reported").color(theme::muted(dark)),
+                "reads seen; see README",
+            ),
             None => tile_ui(
                 ui,
                 width,

@@ -1,6 +1,6 @@
 //! The Details tab for one datasource: reader trends (hit rate, query time,
-//! load), memory and entries over warms, entries per measure and frequency,
-//! and its recent jobs.
+//! load), how the entries are read (sampled idle times), memory and entries
+//! over warms, entries per measure and frequency, and its recent jobs.
 
 use eframe::egui;
 use egui::RichText;
@@ -159,8 +159,24 @@ fn details_body_ui(ui: &mut egui::Ui, model: &Model, d: &DatasourceDetails, now_
             format::percent(rate),
             format::millis(avg)
         ),
+        _ if model.metrics(d.ds).is_some_and(|m| m.reads_unreported()) => format!(
+            "Last {}: no queries recorded; {} (sampled reads below)",
+            d.range.label(),
+            crate::metrics::READS_NOT_REPORTED
+        ),
         _ => format!("Last {}: no queries recorded", d.range.label()),
     });
+    if let Some(m) = model.metrics(d.ds)
+        && m.is_warm
+    {
+        ui.add_space(4.0);
+        crate::ui::widgets::usage::read_usage_ui(
+            ui,
+            m.read_usage.as_ref(),
+            model.server_now(now_ms),
+        );
+        ui.add_space(8.0);
+    }
     let hit = Series::from_points(
         "Hit rate",
         "%",

@@ -153,6 +153,10 @@ fn card_body_ui(
             format::millis(avg),
             format::count(m.total_queries, "query", "queries")
         )),
+        // Sampled idle times show reads the application does not record.
+        _ if m.reads_unreported() => ui.label(
+            RichText::new(format!("Hit rate: {}", crate::metrics::READS_NOT_REPORTED)).color(muted),
+        ),
         _ => ui.label(RichText::new("Hit rate: no queries yet").color(muted)),
     };
     // A live job, or the warnings.

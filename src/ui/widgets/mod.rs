@@ -1,5 +1,6 @@
 //! Reusable pieces of the window: datasource cards, progress, plots,
-//! summary tiles, status chips, the job history table and notifications.
+//! summary tiles, status chips, the job history table, notifications and
+//! the sampled read usage.
 
 pub mod cards;
 pub mod history;
@@ -8,3 +9,4 @@ pub mod progress;
 pub mod status;
 pub mod tiles;
 pub mod toasts;
+pub mod usage;
