@@ -132,6 +132,9 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     {
         return Err(Error::AlreadyWarming { ds: ids[0], holder });
     }
+    if !args.all && ids.len() == 1 {
+        crate::cache::lock::check_app_lock(&jc.redis, ids[0]).await?;
+    }
     let jobs = jobs::submit(&jc, &ids, args.force).await?;
     let display = Arc::new(if ctx.json {
         Display::Quiet
