@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod adopt;
 mod fencing;
 mod foundation;
 mod governance;
