@@ -64,6 +64,21 @@ pub enum Error {
     #[error("datasource {ds} is busy: {} holds it", lock_holder_text(.holder))]
     AlreadyWarming { ds: DsId, holder: String },
 
+    /// The seed application's own warm lock (`lock:shadow:warm:<id>`) is
+    /// held: its warmer is running, so cachedeck neither starts nor swaps.
+    #[error(
+        "datasource {ds} is busy: the application's warmer holds {key} ({}); wait for it or stop the application's warmer",
+        expiry_text(*.ttl_ms)
+    )]
+    AppWarming {
+        /// The datasource.
+        ds: DsId,
+        /// The lock's key name, as the message names it.
+        key: String,
+        /// Its PTTL when read (-1: no expiry).
+        ttl_ms: i64,
+    },
+
     #[error("the invalidation of datasource {ds} stopped: {reason}; invalidate again")]
     InvalidationStopped { ds: DsId, reason: String },
 
@@ -127,6 +142,19 @@ pub enum Error {
 pub const INVALIDATION_HOLDER_PREFIX: &str = "invalidate:";
 
 /// Who holds the warm lock, for people: a warm job, or an invalidation.
+/// When a lock with this PTTL frees itself, for a person.
+fn expiry_text(ttl_ms: i64) -> String {
+    if ttl_ms < 0 {
+        return "it has no expiry".into();
+    }
+    let s = (ttl_ms + 999) / 1000;
+    if s >= 60 {
+        format!("expires in {} min {} s", s / 60, s % 60)
+    } else {
+        format!("expires in {s} s")
+    }
+}
+
 fn lock_holder_text(holder: &str) -> String {
     if holder.starts_with(INVALIDATION_HOLDER_PREFIX) {
         format!("an invalidation ({holder})")
@@ -181,7 +209,7 @@ impl Error {
     /// The process exit code of DESIGN.md's CLI contract.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::AlreadyWarming { .. } => 3,
+            Error::AlreadyWarming { .. } | Error::AppWarming { .. } => 3,
             Error::PermissionDenied(_) | Error::RedisPermission { .. } => 4,
             Error::RateLimited { .. } => 5,
             Error::Invalid(_) | Error::Config(_) => 2,

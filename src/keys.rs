@@ -312,6 +312,46 @@ pub fn warm_lock(ds: DsId) -> String {
     format!("lock:shadow:warm:{}", tag(ds))
 }
 
+/// `lock:shadow:warm:<N>`: the warm lock of the seed's application, with no
+/// hash tag (so in a cluster it lives in another slot than the datasource's
+/// keys). cachedeck never writes it; a warm refuses to start or swap while
+/// it is held.
+pub fn app_warm_lock(ds: DsId) -> String {
+    format!("lock:shadow:warm:{ds}")
+}
+
+/// Whether `key` is a shadow key of datasource `ds` in the seed
+/// application's form (`cache:shadow:{ds:N}:m:…`, `idx:shadow:{ds:N}:master`,
+/// `idx:shadow:{ds:N}:m:…`), not in cachedeck's fenced form
+/// (`…{ds:N}:<fence>:…`).
+pub fn is_app_shadow(ds: DsId, key: &str) -> bool {
+    let t = tag(ds);
+    let rest = ["cache:shadow:", "idx:shadow:"].iter().find_map(|head| {
+        key.strip_prefix(head)?
+            .strip_prefix(t.as_str())?
+            .strip_prefix(':')
+    });
+    let Some(rest) = rest else {
+        return false;
+    };
+    // cachedeck's: a fencing number, then ':'.
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    !(digits > 0 && rest.as_bytes().get(digits) == Some(&b':'))
+}
+
+/// Whether `key` (under `idx:{ds:N}:`) is one of cachedeck's own bookkeeping
+/// keys of `ds` rather than an index set: the master set, the index list,
+/// the shadow registry, the swap's scratch sets, the trash of an
+/// invalidation.
+pub fn is_index_bookkeeping(ds: DsId, key: &str) -> bool {
+    let Some(rest) = key.strip_prefix(&index_prefix(ds, Gen::Live)) else {
+        return false;
+    };
+    matches!(rest, "master" | "indexes" | "shadows")
+        || rest.starts_with("swap:")
+        || rest.starts_with("trash:")
+}
+
 /// `lock:shadow:warm:{ds:N}:fence`: incremented by every acquisition of the
 /// warm lock (the holder's [`Fence`]); never deleted. The swap WATCHes it
 /// instead of the lock, whose lease the holder keeps renewing.
@@ -808,5 +848,49 @@ mod tests {
     fn binary_keys_display_escaped() {
         assert_eq!(display_bytes(b"plain:key"), "plain:key");
         assert_eq!(display_bytes(b"a\xff\x00b"), "a\\xff\\x00b");
+    }
+}
+
+#[cfg(test)]
+mod adoption_tests {
+    use super::*;
+
+    #[test]
+    fn the_applications_shadow_keys_are_told_from_cachedecks() {
+        assert!(is_app_shadow(
+            1,
+            "cache:shadow:{ds:1}:m:Charges:p:114:prov:5:freq:Monthly"
+        ));
+        assert!(is_app_shadow(1, "idx:shadow:{ds:1}:master"));
+        assert!(is_app_shadow(1, "idx:shadow:{ds:1}:m:Charges:freq:Monthly"));
+        assert!(!is_app_shadow(
+            1,
+            "cache:shadow:{ds:1}:7:m:Charges:p:1:prov:5:freq:M"
+        ));
+        assert!(!is_app_shadow(1, "idx:shadow:{ds:1}:7:master"));
+        assert!(!is_app_shadow(2, "idx:shadow:{ds:1}:master"));
+        assert!(!is_app_shadow(
+            1,
+            "cache:{ds:1}:m:Charges:p:1:prov:5:freq:M"
+        ));
+        assert_eq!(app_warm_lock(7), "lock:shadow:warm:7");
+    }
+
+    #[test]
+    fn bookkeeping_keys_are_not_index_sets() {
+        for k in [
+            "idx:{ds:3}:master",
+            "idx:{ds:3}:indexes",
+            "idx:{ds:3}:shadows",
+            "idx:{ds:3}:swap:diff:4:removed:master",
+            "idx:{ds:3}:trash:2:master",
+        ] {
+            assert!(is_index_bookkeeping(3, k), "{k}");
+        }
+        assert!(!is_index_bookkeeping(
+            3,
+            "idx:{ds:3}:m:Charges:freq:Monthly"
+        ));
+        assert!(!is_index_bookkeeping(3, "idx:{ds:3}:legacy"));
     }
 }

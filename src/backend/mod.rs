@@ -35,6 +35,7 @@ pub use tools::{
     WriteProgress,
 };
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
@@ -206,7 +207,15 @@ struct Backend {
     /// Observations of caches another tool wrote, renewed in background
     /// tasks so a refresh never waits for a walk of their entry names.
     observations: crate::metrics::Observations,
+    /// When the next discover of unregistered caches is due (a SCAN of the
+    /// whole keyspace: at most every [`DISCOVER_INTERVAL`]).
+    next_discover: Instant,
+    /// A discover task is running (never two at once).
+    discovering: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Time between discovers of unregistered caches.
+const DISCOVER_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Time between memory/entries trend samples written by the window.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(15 * 60);
@@ -240,6 +249,8 @@ impl Backend {
             tools: tools::ToolsState::default(),
             admin: admin::AdminState::default(),
             observations: crate::metrics::Observations::background(),
+            next_discover: Instant::now(),
+            discovering: Arc::default(),
         }
     }
 
@@ -446,6 +457,9 @@ impl Backend {
             }
             _ => None,
         };
+        if let (Some(r), Some(s)) = (&redis, &store) {
+            self.start_discover(r.clone(), s.clone());
+        }
         tokio::spawn(async move {
             let (broken, error) = ops::refresh(
                 &emit,
@@ -461,6 +475,24 @@ impl Backend {
                 broken,
                 error,
             });
+        });
+    }
+
+    /// Lists unregistered caches in a task of its own when due: the SCAN
+    /// never delays a refresh, and the window only receives the answer.
+    fn start_discover(&mut self, redis: crate::redis_conn::Redis, store: crate::store::Store) {
+        use std::sync::atomic::Ordering;
+        if Instant::now() < self.next_discover || self.discovering.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.next_discover = Instant::now() + DISCOVER_INTERVAL;
+        let (emit, running) = (self.emit.clone(), self.discovering.clone());
+        tokio::spawn(async move {
+            match crate::metrics::discover::discover(&redis, &store).await {
+                Ok(found) => emit.send(Event::Discovered(found)),
+                Err(e) => tracing::warn!("looking for unregistered caches: {e}"),
+            }
+            running.store(false, Ordering::SeqCst);
         });
     }
 
@@ -645,6 +677,7 @@ impl Backend {
             Command::Refresh => {
                 // Asked for: observe caches written elsewhere afresh too.
                 self.observations.forget_all();
+                self.next_discover = Instant::now();
                 self.start_refresh()
             }
             Command::Reconnect => {

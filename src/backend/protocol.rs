@@ -10,6 +10,7 @@ use crate::cache::invalidate::InvalidateResult;
 use crate::jobs::{JobSnapshot, RecentJob, WarmingStatus};
 use crate::keys::DsId;
 use crate::metrics::Trends;
+use crate::metrics::discover::Discovered;
 use crate::metrics::types::{HealthReport, StatsReport};
 use crate::store::{Datasource, DatasourceInput};
 
@@ -241,6 +242,9 @@ pub enum Event {
     Datasources(Vec<Datasource>),
     /// Per-datasource cache metrics and the summary.
     Stats(StatsReport),
+    /// Caches found in Redis whose datasource is not registered (discover,
+    /// run in the background at most once a minute).
+    Discovered(Vec<Discovered>),
     /// The health check's verdict.
     Health(HealthReport),
     /// Every live job (by any instance) and the recent history.

@@ -86,3 +86,40 @@ pub async fn release(redis: &Redis, ds: DsId, job_id: &str) -> Result<()> {
         .map_err(|e| Error::redis("releasing the warm lock", e))?;
     Ok(())
 }
+
+/// The seed application's warm lock as read: its key's remaining lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppLock {
+    /// The key (`lock:shadow:warm:<id>`), named in messages.
+    pub key: String,
+    /// Its PTTL in ms (-1: no expiry).
+    pub ttl_ms: i64,
+}
+
+/// The application's warm lock of `ds` when it is held. One command on its
+/// own: in a cluster the key has no hash tag and lives in another slot than
+/// the datasource's keys, so it cannot join their transaction.
+pub async fn app_lock(redis: &Redis, ds: DsId) -> Result<Option<AppLock>> {
+    let key = keys::app_warm_lock(ds);
+    let ttl: i64 = redis
+        .query(
+            "reading the application's warm lock",
+            redis::cmd("PTTL").arg(&key),
+        )
+        .await?;
+    // -2: no such key.
+    Ok((ttl != -2).then_some(AppLock { key, ttl_ms: ttl }))
+}
+
+/// Fails with [`Error::AppWarming`] while the application's warm lock of
+/// `ds` is held.
+pub async fn check_app_lock(redis: &Redis, ds: DsId) -> Result<()> {
+    match app_lock(redis, ds).await? {
+        Some(l) => Err(Error::AppWarming {
+            ds,
+            key: l.key,
+            ttl_ms: l.ttl_ms,
+        }),
+        None => Ok(()),
+    }
+}

@@ -2,6 +2,7 @@
 //! (`swap`: WATCH + MULTI/EXEC on a connection of its own), the
 //! warm lock, reads of one generation, invalidation and reader statistics.
 
+pub mod adopt;
 mod estimate;
 pub mod invalidate;
 pub mod lock;

@@ -106,6 +106,10 @@ pub(crate) struct SwapInput<'a> {
     pub observed: Option<&'a Observed>,
     /// Every entry and index of the new generation.
     pub written: &'a Written,
+    /// Live index sets no index list names and the new generation lacks
+    /// (an adopted cache's, found by SCAN before the swap): UNLINKed in
+    /// the MULTI/EXEC with the other removed keys.
+    pub unknown_indexes: &'a [String],
 }
 
 /// New entries and indexes of a warm that the live sets did not hold when
@@ -192,6 +196,11 @@ pub(crate) async fn swap(
             estimate::generation_memory(redis, (ds, input.fence), written, &shadowed).await?;
         meta.memory_bytes = bytes;
         meta.memory_sample_size = sample;
+        // The application's warm lock, right before the EXEC (a command of
+        // its own: another slot in a cluster). Between this read and the
+        // EXEC (a few milliseconds) the application could still take it;
+        // its own swap, later, then replaces this generation.
+        super::lock::check_app_lock(redis, ds).await?;
         let tx = Transaction::build(input, meta, generation, &diff, &shadowed, &changes);
         let reply: Option<Vec<RedisResult<Value>>> = tx
             .pipe
@@ -573,7 +582,11 @@ impl Transaction {
             redis::Pipeline::with_capacity(written.entry_count() + written.index_count() + 8);
         p.atomic().ignore_errors();
         let mut unlinks = 0;
-        for stale in [&diff.removed_entries, &diff.removed_indexes] {
+        for stale in [
+            &diff.removed_entries[..],
+            &diff.removed_indexes[..],
+            input.unknown_indexes,
+        ] {
             for batch in stale.chunks(UNLINK_BATCH) {
                 p.cmd("UNLINK").arg(batch);
                 unlinks += 1;

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::meta::{self, Meta};
 use super::written::Written;
-use super::{SCHEMA_VERSION, lock, preflight, shadow, swap};
+use super::{SCHEMA_VERSION, adopt, lock, preflight, shadow, swap};
 use crate::error::{Error, Result};
 use crate::keys::{self, DsId, Fence, Gen};
 use crate::redis_conn::Redis;
@@ -143,6 +143,9 @@ pub async fn run(
     // Taken before the lock: the lease is counted from no later than Redis
     // counts it.
     let started = Instant::now();
+    // The application's own warmer first (a separate command: its lock is
+    // in another slot); it is checked again right before the swap.
+    lock::check_app_lock(redis, ds.id).await?;
     let fence = lock::acquire_fenced(redis, ds.id, job_id, opts.lease).await?;
     let lease = Arc::new(LeaseState {
         lease: opts.lease,
@@ -534,6 +537,18 @@ impl Warm<'_> {
         // warm's, or one fenced off: its lease has expired, or we would not
         // hold the lock). Then this warm registers its own.
         shadow::remove(self.redis, ds).await?;
+        // The application's warmer's leftovers: its lock was free when this
+        // warm took its own.
+        let app_shadow = adopt::remove_app_shadow(self.redis, ds).await?;
+        if app_shadow > 0 {
+            tracing::info!(
+                "datasource {ds}: removed {app_shadow} shadow keys the application's warmer left"
+            );
+        }
+        // Taking over a generation cachedeck's last swap did not write: every
+        // index set is written anew, and the unknown ones go in the swap.
+        let adopting = adopt::adopting(self.redis, ds).await?;
+        self.rebuild_indexes |= adopting;
         let mut warnings = eviction_warnings(self.redis).await;
         let now_ms = self.redis.time_ms().await?;
         let expire_at = now_ms + self.ds.ttl_secs * 1000;
@@ -591,6 +606,12 @@ impl Warm<'_> {
                 reason: "the warm took longer than the datasource's TTL; raise the TTL".into(),
             });
         }
+        // Found before the swap (SCAN), removed inside its MULTI/EXEC.
+        let unknown_indexes = if adopting {
+            adopt::unknown_index_sets(self.redis, ds, &written).await?
+        } else {
+            Vec::new()
+        };
         let swap_start = Instant::now();
         let (generation, missing) = swap::swap(
             self.redis,
@@ -603,6 +624,7 @@ impl Warm<'_> {
                 rebuild_indexes: self.rebuild_indexes,
                 observed: observed.as_ref(),
                 written: &written,
+                unknown_indexes: &unknown_indexes,
             },
             &mut meta,
         )

@@ -133,6 +133,9 @@ pub async fn run(ctx: &Ctx, args: WarmArgs) -> Result<i32> {
     {
         return Err(Error::AlreadyWarming { ds: ids[0], holder });
     }
+    if !args.all && ids.len() == 1 {
+        crate::cache::lock::check_app_lock(&jc.redis, ids[0]).await?;
+    }
     if args.detach {
         return detach(ctx, &jc, &ids, args.force).await;
     }

@@ -297,7 +297,7 @@ pub async fn run_job(
         }
         Err(e) => {
             snap.state = JobState::Failed;
-            if matches!(e, Error::AlreadyWarming { .. }) {
+            if matches!(e, Error::AlreadyWarming { .. } | Error::AppWarming { .. }) {
                 snap.error_kind = Some("busy".into());
             }
             snap.error = Some(crate::redact::redact(&e.to_string()));

@@ -37,6 +37,8 @@ pub(crate) struct DsSnapshot {
     pub lock_holder: Option<String>,
     /// Whether a shadow generation that has not expired is registered.
     pub shadow_exists: bool,
+    /// The seed application's own warm lock, when held (its warmer runs).
+    pub app_lock: Option<crate::cache::lock::AppLock>,
     /// Entries a selective invalidation deleted while keeping them listed:
     /// queries touching them miss until the next warm.
     pub invalidated: u64,
@@ -216,8 +218,11 @@ pub(crate) async fn snapshot(
         Some(obs) if scard > 0 => obs.usage(redis, &ds, scard, now_ms).await,
         _ => None,
     };
+    // A command of its own: the application's lock has no hash tag.
+    let app_lock = crate::cache::lock::app_lock(redis, ds.id).await?;
     Ok(DsSnapshot {
         ds,
+        app_lock,
         meta,
         live_entries: scard,
         counters: counters(&stats),

@@ -235,6 +235,42 @@ pub(crate) fn snapshot_findings(s: &DsSnapshot, now_ms: i64) -> Vec<HealthIssue>
             ),
         ));
     }
+    if let Some(l) = &s.app_lock {
+        let frees = if l.ttl_ms < 0 {
+            "it has no expiry".to_string()
+        } else {
+            format!("it expires in {} s", (l.ttl_ms + 999) / 1000)
+        };
+        out.push(issue(
+            Some(s),
+            Severity::Info,
+            "app_warming",
+            format!(
+                "The application's warmer is warming this cache: it holds {} ({frees})",
+                l.key
+            ),
+            format!(
+                "cachedeck warms {label} only once the application's lock is free; to hand warming over, stop the application's warmer (README, \"Adopting an existing deployment\")"
+            ),
+        ));
+    }
+    if let Some(n) = s
+        .observed
+        .as_ref()
+        .map(|o| o.app_shadow_keys)
+        .filter(|&n| n > 0)
+        && s.app_lock.is_none()
+    {
+        out.push(issue(
+            Some(s),
+            Severity::Warning,
+            "app_shadow_leftover",
+            format!(
+                "{n} shadow keys of the application's warmer are left (cache:shadow:{{ds:{id}}}:…) and it is not warming"
+            ),
+            format!("The next cachedeck warm removes them: {warm_cmd}"),
+        ));
+    }
     if s.shadow_exists && s.lock_holder.is_none() {
         out.push(issue(
             Some(s),
@@ -628,6 +664,7 @@ mod tests {
             counters: Default::default(),
             lock_holder: None,
             shadow_exists: false,
+            app_lock: None,
             invalidated: 0,
             epoch: 0,
             sample: None,

@@ -290,6 +290,11 @@ impl CacheDeckApp {
                         &d.ttl,
                     ));
                 }
+                Intent::Register(ds) => {
+                    let d = crate::config::Defaults::default();
+                    self.configure =
+                        Some(ConfigureDialog::new_datasource(ds, &d.stale_after, &d.ttl));
+                }
                 Intent::ShowDetails(ds) => {
                     self.view.details_ds = Some(ds);
                     self.view.tab = Tab::Details;

@@ -70,6 +70,9 @@ pub struct Model {
     pub stats_at_ms: i64,
     /// The latest health check.
     pub health: Option<HealthReport>,
+    /// Caches found in Redis whose datasource was not registered when the
+    /// backend last looked (see [`Model::unregistered`]).
+    pub discovered: Vec<crate::metrics::discover::Discovered>,
     /// Jobs that have not ended, by id (any instance's).
     pub jobs: BTreeMap<String, JobSnapshot>,
     /// Ended jobs, newest first.
@@ -91,6 +94,14 @@ pub struct Model {
 }
 
 impl Model {
+    /// Found caches still not registered (one registered since the last
+    /// discover is left out at once).
+    pub fn unregistered(&self) -> impl Iterator<Item = &crate::metrics::discover::Discovered> {
+        self.discovered
+            .iter()
+            .filter(|d| !self.datasources.contains_key(&d.datasource_id))
+    }
+
     /// Folds one event in. Notices and errors are not model state: the
     /// caller turns them into notifications.
     pub fn apply(&mut self, event: Event, now_ms: i64) {
@@ -114,6 +125,7 @@ impl Model {
                 self.stats_at_ms = now_ms;
             }
             Event::Health(h) => self.health = Some(h),
+            Event::Discovered(list) => self.discovered = list,
             Event::Jobs(status) => {
                 let mut next = BTreeMap::new();
                 for job in status.active_jobs {

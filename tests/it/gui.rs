@@ -1030,3 +1030,50 @@ fn backend_reports_a_lost_redis_and_reconnects_with_backoff() {
     });
     runtime.block_on(handle.shutdown(Duration::from_secs(10)));
 }
+
+/// A cache found in Redis whose datasource is not registered: the dashboard
+/// lists it as "found in Redis, not registered", and Register opens the
+/// datasource editor with its id filled in. Once registered, it leaves
+/// the list.
+#[test]
+fn a_found_cache_is_listed_and_register_opens_the_editor_with_its_id() {
+    use cachedeck::metrics::discover::Discovered;
+    use cachedeck::metrics::types::Source;
+
+    let mut w = Window::new();
+    w.feed(connected(false));
+    w.feed([
+        Event::Stats(report(vec![revenue()])),
+        Event::Datasources(vec![registry_entry()]),
+        Event::Discovered(vec![
+            Discovered {
+                datasource_id: 7,
+                total_entries: 240,
+                estimated_memory_mb: 0.12,
+                memory_sample_size: 200,
+                last_warmed: None,
+                source: Source::Observed,
+            },
+            // Registered meanwhile: not listed.
+            Discovered {
+                datasource_id: 1,
+                total_entries: 10,
+                estimated_memory_mb: 0.01,
+                memory_sample_size: 10,
+                last_warmed: None,
+                source: Source::Observed,
+            },
+        ]),
+    ]);
+    w.harness.get_by_label("Found in Redis, not registered");
+    w.harness.get_by_label("DS #7");
+    w.harness.get_by_label("240 entries");
+    assert!(w.harness.query_by_label("DS #1").is_none());
+    w.sent();
+    w.harness.get_by_label("Register").click();
+    w.frames();
+    w.harness.get_by_label("Add datasource");
+    let id = w.harness.get_by_label("Id");
+    assert_eq!(id.accesskit_node().value().as_deref(), Some("7"));
+    assert!(w.sent().is_empty(), "opening the editor sends nothing");
+}

@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 
+mod adopt;
 mod fencing;
 mod foundation;
 mod governance;

@@ -70,6 +70,10 @@ pub struct Observed {
     pub sample: EntrySample,
     /// Index count and coverage from the names.
     pub coverage: Coverage,
+    /// Shadow keys the application's warmer left (its form, without
+    /// cachedeck's fencing number), by SCAN; only a cachedeck warm removes
+    /// them.
+    pub app_shadow_keys: u64,
 }
 
 impl Observed {
@@ -124,6 +128,7 @@ pub async fn observe(
 ) -> Result<Observed> {
     let sample = sample::sample(redis, ds.id).await?;
     let coverage = coverage::walk(redis, ds.id, entries, bound, PACE).await?;
+    let app_shadow_keys = crate::cache::adopt::count_app_shadow(redis, ds.id).await?;
     let (warmed_at_ms, last_warm_source) = warm_time(raw.as_deref(), &sample, ds.ttl_secs, now_ms);
     Ok(Observed {
         observed_at_ms: now_ms,
@@ -133,6 +138,7 @@ pub async fn observe(
         last_warm_source,
         sample,
         coverage,
+        app_shadow_keys,
     })
 }
 
@@ -318,6 +324,8 @@ impl Observations {
                             last_warm_source,
                             sample,
                             coverage,
+                            // Counted by the background walk.
+                            app_shadow_keys: 0,
                         })
                     }
                 };

@@ -184,11 +184,12 @@ pub fn configure_dialog_ui(
             .num_columns(2)
             .spacing([12.0, 8.0])
             .show(ui, |ui| {
-                ui.label("Id");
+                let l = ui.label("Id");
                 ui.add_enabled(
                     d.is_new,
                     egui::TextEdit::singleline(&mut d.id).desired_width(120.0),
-                );
+                )
+                .labelled_by(l.id);
                 ui.end_row();
                 ui.label("Name");
                 ui.add(egui::TextEdit::singleline(&mut d.name).desired_width(f32::INFINITY));

@@ -35,6 +35,7 @@ pub fn dashboard_ui(
     ui.add_space(8.0);
     let shown = toolbar_ui(ui, model, stats, view, cmds, intents);
     ui.add_space(6.0);
+    found_ui(ui, model, intents);
     if stats.datasources.is_empty() {
         ui.label(
             "No datasources yet: add one with \"+ Add datasource\", or from a terminal with `cachedeck datasource add`.",
@@ -309,4 +310,45 @@ fn grid_ui(
                 });
             }
         });
+}
+
+/// Caches found in Redis whose datasource is not registered, each with a
+/// Register button that opens the editor with its id.
+fn found_ui(ui: &mut egui::Ui, model: &Model, intents: &mut Vec<Intent>) {
+    let found: Vec<_> = model.unregistered().collect();
+    if found.is_empty() {
+        return;
+    }
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.label(RichText::new("Found in Redis, not registered").strong());
+        ui.label(
+            RichText::new(
+                "Caches written by another tool (e.g. the application's own warmer). Register one to see and manage it; nothing is written to Redis until you warm it.",
+            )
+            .weak(),
+        );
+        egui::Grid::new("found_in_redis")
+            .num_columns(4)
+            .spacing([16.0, 4.0])
+            .show(ui, |ui| {
+                for d in found {
+                    ui.label(RichText::new(format!("DS #{}", d.datasource_id)).strong());
+                    ui.label(format!("{} entries", d.total_entries));
+                    ui.label(format!("≈ {:.2} MB", d.estimated_memory_mb));
+                    if ui
+                        .button("Register")
+                        .on_hover_text(format!(
+                            "Open the datasource editor with id {}",
+                            d.datasource_id
+                        ))
+                        .clicked()
+                    {
+                        intents.push(Intent::Register(d.datasource_id));
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+    ui.add_space(6.0);
 }

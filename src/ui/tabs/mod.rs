@@ -20,6 +20,9 @@ pub enum Intent {
     Configure(DsId),
     /// Register a new datasource.
     AddDatasource,
+    /// Register the datasource of a cache found in Redis: the editor opens
+    /// with this id.
+    Register(DsId),
     /// Show this datasource in the Details tab.
     ShowDetails(DsId),
     /// Open the report Export dialog.
