@@ -631,7 +631,13 @@ fn finish(
     sort_top(&mut by_length, |k| k.length);
     by_length.truncate(top);
 
-    let recommendations = advise(&acc_view(&acc.namespaces), &by_memory, &by_length, &acc, factor);
+    let recommendations = advise(
+        &acc_view(&acc.namespaces),
+        &by_memory,
+        &by_length,
+        &acc,
+        factor,
+    );
     let mut namespaces: Vec<Namespace> = acc
         .namespaces
         .into_values()
