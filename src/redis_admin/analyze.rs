@@ -77,7 +77,7 @@ impl Default for AnalyzeOptions {
             sample: None,
             top: 20,
             depth: 2,
-            pace: Duration::from_millis(2),
+            pace: Duration::from_millis(1),
         }
     }
 }
