@@ -65,7 +65,8 @@ pub struct AnalyzeOptions {
     pub top: usize,
     /// How many `:` segments make a namespace.
     pub depth: usize,
-    /// Sleep between SCAN calls, leaving the server to other clients.
+    /// Sleep between SCAN calls, leaving the server to other clients (the
+    /// browser's `BROWSE_PACE` by default).
     pub pace: Duration,
 }
 
@@ -77,7 +78,7 @@ impl Default for AnalyzeOptions {
             sample: None,
             top: 20,
             depth: 2,
-            pace: Duration::from_millis(1),
+            pace: crate::backend::BROWSE_PACE,
         }
     }
 }
