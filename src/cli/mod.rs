@@ -3,6 +3,7 @@
 //! line on stderr and the exit codes of DESIGN.md.
 
 mod agent;
+mod analyze;
 mod audit;
 mod bench;
 mod cache_ops;
@@ -126,6 +127,8 @@ pub enum Command {
     Ttl(TtlArgs),
     /// Generic Redis statistics: hit rate, memory, keys, ops/sec, key distribution.
     RedisInfo(RedisInfoArgs),
+    /// Memory and big-key analysis: top keys, namespaces, types, TTLs, advice (paced SCAN).
+    Analyze(AnalyzeArgs),
     /// The audit log: every write action and every refused attempt.
     Audit(AuditArgs),
     /// Warm schedules (cron in an IANA zone): add, list with next runs, remove, preview.
@@ -436,6 +439,30 @@ pub struct RedisInfoArgs {
     pub sample: usize,
 }
 
+/// `cachedeck analyze [--pattern P] [--type T] [--sample N | --full] [--top K] [--depth D]`
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// SCAN MATCH glob of the keys to analyse.
+    #[arg(long, default_value = "*")]
+    pub pattern: String,
+    /// Only keys of this type (string, hash, list, set, zset, stream).
+    #[arg(long = "type")]
+    pub key_type: Option<String>,
+    /// Analyse about this many keys and scale the figures to the keyspace
+    /// (estimates). Without it (or with --full) every key is analysed.
+    #[arg(long, conflicts_with = "full")]
+    pub sample: Option<u64>,
+    /// Analyse every key (the default).
+    #[arg(long)]
+    pub full: bool,
+    /// Keys in each top list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// `:` segments that make a namespace (a `{…}` hash tag is never split).
+    #[arg(long, default_value_t = 2)]
+    pub depth: usize,
+}
+
 /// Runs a parsed command line (not the GUI ones) and returns the exit code.
 pub async fn run(cli: Cli) -> i32 {
     let ctx = Ctx::new(&cli);
@@ -465,6 +492,7 @@ pub async fn run(cli: Cli) -> i32 {
         Some(Command::Purge(args)) => purge::run(&ctx, args).await,
         Some(Command::Ttl(args)) => ttl::run(&ctx, args).await,
         Some(Command::RedisInfo(args)) => redis_info::run(&ctx, args).await,
+        Some(Command::Analyze(args)) => analyze::run(&ctx, args).await,
         Some(Command::Audit(args)) => audit::run(&ctx, args).await,
         Some(Command::Schedule(cmd)) => schedule::run(&ctx, cmd).await,
         Some(Command::Grant(cmd)) => grant::run(&ctx, cmd).await,

@@ -12,6 +12,7 @@
 //! `require_write` first, and leave a row in the audit log
 //! (`keys_purged`, `ttl_changed`) with the pattern and the counts.
 
+pub mod analyze;
 pub mod info;
 pub mod inspect;
 pub mod purge;

@@ -88,7 +88,7 @@ pub struct Page {
 }
 
 /// Fingerprints of the keys a session returned (see [`DEDUPE_CAP`]).
-struct Seen {
+pub(crate) struct Seen {
     set: HashSet<u128>,
     /// Two independently keyed SipHash instances make a 128-bit fingerprint:
     /// the chance that two of 1.8 million distinct keys collide (and one is
@@ -100,7 +100,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn new() -> Seen {
+    pub(crate) fn new() -> Seen {
         Seen {
             set: HashSet::new(),
             k1: RandomState::new(),
@@ -110,7 +110,7 @@ impl Seen {
     }
 
     /// True when `key` was not returned before (as far as the set knows).
-    fn insert(&mut self, key: &[u8]) -> bool {
+    pub(crate) fn insert(&mut self, key: &[u8]) -> bool {
         let fp = (u128::from(self.k1.hash_one(key)) << 64) | u128::from(self.k2.hash_one(key));
         if self.set.len() < DEDUPE_CAP {
             return self.set.insert(fp);

@@ -8,6 +8,7 @@
 mod support;
 
 mod adopt;
+mod analyze;
 mod fencing;
 mod foundation;
 mod governance;
