@@ -209,6 +209,7 @@ fn datasource(i: usize) -> DatasourceCacheMetrics {
         warming_job: (i < JOBS).then(|| format!("bench-job-{i}")),
         written_elsewhere: false,
         sources: Default::default(),
+        read_usage: None,
     }
 }
 

@@ -100,10 +100,10 @@ impl LatestSlot {
 
     /// Puts `event` in; true when the slot was empty (nothing queued for
     /// it). A poisoned slot gives the event back to be queued as it is.
-    fn put(&self, event: Event) -> std::result::Result<bool, Event> {
+    fn put(&self, event: Event) -> std::result::Result<bool, Box<Event>> {
         match self.0.lock() {
             Ok(mut s) => Ok(s.replace(event).is_none()),
-            Err(_) => Err(event),
+            Err(_) => Err(Box::new(event)),
         }
     }
 }
@@ -165,7 +165,7 @@ impl Emitter {
                 match slot.put(event) {
                     Ok(true) => Event::Latest(slot),
                     Ok(false) => return,
-                    Err(event) => event,
+                    Err(event) => *event,
                 }
             }
             None => event,

@@ -664,7 +664,7 @@ async fn capped_read(
         let next = it.next().and_then(bulk).ok_or_else(bad)?;
         let width = if kind == Kind::Zset { 3 } else { 2 };
         let rest: Vec<&Value> = it.collect();
-        if rest.len() % width != 0 {
+        if !rest.len().is_multiple_of(width) {
             return Err(bad());
         }
         for e in rest.chunks_exact(width) {

@@ -118,7 +118,7 @@ pub async fn slowlog(redis: &Redis, count: usize, node: Option<&str>) -> Result<
     }
     out.entries
         .sort_by(|a, b| b.at_ms.cmp(&a.at_ms).then(b.id.cmp(&a.id)));
-    out.latency.sort_by(|a, b| b.max_ms.cmp(&a.max_ms));
+    out.latency.sort_by_key(|l| std::cmp::Reverse(l.max_ms));
     Ok(out)
 }
 
@@ -181,7 +181,7 @@ async fn pick(redis: &Redis, node: Option<&str>) -> Result<Vec<NodeConn>> {
 }
 
 fn node_error(addr: &str, what: &str, e: redis::RedisError) -> Error {
-    Error::redis(&format!("{what} on {addr}"), e)
+    Error::redis(format!("{what} on {addr}"), e)
 }
 
 /// One node's entries and settings; a refused SLOWLOG is a note, not an error.

@@ -462,6 +462,30 @@ pub(crate) async fn build_with<F: Fn(&str)>(
     })
 }
 
+/// The report's view of sampled reads: figures and measure/frequency names,
+/// never practices or providers.
+fn read_usage_section(u: &crate::metrics::ReadUsage) -> ReadUsageSection {
+    let names = |gs: &[crate::metrics::GroupUsage]| gs.iter().map(|g| g.value.clone()).collect();
+    let mb = |b: u64| round(b as f64 / (1024.0 * 1024.0), 3);
+    ReadUsageSection {
+        sampled: true,
+        sample_size: u.sample_size,
+        total_entries: u.total_entries,
+        clock: u.clock,
+        read_last_hour: u.read_last_hour,
+        read_last_day: u.read_last_day,
+        cold_share: u.cold_share,
+        entries_memory_mb: mb(u.entries_bytes),
+        cold_memory_mb: mb(u.cold_bytes),
+        hottest_measures: names(&u.hottest.measures),
+        coldest_measures: names(&u.coldest.measures),
+        hottest_frequencies: names(&u.hottest.frequencies),
+        coldest_frequencies: names(&u.coldest.frequencies),
+        summary: u.cold_sentence(),
+        notes: u.notes.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,29 +561,5 @@ mod tests {
         assert!(r.issue.ends_with("do not exist"), "{}", r.issue);
         let long = "x".repeat(1000);
         assert_eq!(shorten(&long).chars().count(), MAX_ERROR_CHARS);
-    }
-}
-
-/// The report's view of sampled reads: figures and measure/frequency names,
-/// never practices or providers.
-fn read_usage_section(u: &crate::metrics::ReadUsage) -> ReadUsageSection {
-    let names = |gs: &[crate::metrics::GroupUsage]| gs.iter().map(|g| g.value.clone()).collect();
-    let mb = |b: u64| round(b as f64 / (1024.0 * 1024.0), 3);
-    ReadUsageSection {
-        sampled: true,
-        sample_size: u.sample_size,
-        total_entries: u.total_entries,
-        clock: u.clock,
-        read_last_hour: u.read_last_hour,
-        read_last_day: u.read_last_day,
-        cold_share: u.cold_share,
-        entries_memory_mb: mb(u.entries_bytes),
-        cold_memory_mb: mb(u.cold_bytes),
-        hottest_measures: names(&u.hottest.measures),
-        coldest_measures: names(&u.coldest.measures),
-        hottest_frequencies: names(&u.hottest.frequencies),
-        coldest_frequencies: names(&u.coldest.frequencies),
-        summary: u.cold_sentence(),
-        notes: u.notes.clone(),
     }
 }

@@ -58,9 +58,12 @@ async fn seed(f: &WarmFixture) {
     .await;
 }
 
+/// One SCAN call on one node: the words in, (next cursor, keys) out.
+type ScanCall<'a> = &'a dyn Fn(&[&str]) -> (String, Vec<String>);
+
 /// Every key matching `pattern` over every master (SCAN).
 fn scan(r: &AnyRedis, pattern: &str) -> Vec<String> {
-    let one = |cmd: &dyn Fn(&[&str]) -> (String, Vec<String>)| {
+    let one = |cmd: ScanCall| {
         let mut out = Vec::new();
         let mut cursor = "0".to_string();
         loop {
