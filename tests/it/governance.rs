@@ -1223,7 +1223,10 @@ async fn the_cli_manages_schedules_grants_and_reads_the_audit_log() {
         .run(&["audit", "--csv", "--action", "grant_changed"])
         .success()
         .stdout;
-    assert!(csv_text.starts_with("id,at,action,"), "{csv_text}");
+    assert!(
+        csv_text.starts_with("\"id\",\"at\",\"action\","),
+        "{csv_text}"
+    );
     assert_eq!(csv_text.lines().count(), 2);
     let file = cli.config_dir().join("audit.csv");
     cli.run(&["audit", "-o", file.to_str().expect("path")])
