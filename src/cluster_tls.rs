@@ -80,12 +80,21 @@ impl NodeNames {
                 continue;
             }
             let n = per_port.entry(addr.port()).or_insert(0);
+            // Never the host exactly as configured: that name stays DNS's
+            // (the seed URL and anything else named so resolve as usual).
+            let mut name = None;
+            while let Some(v) = case_variant(host, *n) {
+                *n += 1;
+                if v != host {
+                    name = Some(v);
+                    break;
+                }
+            }
             // A host name with too few letters for this many nodes on one
             // port: that node stays reached (and checked) by its IP.
-            let Some(name) = case_variant(host, *n) else {
+            let Some(name) = name else {
                 continue;
             };
-            *n += 1;
             addrs.insert((name.clone(), addr.port()), addr);
             names.insert(addr, name);
         }
@@ -192,8 +201,9 @@ a5 :0@0 master,noaddr - 0 0 0 disconnected
         assert_eq!(n.name_of("10.0.0.3:6380"), Some("redis.internal"));
         assert_eq!(n.name_of("name.example:6379"), None);
         let v6 = NodeNames::plan("h", "a ::1:7000@17000 master\n");
-        assert_eq!(v6.name_of("::1:7000"), Some("h"));
-        assert_eq!(v6.name_of("[::1]:7000"), Some("h"));
+        // Never the configured spelling itself: that one stays DNS's.
+        assert_eq!(v6.name_of("::1:7000"), Some("H"));
+        assert_eq!(v6.name_of("[::1]:7000"), Some("H"));
         let map = n.address_map();
         assert_eq!(map.len(), 3);
         assert_eq!(
@@ -215,11 +225,12 @@ a5 :0@0 master,noaddr - 0 0 0 disconnected
     fn a_configured_ip_or_too_few_letters_maps_nothing_it_cannot() {
         assert!(NodeNames::plan("127.0.0.1", NODES).is_empty());
         assert!(NodeNames::plan("[::1]", NODES).is_empty());
-        // One letter tells two nodes on one port apart, not three.
+        // One letter has two spellings, one of them the configured host's:
+        // one node on a port gets the other, the rest stay by IP.
         let three = "x 10.0.0.1:1@2 master\ny 10.0.0.2:1@2 master\nz 10.0.0.3:1@2 master\n";
         let n = NodeNames::plan("r1", three);
-        assert_eq!(n.name_of("10.0.0.1:1"), Some("r1"));
-        assert_eq!(n.name_of("10.0.0.2:1"), Some("R1"));
+        assert_eq!(n.name_of("10.0.0.1:1"), Some("R1"));
+        assert_eq!(n.name_of("10.0.0.2:1"), None);
         assert_eq!(n.name_of("10.0.0.3:1"), None);
     }
 

@@ -91,14 +91,17 @@ pub fn redact_args(args: &[String]) -> Vec<String> {
         "AUTH" if args.len() >= 2 => mask(&mut out, args.len() - 1),
         "ACL" if upper.get(1).map(String::as_str) == Some("SETUSER") => {
             for (i, a) in args.iter().enumerate().skip(3) {
-                if a.starts_with('>') || a.starts_with('#') || a.starts_with('<') {
+                if a.starts_with(['>', '#', '<', '!']) {
                     out[i] = format!("{}{MASK}", &a[..1]);
                 }
             }
         }
         "CONFIG" => {
             for (i, word) in upper.iter().enumerate().skip(2) {
-                if matches!(word.as_str(), "REQUIREPASS" | "MASTERAUTH") {
+                if matches!(
+                    word.as_str(),
+                    "REQUIREPASS" | "MASTERAUTH" | "TLS-KEY-FILE-PASS" | "TLS-CLIENT-KEY-FILE-PASS"
+                ) {
                     mask(&mut out, i + 1);
                 }
             }
@@ -478,6 +481,28 @@ mod tests {
         assert_eq!(
             redact_args(&args(&["CONFIG", "SET", "masterauth", "hunter2"])),
             args(&["CONFIG", "SET", "masterauth", "***"])
+        );
+        assert_eq!(
+            redact_args(&args(&["ACL", "SETUSER", "bob", "!5e88489", "nopass"])),
+            args(&["ACL", "SETUSER", "bob", "!***", "nopass"])
+        );
+        assert_eq!(
+            redact_args(&args(&[
+                "config",
+                "set",
+                "maxmemory",
+                "1gb",
+                "tls-key-file-pass",
+                "hunter2"
+            ])),
+            args(&[
+                "config",
+                "set",
+                "maxmemory",
+                "1gb",
+                "tls-key-file-pass",
+                "***"
+            ])
         );
     }
 

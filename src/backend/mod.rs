@@ -154,6 +154,14 @@ enum Internal {
     },
     /// Something changed: refresh soon.
     RefreshSoon,
+    /// Caches in Redis whose datasource is not registered, found for the
+    /// profile generation `generation` (an older profile's are dropped).
+    Discovered {
+        /// The profile generation the discover ran for.
+        generation: u64,
+        /// What it found.
+        found: Vec<crate::metrics::discover::Discovered>,
+    },
     /// An administration task's report (profile file changed, export ended).
     Admin(admin::AdminInternal),
 }
@@ -330,6 +338,9 @@ impl Backend {
     /// Switches to a resolved profile (or shows why there is none).
     fn use_profile(&mut self, resolved: Result<Resolved, Error>) {
         self.generation += 1;
+        // Another deployment: its own unregistered caches, looked for at once.
+        self.next_discover = Instant::now();
+        self.emit.send(Event::Discovered(Vec::new()));
         self.redis.reset();
         self.store.reset();
         self.last_refresh_error = None;
@@ -486,10 +497,13 @@ impl Backend {
             return;
         }
         self.next_discover = Instant::now() + DISCOVER_INTERVAL;
-        let (emit, running) = (self.emit.clone(), self.discovering.clone());
+        let (tx, running) = (self.internal_tx.clone(), self.discovering.clone());
+        let generation = self.generation;
         tokio::spawn(async move {
             match crate::metrics::discover::discover(&redis, &store).await {
-                Ok(found) => emit.send(Event::Discovered(found)),
+                Ok(found) => {
+                    let _ = tx.send(Internal::Discovered { generation, found });
+                }
                 Err(e) => tracing::warn!("looking for unregistered caches: {e}"),
             }
             running.store(false, Ordering::SeqCst);
@@ -601,6 +615,11 @@ impl Backend {
                 }
             }
             Internal::RefreshSoon => self.start_refresh(),
+            Internal::Discovered { generation, found } => {
+                if generation == self.generation {
+                    self.emit.send(Event::Discovered(found));
+                }
+            }
             Internal::Admin(msg) => self.on_admin_internal(msg),
         }
     }

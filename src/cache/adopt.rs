@@ -145,14 +145,11 @@ pub(crate) async fn unknown_index_sets(
 }
 
 /// The SCANs that find the application's shadow keys of `ds` (filter each
-/// batch with [`keys::is_app_shadow`]).
+/// batch with [`keys::is_app_shadow`]): one pass over the slot's master
+/// matching both `cache:shadow:{ds:N}:` and `idx:shadow:{ds:N}:`.
 async fn app_shadow_scans(redis: &Redis, ds: DsId) -> Result<Vec<SlotScan>> {
-    let mut scans = Vec::new();
-    for head in ["cache:shadow:", "idx:shadow:"] {
-        let pattern = format!("{head}{{ds:{ds}}}:*");
-        scans.push(SlotScan::new(redis, ds, pattern, None).await?);
-    }
-    Ok(scans)
+    let pattern = format!("*shadow:{{ds:{ds}}}:*");
+    Ok(vec![SlotScan::new(redis, ds, pattern, None).await?])
 }
 
 /// How many shadow keys the application's warmer left for `ds` (SCAN; read
@@ -179,6 +176,9 @@ pub(crate) async fn remove_app_shadow(redis: &Redis, ds: DsId) -> Result<u64> {
                 .filter(|k| keys::is_app_shadow(ds, k))
                 .collect();
             for chunk in app.chunks(UNLINK_BATCH) {
+                // The application's warmer does not know cachedeck's lock:
+                // if it started meanwhile, these keys are its work now.
+                crate::cache::lock::check_app_lock(redis, ds).await?;
                 let n: u64 = redis
                     .query(
                         "deleting the application's shadow keys",

@@ -10,6 +10,10 @@ use super::warm::Display;
 use crate::error::Result;
 use crate::jobs::{self, ControlRequest, JobContext, JobSnapshot, WorkerInfo};
 
+/// How long a cancelled follow waits for its jobs to end before it leaves
+/// them to their workers.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How often the followed jobs' records are read.
 const POLL: Duration = Duration::from_millis(250);
 /// After the first Ctrl-C, a second one within this time cancels the jobs.
@@ -68,10 +72,15 @@ pub async fn follow(
                 if detach_at.is_none() && !cancelled {
                     eprintln!("{}", detach_message(&seen, workers));
                     detach_at = Some(tokio::time::Instant::now() + SECOND_CTRL_C);
-                } else if !cancelled {
+                } else if cancelled {
+                    // A third Ctrl-C: stop waiting for the workers' answer.
+                    return Ok(Followed::Detached(seen.into_values().collect()));
+                } else {
                     eprintln!("cancelling: the workers clean up the shadow keys…");
                     cancelled = true;
-                    detach_at = None;
+                    // Wait for the cancel to land, but not for ever (no
+                    // worker may be left to act on it, or a record expired).
+                    detach_at = Some(tokio::time::Instant::now() + CANCEL_WAIT);
                     for (id, s) in &seen {
                         if s.state.is_final() {
                             continue;

@@ -122,7 +122,7 @@ impl Default for Defaults {
             alert_interval: "1h".into(),
             audit_retention: "365d".into(),
             warm_timeout: "30m".into(),
-            job_retries: 1,
+            job_retries: 0,
         }
     }
 }
@@ -343,7 +343,10 @@ fn with_ca_file(url: &str, ca: &Path) -> Result<String> {
     }
     let mut u = url::Url::parse(url).map_err(|e| Error::Config(format!("database URL: {e}")))?;
     let has = |name: &str| u.query_pairs().any(|(k, _)| k == name);
-    let (mode, root) = (has("sslmode"), has("sslrootcert"));
+    let (mode, root) = (
+        has("sslmode"),
+        has("sslrootcert") || has("ssl-root-cert") || has("ssl-ca"),
+    );
     {
         let mut q = u.query_pairs_mut();
         if !root {

@@ -1,7 +1,8 @@
 -- A worker takes the oldest pending (detached) job: it leaves the pending
 -- queue for the global queue at its submit time, and its record names the
 -- worker with a fresh heartbeat, so from now on a dead worker makes it
--- stale. Pending ids whose job is no longer live are dropped on the way.
+-- stale. Pending ids whose job is no longer live, or whose record expired,
+-- are dropped on the way.
 -- KEYS: 1 pending (zset), 2 queue (zset), 3 live jobs (set)
 -- ARGV: 1 job key prefix, 2 worker instance, 3 most entries looked at
 -- Returns the job id, or false when nothing is pending.
@@ -14,7 +15,11 @@ for _ = 1, tonumber(ARGV[3]) do
   end
   local id, score = head[1], head[2]
   redis.call('ZREM', KEYS[1], id)
-  if redis.call('SISMEMBER', KEYS[3], id) == 1 then
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    -- Its record expired while it waited (no worker for a day): forget it
+    -- rather than run a job nobody can read.
+    redis.call('SREM', KEYS[3], id)
+  elseif redis.call('SISMEMBER', KEYS[3], id) == 1 then
     redis.call('HSET', ARGV[1] .. id, 'worker', ARGV[2], 'heartbeat', now)
     redis.call('ZADD', KEYS[2], score, id)
     return id

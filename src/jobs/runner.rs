@@ -105,10 +105,12 @@ async fn enqueue(
     let now = ctx.redis.time_ms().await?;
     // One submission is one operation, however many datasources it names;
     // it costs nothing when every one of them would be skipped (warmed
-    // recently) or refused (already being warmed).
+    // recently). A datasource being warmed now still counts: its job waits
+    // and runs after the current warm (a refused warm is refused before it
+    // gets here).
     let mut units = 0;
     for ds in &datasources {
-        if !would_not_run(ctx, ds.id, force, now).await? {
+        if !recently_warmed(ctx, ds.id, force, now).await? {
             units = 1;
             break;
         }
@@ -162,16 +164,6 @@ async fn enqueue(
         out.push(snap);
     }
     Ok(out)
-}
-
-/// True when a warm of `ds` submitted now would end without warming: its
-/// warm lock is held (refused as busy), or it was warmed within the skip
-/// window with nothing invalidated since (skipped) and is not forced.
-async fn would_not_run(ctx: &JobContext, ds: DsId, force: bool, now: i64) -> Result<bool> {
-    if crate::cache::lock::holder(&ctx.redis, ds).await?.is_some() {
-        return Ok(true);
-    }
-    recently_warmed(ctx, ds, force, now).await
 }
 
 /// True when an unforced warm of `ds` at `now` is skipped: warmed within

@@ -22,11 +22,15 @@ local budget = tonumber(ARGV[5])
 local max_calls = tonumber(ARGV[6])
 
 local out = {''}
-local got, sent = 0, 0
+-- `read` counts whole element bytes loaded into the script: a call ends
+-- once it passes the budget too, so one call holds at most one huge
+-- element beyond the budget (memory inside Redis, not only on the wire).
+local got, sent, read = 0, 0, 0
 
 -- Adds a cut element and its full length; true when it was cut.
 local function put(s)
   local n = #s
+  read = read + n
   if n > cap then
     out[#out + 1] = string.sub(s, 1, cap)
     sent = sent + cap
@@ -53,7 +57,7 @@ end
 if kind == 'list' or kind == 'zset' then
   local at = tonumber(cursor)
   local len = redis.call(kind == 'list' and 'LLEN' or 'ZCARD', key)
-  while got < want and at < len and sent < budget do
+  while got < want and at < len and sent < budget and read < budget do
     local n = math.min(step, want - got)
     local items
     if kind == 'list' then
@@ -73,10 +77,13 @@ if kind == 'list' or kind == 'zset' then
         out[#out + 1] = items[i + 1]
       end
     end
-    local read = #items / per
+    local count = #items / per
     items = nil
-    at = at + read
-    got = got + read
+    if big then
+      collectgarbage()
+    end
+    at = at + count
+    got = got + count
     step = next_step(big)
   end
   if at < len then
@@ -101,7 +108,11 @@ repeat
   got = got + #r[2] / per
   calls = calls + 1
   step = next_step(big)
-until cursor == '0' or got >= want or sent >= budget or calls >= max_calls
+  r = nil
+  if big then
+    collectgarbage()
+  end
+until cursor == '0' or got >= want or sent >= budget or read >= budget or calls >= max_calls
 if cursor ~= '0' then
   out[1] = cursor
 end

@@ -132,11 +132,13 @@ pub async fn reset(redis: &Redis, actor: &Actor, node: Option<&str>) -> Result<S
     });
     let intent =
         super::audit_begin(actor, actions::SLOWLOG_RESET, "reset the slow log", &params).await?;
+    // Filled as nodes are cleared, so a failure on a later node still
+    // audits the ones already cleared.
+    let mut done = SlowlogReset {
+        nodes: Vec::new(),
+        entries_cleared: 0,
+    };
     let result = async {
-        let mut done = SlowlogReset {
-            nodes: Vec::new(),
-            entries_cleared: 0,
-        };
         for mut n in nodes {
             let len: i64 = redis::cmd("SLOWLOG")
                 .arg("LEN")
@@ -151,15 +153,16 @@ pub async fn reset(redis: &Redis, actor: &Actor, node: Option<&str>) -> Result<S
             done.entries_cleared += len;
             done.nodes.push(n.addr);
         }
-        Ok(done)
+        Ok(())
     }
     .await;
     let mut params = params;
-    if let (Ok(done), serde_json::Value::Object(m)) = (&result, &mut params) {
+    if let serde_json::Value::Object(m) = &mut params {
+        m.insert("nodesCleared".into(), done.nodes.clone().into());
         m.insert("entriesCleared".into(), done.entries_cleared.into());
     }
     super::audit(intent, actor, params, false, &result).await;
-    result
+    result.map(|()| done)
 }
 
 /// The masters to read: all, or the one named (an unknown name is an error

@@ -12,7 +12,7 @@ use tokio::process::Child;
 use cachedeck::cache::shadow;
 
 use crate::jobs::{
-    active_of, cli_for, plant_shadow, signal, slow_datasources, status, wait_status,
+    active_of, cli_for, cli_with, plant_shadow, signal, slow_datasources, status, wait_status,
 };
 use crate::support::{AnyRedis, CliRunner, TestDb};
 
@@ -256,7 +256,8 @@ both!(without_an_agent_the_cli_runs_the_job_itself, no_agent);
 /// has it as `job_abandoned`, retried.
 async fn killed_worker(r: &AnyRedis) {
     let db = TestDb::create();
-    let cli = cli_for(r, &db, 2).env("CACHEDECK_WARM_LEASE_MS", "4000");
+    let cli =
+        cli_with(r, &db, 2, "defaults.job_retries = 1\n").env("CACHEDECK_WARM_LEASE_MS", "4000");
     slow_datasources(&cli, &db, &[2]).await;
     let redis = r.connect().await;
     let mut first = start_agent(&cli, "worker-a");

@@ -128,7 +128,18 @@ pub async fn observe(
 ) -> Result<Observed> {
     let sample = sample::sample(redis, ds.id).await?;
     let coverage = coverage::walk(redis, ds.id, entries, bound, PACE).await?;
-    let app_shadow_keys = crate::cache::adopt::count_app_shadow(redis, ds.id).await?;
+    // A count that cannot be had (a busy server, a SCAN not permitted) is
+    // a missing figure, not a failed observation.
+    let app_shadow_keys = match crate::cache::adopt::count_app_shadow(redis, ds.id).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(
+                "datasource {}: could not count leftover shadow keys: {e}",
+                ds.id
+            );
+            0
+        }
+    };
     let (warmed_at_ms, last_warm_source) = warm_time(raw.as_deref(), &sample, ds.ttl_secs, now_ms);
     Ok(Observed {
         observed_at_ms: now_ms,
@@ -179,6 +190,10 @@ struct UsageSlot {
     value: Option<Arc<ReadUsage>>,
     /// A background task is renewing it.
     refreshing: bool,
+    /// When the last sample failed (ms), so a failing sample (an ACL
+    /// without OBJECT, say) is retried after [`MAX_AGE_MS`], not every
+    /// refresh.
+    failed_at_ms: Option<i64>,
 }
 
 impl Observations {
@@ -225,10 +240,17 @@ impl Observations {
         now_ms: i64,
     ) -> Option<Arc<ReadUsage>> {
         let key = (redis.label().to_string(), ds.id);
-        let previous = {
+        let (previous, failed_at) = {
             let slots = self.usage.lock().ok()?;
-            slots.get(&key).and_then(|s| s.value.clone())
+            let slot = slots.get(&key);
+            (
+                slot.and_then(|s| s.value.clone()),
+                slot.and_then(|s| s.failed_at_ms),
+            )
         };
+        if failed_at.is_some_and(|t| now_ms - t < MAX_AGE_MS) {
+            return previous;
+        }
         if let Some(p) = &previous
             && now_ms - p.sampled_at_ms < MAX_AGE_MS
         {
@@ -240,11 +262,16 @@ impl Observations {
                     Ok(u) => {
                         let u = u.map(Arc::new);
                         let mut slots = self.usage.lock().ok()?;
-                        slots.entry(key).or_default().value = u.clone();
+                        let slot = slots.entry(key).or_default();
+                        slot.value = u.clone();
+                        slot.failed_at_ms = None;
                         u
                     }
                     Err(e) => {
                         tracing::warn!("sampling the reads of datasource {}: {e}", ds.id);
+                        if let Ok(mut slots) = self.usage.lock() {
+                            slots.entry(key).or_default().failed_at_ms = Some(now_ms);
+                        }
                         None
                     }
                 }
@@ -266,8 +293,12 @@ impl Observations {
                         let slot = slots.entry(key).or_default();
                         slot.refreshing = false;
                         match r {
-                            Ok(u) => slot.value = u.map(Arc::new),
+                            Ok(u) => {
+                                slot.value = u.map(Arc::new);
+                                slot.failed_at_ms = None;
+                            }
                             Err(e) => {
+                                slot.failed_at_ms = Some(now_ms);
                                 tracing::warn!("sampling the reads of datasource {}: {e}", ds.id)
                             }
                         }
